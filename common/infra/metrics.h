@@ -1,0 +1,46 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace orqa {
+
+/// A service's Prometheus registry plus the RPC metrics every service has:
+///   orqa_grpc_server_handled_total{service,method,code}
+///   orqa_grpc_server_handling_seconds{service,method}  (histogram)
+///   orqa_build_info{service,version} = 1
+/// Service-specific families are added through registry().
+class Metrics {
+ public:
+  explicit Metrics(std::string service);
+
+  prometheus::Registry& registry() { return *registry_; }
+  const std::string& service() const { return service_; }
+
+  /// Records one finished RPC. `code_name` is the canonical gRPC code name (e.g. "OK").
+  void ObserveRpc(const std::string& method, const std::string& code_name, double seconds);
+
+  /// The registry in the Prometheus text exposition format.
+  std::string Serialize() const;
+
+  /// Default latency buckets, in seconds (0.5 ms .. 60 s).
+  static std::vector<double> LatencyBuckets();
+
+ private:
+  std::string service_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* handled_;
+  prometheus::Family<prometheus::Histogram>* latency_;
+};
+
+/// Canonical upper-case name of a gRPC status code number ("OK", "INVALID_ARGUMENT", ...).
+std::string GrpcCodeName(int code);
+
+}  // namespace orqa

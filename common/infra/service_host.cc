@@ -1,0 +1,126 @@
+#include "common/infra/service_host.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <httplib.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/infra/rpc_metrics_interceptor.h"
+
+namespace orqa {
+
+void BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);  // internal wake-up used by RequestStop
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+ServiceHost::ServiceHost(std::string service_name, ServerOptions options)
+    : name_(std::move(service_name)), options_(std::move(options)), metrics_(name_) {}
+
+ServiceHost::~ServiceHost() {
+  if (http_) http_->stop();
+  if (http_thread_.joinable()) http_thread_.join();
+  if (server_) server_->Shutdown(std::chrono::system_clock::now());
+}
+
+void ServiceHost::AddService(grpc::Service* service) { services_.push_back(service); }
+
+absl::Status ServiceHost::Start() {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  // Without this gRPC sets SO_REUSEPORT and a second process would silently
+  // share the port instead of failing.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  std::string address = absl::StrCat(options_.host, ":", options_.grpc_port);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &grpc_port_);
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  for (grpc::Service* s : services_) builder.RegisterService(s);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(MakeRpcMetricsInterceptorFactory(&metrics_));
+  builder.experimental().SetInterceptorCreators(std::move(creators));
+  server_ = builder.BuildAndStart();
+  if (!server_ || grpc_port_ == 0) {
+    server_.reset();
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen for gRPC on ", address, " (port in use or address not local)"));
+  }
+
+  http_ = std::make_unique<httplib::Server>();
+  Metrics* metrics = &metrics_;
+  http_->Get("/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics->Serialize(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+  if (options_.metrics_port == 0) {
+    metrics_port_ = http_->bind_to_any_port(options_.host);
+  } else if (http_->bind_to_port(options_.host, options_.metrics_port)) {
+    metrics_port_ = options_.metrics_port;
+  }
+  if (metrics_port_ <= 0) {
+    server_->Shutdown(std::chrono::system_clock::now());
+    server_.reset();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for metrics on ", options_.host, ":", options_.metrics_port,
+                     " (port in use or address not local)"));
+  }
+  http_thread_ = std::thread([this] { http_->listen_after_bind(); });
+
+  SetServing("", false);
+  spdlog::info("{} listening: grpc {}:{} metrics http://{}:{}/metrics", name_, options_.host,
+               grpc_port_, options_.host, metrics_port_);
+  return absl::OkStatus();
+}
+
+void ServiceHost::SetServing(const std::string& service_name, bool serving) {
+  if (!server_) return;
+  server_->GetHealthCheckService()->SetServingStatus(service_name, serving);
+}
+
+void ServiceHost::RequestStop() {
+  stop_requested_ = true;
+  kill(getpid(), SIGUSR1);
+}
+
+void ServiceHost::Wait() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);
+  int sig = 0;
+  while (true) {
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig != SIGUSR1 || stop_requested_) break;
+  }
+  spdlog::info("{} received {}: draining in-flight calls for up to {} s", name_,
+               sig == SIGUSR1 ? "stop request" : strsignal(sig), options_.grace_period_s);
+  if (server_) {
+    // Health flips first so load balancers stop sending; then no new calls are
+    // accepted and in-flight ones get the grace period before cancellation.
+    server_->GetHealthCheckService()->Shutdown();
+    auto deadline = std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(options_.grace_period_s * 1000));
+    server_->Shutdown(deadline);
+    server_->Wait();
+    server_.reset();
+  }
+  if (http_) http_->stop();
+  if (http_thread_.joinable()) http_thread_.join();
+  spdlog::info("{} stopped", name_);
+}
+
+}  // namespace orqa

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs every Debian package orqa's build, tests and REST proxy need.
+# Idempotent: packages already present are skipped; apt only, no recommends.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config git curl
+  # gRPC / protobuf
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  # LibTorch, FAISS, BLAS
+  libtorch-dev libfaiss-dev libopenblas-dev
+  # logging, metrics, misc
+  libspdlog-dev libfmt-dev prometheus-cpp-dev nlohmann-json3-dev libcpp-httplib-dev
+  libutf8proc-dev
+  # tests, fuzzing, benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
+  # REST proxy (Go, grpc-gateway v1)
+  golang-go golang-grpc-gateway golang-github-grpc-ecosystem-grpc-gateway-dev
+  golang-goprotobuf-dev golang-google-grpc-dev golang-google-genproto-dev
+  # integration tests: scraping and compose validation
+  prometheus docker-compose
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

@@ -1,0 +1,38 @@
+// orqa: the command-line tool for offline work and quick checks.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "services/cli/commands.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "Usage: orqa <command> [flags]\n"
+    "\n"
+    "Commands:\n"
+    "  health ADDRESS   Check a service's gRPC health (exit 0 when SERVING).\n"
+    "\n"
+    "Flags:\n"
+    "  --help           Print this text.\n"
+    "  --version        Print the version.\n"
+    "\n"
+    "Run 'orqa <command> --help' for a command's flags.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
+      std::strcmp(argv[1], "help") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  std::string command = argv[1];
+  if (command == "--version" || command == "version") {
+    std::printf("orqa %s\n", ORQA_VERSION);
+    return 0;
+  }
+  if (command == "health") return orqa::cli::RunHealth(argc - 1, argv + 1);
+  std::fprintf(stderr, "orqa: error: unknown command '%s' (see orqa --help)\n", command.c_str());
+  return 2;
+}

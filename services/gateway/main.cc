@@ -1,0 +1,63 @@
+// orqa-gateway: the public OpenQA and Admin APIs.
+#include <sstream>
+
+#include "common/infra/logging.h"
+#include "common/infra/main_util.h"
+#include "common/infra/service_host.h"
+#include "services/gateway/admin_service.h"
+#include "services/gateway/openqa_service.h"
+
+namespace {
+
+constexpr char kProgram[] = "orqa-gateway";
+
+std::vector<std::string> SplitCommaList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  orqa::BlockTerminationSignals();
+  orqa::GatewayOptions options;
+  options.server.grpc_port = 50051;
+  options.server.metrics_port = 9151;
+  std::string retrievers = "127.0.0.1:50052";
+  options.reader_address = "127.0.0.1:50053";
+  options.trainer_address = "127.0.0.1:50054";
+
+  orqa::FlagSet flags(kProgram, "Public OpenQA (Answer, BatchAnswer) and Admin gRPC API of orqa.");
+  orqa::AddServerFlags(flags, &options.server);
+  flags.String("retrievers", &retrievers,
+               "Comma-separated retriever shard addresses host:port, shard 0 first.");
+  flags.String("reader", &options.reader_address, "Reader address host:port.");
+  flags.String("trainer", &options.trainer_address, "Trainer address host:port.");
+  flags.String("admin-token", &options.admin_token,
+               "Bearer token the Admin API requires; empty disables Admin.");
+  flags.Int("default-k", &options.default_k, "Blocks retrieved when a request leaves k at 0.");
+  if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
+
+  options.retriever_addresses = SplitCommaList(retrievers);
+  absl::Status st = orqa::ValidateServerOptions(options.server);
+  if (st.ok() && options.retriever_addresses.empty()) {
+    st = absl::InvalidArgumentError("--retrievers: at least one address is required");
+  }
+  if (st.ok() && (options.default_k < 1 || options.default_k > 5000)) {
+    st = absl::InvalidArgumentError("--default-k: expected 1..5000");
+  }
+  if (st.ok()) st = orqa::SetupLogging("gateway", options.server.log_format, options.server.log_level);
+  if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
+
+  orqa::OpenQAService openqa(options);
+  orqa::AdminService admin(options);
+  orqa::ServiceHost host("gateway", options.server);
+  host.AddService(&openqa);
+  host.AddService(&admin);
+  return orqa::ServeUntilSignalled(kProgram, host);
+}

@@ -1,0 +1,129 @@
+// orqa-rest: REST+JSON front of orqa's public gRPC API (OpenQA, Admin), made
+// with grpc-gateway from the same protos. It holds no state.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	orqav1 "orqa/gen/orqa/v1"
+)
+
+// envOr returns the ORQA_* environment variable for a flag, or def.
+func envOr(flagName, def string) string {
+	env := "ORQA_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+	if v, ok := os.LookupEnv(env); ok {
+		return v
+	}
+	return def
+}
+
+func main() {
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
+	log.SetPrefix("orqa-rest ")
+	fs := flag.NewFlagSet("orqa-rest", flag.ContinueOnError)
+	listen := fs.String("listen", envOr("listen", "127.0.0.1:8080"), "HTTP listen address host:port [ORQA_LISTEN]")
+	gateway := fs.String("gateway", envOr("gateway", "127.0.0.1:50051"), "orqa-gateway gRPC address host:port [ORQA_GATEWAY]")
+	maxBackoff := fs.Duration("max-backoff", 1*time.Second, "Longest reconnect backoff to the gateway")
+	grace := fs.Duration("grace-period", 10*time.Second, "Time in-flight requests get after SIGTERM")
+	version := fs.Bool("version", false, "Print the version and exit")
+	fs.SetOutput(os.Stderr)
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if err == flag.ErrHelp {
+			os.Exit(0)
+		}
+		os.Exit(2)
+	}
+	if *version {
+		fmt.Println("orqa-rest", orqaVersion)
+		return
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "orqa-rest: error: unexpected argument %q\n", fs.Arg(0))
+		os.Exit(2)
+	}
+	if *maxBackoff <= 0 {
+		fmt.Fprintln(os.Stderr, "orqa-rest: error: --max-backoff must be > 0")
+		os.Exit(2)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// grpc-go's default reconnect backoff grows to 120 s; capped so the proxy
+	// notices a restarted gateway within about a second.
+	bc := backoff.DefaultConfig
+	bc.MaxDelay = *maxBackoff
+	conn, err := grpc.DialContext(ctx, *gateway, grpc.WithInsecure(),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bc, MinConnectTimeout: 2 * time.Second}))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "orqa-rest: error: --gateway %s: %v\n", *gateway, err)
+		os.Exit(2)
+	}
+	defer conn.Close()
+
+	mux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard,
+		&runtime.JSONPb{OrigName: true, EmitDefaults: true}))
+	if err := orqav1.RegisterOpenQAHandler(ctx, mux, conn); err != nil {
+		log.Fatalf("register OpenQA: %v", err)
+	}
+	if err := orqav1.RegisterAdminHandler(ctx, mux, conn); err != nil {
+		log.Fatalf("register Admin: %v", err)
+	}
+
+	health := healthpb.NewHealthClient(conn)
+	root := http.NewServeMux()
+	root.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		hctx, hcancel := context.WithTimeout(r.Context(), 1*time.Second)
+		defer hcancel()
+		w.Header().Set("Content-Type", "application/json")
+		resp, err := health.Check(hctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(map[string]string{"status": "UNREACHABLE", "gateway": *gateway, "error": err.Error()})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"status": resp.Status.String(), "gateway": *gateway})
+	})
+	root.HandleFunc("/openapi.json", serveOpenAPI)
+	root.Handle("/", mux)
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "orqa-rest: error: --listen %s: %v\n", *listen, err)
+		os.Exit(1)
+	}
+	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+		s := <-sigs
+		log.Printf("received %v: draining for up to %v", s, *grace)
+		sctx, scancel := context.WithTimeout(context.Background(), *grace)
+		defer scancel()
+		srv.Shutdown(sctx)
+		close(done)
+	}()
+	log.Printf("listening on http://%s, gateway %s", ln.Addr(), *gateway)
+	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+		log.Fatalf("serve: %v", err)
+	}
+	<-done
+	log.Printf("stopped")
+}
