@@ -1,0 +1,200 @@
+// Tokenizer and answer-metric parity with the reference goldens in
+// $ORQA_FIXTURES (tokenizer_cases, pair_encoding_cases, question_roundtrip_cases,
+// normalize_answer_cases, exact_match_cases, block_has_answer_cases).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/text/answer_metrics.h"
+#include "common/text/utf8.h"
+#include "common/text/wordpiece_tokenizer.h"
+#include "tests/unit/fixture_paths.h"
+
+namespace orqa {
+namespace {
+
+using nlohmann::json;
+using testing::FixtureDir;
+using testing::ReadLines;
+
+const WordPieceTokenizer& Tokenizer() {
+  static const WordPieceTokenizer* tok = [] {
+    auto t = WordPieceTokenizer::FromVocabFile(FixtureDir() + "/vocab.txt");
+    if (!t.ok()) {
+      ADD_FAILURE() << t.status();
+      std::abort();
+    }
+    return new WordPieceTokenizer(std::move(*t));
+  }();
+  return *tok;
+}
+
+std::vector<json> Cases(const std::string& file) {
+  std::vector<json> out;
+  for (const auto& line : ReadLines(FixtureDir() + "/" + file)) out.push_back(json::parse(line));
+  EXPECT_FALSE(out.empty()) << "no cases in " << FixtureDir() << "/" << file;
+  return out;
+}
+
+TEST(WordPieceTokenizer, MatchesEveryTokenizerCase) {
+  const auto& tok = Tokenizer();
+  for (const json& c : Cases("tokenizer_cases.jsonl")) {
+    SCOPED_TRACE(c["name"].get<std::string>());
+    const std::string text = c["text"];
+    EXPECT_EQ(tok.BasicTokenize(text), c["basic_tokens"].get<std::vector<std::string>>());
+    std::vector<std::string> pieces;
+    std::vector<int32_t> ids;
+    for (const WordPiece& p : tok.Tokenize(text)) {
+      pieces.push_back(p.piece);
+      ids.push_back(p.id);
+      // Every piece maps back to a non-empty range of the original text.
+      EXPECT_LE(p.byte_begin, p.byte_end);
+      EXPECT_LE(p.byte_end, text.size());
+    }
+    EXPECT_EQ(pieces, c["tokens"].get<std::vector<std::string>>());
+    EXPECT_EQ(ids, c["ids"].get<std::vector<int32_t>>());
+    std::vector<int32_t> input_ids = {tok.cls_id()};
+    input_ids.insert(input_ids.end(), ids.begin(), ids.end());
+    input_ids.push_back(tok.sep_id());
+    EXPECT_EQ(input_ids, c["input_ids"].get<std::vector<int32_t>>());
+    EXPECT_EQ(tok.Decode(input_ids, true, true), c["decoded_skip_special"].get<std::string>());
+    EXPECT_EQ(tok.Encode(tok.Decode(input_ids, true, true)),
+              c["retokenized_ids"].get<std::vector<int32_t>>());
+  }
+}
+
+TEST(WordPieceTokenizer, OffsetsPointAtOriginalCasedText) {
+  const auto& tok = Tokenizer();
+  const std::string text = "Café in München, 8,848.86 metres";
+  std::vector<std::string> spans;
+  for (const WordPiece& p : tok.Tokenize(text)) {
+    spans.push_back(text.substr(p.byte_begin, p.byte_end - p.byte_begin));
+  }
+  EXPECT_EQ(spans, (std::vector<std::string>{"Café", "in", "München", ",", "8", ",", "84", "8",
+                                             ".", "86", "metres"}));
+}
+
+TEST(WordPieceTokenizer, PairEncodingCases) {
+  const auto& tok = Tokenizer();
+  for (const json& c : Cases("pair_encoding_cases.jsonl")) {
+    SCOPED_TRACE(c.value("name", std::string("?")));
+    if (c["question"].is_array()) {  // the padded batch line
+      std::vector<PairEncoding> batch;
+      for (size_t i = 0; i < c["question"].size(); ++i) {
+        batch.push_back(EncodePair(tok.Encode(c["question"][i].get<std::string>()),
+                                   tok.Encode(c["block"][i].get<std::string>()),
+                                   c["max_length"], tok.cls_id(), tok.sep_id()));
+      }
+      PadToLongest(&batch, tok.pad_id());
+      for (size_t i = 0; i < batch.size(); ++i) {
+        EXPECT_EQ(batch[i].input_ids, c["input_ids"][i].get<std::vector<int32_t>>());
+        EXPECT_EQ(batch[i].token_type_ids, c["token_type_ids"][i].get<std::vector<int32_t>>());
+        EXPECT_EQ(batch[i].attention_mask, c["attention_mask"][i].get<std::vector<int32_t>>());
+        EXPECT_EQ(batch[i].special_tokens_mask, c["special_tokens_mask"][i].get<std::vector<int32_t>>());
+      }
+      continue;
+    }
+    PairEncoding e = EncodePair(tok.Encode(c["question"].get<std::string>()),
+                                tok.Encode(c["block"].get<std::string>()), c["max_length"],
+                                tok.cls_id(), tok.sep_id());
+    EXPECT_EQ(e.input_ids, c["input_ids"].get<std::vector<int32_t>>());
+    EXPECT_EQ(e.token_type_ids, c["token_type_ids"].get<std::vector<int32_t>>());
+    EXPECT_EQ(e.attention_mask, c["attention_mask"].get<std::vector<int32_t>>());
+    EXPECT_EQ(e.special_tokens_mask, c["special_tokens_mask"].get<std::vector<int32_t>>());
+    if (c.contains("block_mask")) {
+      std::vector<int32_t> block_mask;
+      for (size_t i = 0; i < e.input_ids.size(); ++i) {
+        block_mask.push_back(!e.special_tokens_mask[i] && e.token_type_ids[i] ? 1 : 0);
+      }
+      std::vector<int32_t> expected;
+      for (const auto& v : c["block_mask"]) expected.push_back(v.is_boolean() ? v.get<bool>() : v.get<int>());
+      EXPECT_EQ(block_mask, expected);
+    }
+  }
+}
+
+TEST(WordPieceTokenizer, QuestionRoundTripCases) {
+  const auto& tok = Tokenizer();
+  for (const json& c : Cases("question_roundtrip_cases.jsonl")) {
+    SCOPED_TRACE(c["question"].get<std::string>());
+    std::vector<int32_t> ids = c["question_input_ids"];
+    std::vector<int32_t> encoded = {tok.cls_id()};
+    for (int32_t id : tok.Encode(c["question"].get<std::string>())) encoded.push_back(id);
+    encoded.push_back(tok.sep_id());
+    EXPECT_EQ(encoded, ids);
+    EXPECT_EQ(tok.Decode(ids, true, true), c["decoded_cleanup_true"].get<std::string>());
+    EXPECT_EQ(tok.Decode(ids, true, false), c["decoded_cleanup_false"].get<std::string>());
+    EXPECT_EQ(tok.RoundTripQuestion(c["question"].get<std::string>()),
+              c["reencoded_ids_cleanup_true"].get<std::vector<int32_t>>());
+    EXPECT_EQ(tok.Encode(tok.Decode(ids, true, false)),
+              c["reencoded_ids_cleanup_false"].get<std::vector<int32_t>>());
+  }
+}
+
+TEST(WordPieceTokenizer, BadVocabularyIsNamed) {
+  auto t = WordPieceTokenizer::FromVocab({"a", "b"});
+  EXPECT_EQ(t.status().message(), "vocabulary lacks the special token [UNK]");
+  auto f = WordPieceTokenizer::FromVocabFile("/nonexistent/vocab.txt");
+  EXPECT_EQ(f.status().message(), "/nonexistent/vocab.txt: cannot open vocabulary file");
+}
+
+TEST(AnswerMetrics, NormalizeAnswerCases) {
+  for (const json& c : Cases("normalize_answer_cases.jsonl")) {
+    EXPECT_EQ(NormalizeAnswer(c["input"]), c["normalized"].get<std::string>()) << c["input"];
+  }
+}
+
+TEST(AnswerMetrics, ExactMatchCases) {
+  for (const json& c : Cases("exact_match_cases.jsonl")) {
+    SCOPED_TRACE(c["prediction"].get<std::string>());
+    EXPECT_EQ(NormalizeAnswer(c["prediction"]), c["normalized_prediction"].get<std::string>());
+    std::vector<std::string> refs = c["references"];
+    for (size_t i = 0; i < refs.size(); ++i) {
+      EXPECT_EQ(NormalizeAnswer(refs[i]), c["normalized_references"][i].get<std::string>());
+    }
+    EXPECT_EQ(OfficialExactMatch(c["prediction"], refs), c["official_exact_match"].get<bool>());
+  }
+}
+
+TEST(AnswerMetrics, BlockHasAnswerCases) {
+  const auto& tok = Tokenizer();
+  for (const json& c : Cases("block_has_answer_cases.jsonl")) {
+    SCOPED_TRACE(c["name"].get<std::string>());
+    std::vector<std::vector<int32_t>> answer_ids;
+    if (c["answers"].is_null()) {
+      answer_ids = {{-1}};
+    } else {
+      for (const auto& a : c["answers"]) answer_ids.push_back(tok.Encode(a.get<std::string>()));
+    }
+    EXPECT_EQ(answer_ids, c["answer_ids"].get<std::vector<std::vector<int32_t>>>());
+    std::vector<PairEncoding> batch;
+    std::vector<int32_t> q = tok.Encode(c["question"].get<std::string>());
+    for (const auto& b : c["blocks"]) {
+      batch.push_back(EncodePair(q, tok.Encode(b.get<std::string>()), c["max_length"], tok.cls_id(),
+                                 tok.sep_id()));
+    }
+    PadToLongest(&batch, tok.pad_id());
+    std::vector<std::vector<int32_t>> ids;
+    for (const auto& e : batch) ids.push_back(e.input_ids);
+    EXPECT_EQ(ids, c["input_ids"].get<std::vector<std::vector<int32_t>>>());
+    GoldSpans g = FindGoldSpans(ids, answer_ids, tok.sep_id());
+    EXPECT_EQ(g.has_answers, c["has_answers"].get<std::vector<bool>>());
+    bool any = false;
+    for (bool h : g.has_answers) any = any || h;
+    if (!any) {  // the reference returns empty rows when no block has an answer
+      for (auto& r : g.start_pos) r.clear();
+      for (auto& r : g.end_pos) r.clear();
+    }
+    EXPECT_EQ(g.start_pos, c["start_pos"].get<std::vector<std::vector<int32_t>>>());
+    EXPECT_EQ(g.end_pos, c["end_pos"].get<std::vector<std::vector<int32_t>>>());
+  }
+}
+
+TEST(AnswerMetrics, RegexMatchIsCaseInsensitiveSearch) {
+  EXPECT_TRUE(*RegexMatch("The Beatles", "beatles?"));
+  EXPECT_FALSE(*RegexMatch("Rolling Stones", "^beatles$"));
+  EXPECT_EQ(RegexMatch("x", "(unclosed").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace orqa
