@@ -1,0 +1,95 @@
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include "common/model/realm_config.h"
+
+namespace orqa {
+
+/// Activation named by config.hidden_act: "gelu" is the exact erf form,
+/// "gelu_new" the tanh approximation Hugging Face calls NewGELUActivation.
+torch::Tensor Activation(const std::string& name, const torch::Tensor& x);
+
+/// Parameter names below mirror the Hugging Face REALM checkpoint keys
+/// (`realm.embeddings.word_embeddings.weight`, `...attention.self.query`).
+struct BertEmbeddingsImpl : torch::nn::Module {
+  explicit BertEmbeddingsImpl(const RealmConfig& c);
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids);
+  torch::nn::Embedding word_embeddings{nullptr}, position_embeddings{nullptr},
+      token_type_embeddings{nullptr};
+  torch::nn::LayerNorm LayerNorm{nullptr};
+};
+TORCH_MODULE(BertEmbeddings);
+
+struct BertSelfAttentionImpl : torch::nn::Module {
+  explicit BertSelfAttentionImpl(const RealmConfig& c);
+  /// `mask_bias` is [B,1,1,L]: 0 where attended, float32 min where masked.
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& mask_bias);
+  int heads, head_dim;
+  torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
+};
+TORCH_MODULE(BertSelfAttention);
+
+/// dense → (+ residual) → LayerNorm; used after attention and after the FFN.
+struct BertResidualOutputImpl : torch::nn::Module {
+  BertResidualOutputImpl(int in, int out, double eps);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual);
+  torch::nn::Linear dense{nullptr};
+  torch::nn::LayerNorm LayerNorm{nullptr};
+};
+TORCH_MODULE(BertResidualOutput);
+
+struct BertAttentionImpl : torch::nn::Module {
+  explicit BertAttentionImpl(const RealmConfig& c);
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& mask_bias);
+  BertSelfAttention self{nullptr};
+  BertResidualOutput output{nullptr};
+};
+TORCH_MODULE(BertAttention);
+
+struct BertIntermediateImpl : torch::nn::Module {
+  explicit BertIntermediateImpl(const RealmConfig& c);
+  torch::Tensor forward(const torch::Tensor& x);
+  std::string act;
+  torch::nn::Linear dense{nullptr};
+};
+TORCH_MODULE(BertIntermediate);
+
+struct BertLayerImpl : torch::nn::Module {
+  explicit BertLayerImpl(const RealmConfig& c);
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& mask_bias);
+  BertAttention attention{nullptr};
+  BertIntermediate intermediate{nullptr};
+  BertResidualOutput output{nullptr};
+};
+TORCH_MODULE(BertLayer);
+
+struct BertPoolerImpl : torch::nn::Module {
+  explicit BertPoolerImpl(const RealmConfig& c);
+  torch::Tensor forward(const torch::Tensor& hidden);  // tanh(dense(h[:, 0]))
+  torch::nn::Linear dense{nullptr};
+};
+TORCH_MODULE(BertPooler);
+
+struct BertOutput {
+  torch::Tensor embedding_output;   // [B, L, H]
+  torch::Tensor last_hidden_state;  // [B, L, H]
+  torch::Tensor pooler_output;      // [B, H], undefined without a pooler
+};
+
+/// Post-LN BERT encoder (RealmBertModel). Registered as "realm" by its owners.
+struct BertModelImpl : torch::nn::Module {
+  BertModelImpl(const RealmConfig& c, bool with_pooler);
+  BertOutput forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                     const torch::Tensor& token_type_ids);
+  BertEmbeddings embeddings{nullptr};
+  torch::nn::ModuleList layers{nullptr};  // registered as "encoder.layer"
+  BertPooler pooler{nullptr};
+};
+TORCH_MODULE(BertModel);
+
+}  // namespace orqa

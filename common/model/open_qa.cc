@@ -1,0 +1,155 @@
+#include "common/model/open_qa.h"
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/text/answer_metrics.h"
+
+namespace orqa {
+namespace {
+
+torch::Tensor Rows(const std::vector<PairEncoding>& batch,
+                   std::vector<int32_t> PairEncoding::*field) {
+  const int64_t s = batch.size(), l = s ? batch[0].input_ids.size() : 0;
+  auto t = torch::empty({s, l}, torch::kLong);
+  auto acc = t.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < s; ++i) {
+    for (int64_t j = 0; j < l; ++j) acc[i][j] = (batch[i].*field)[j];
+  }
+  return t;
+}
+
+torch::Tensor ToLongMatrix(const std::vector<std::vector<int32_t>>& rows) {
+  const int64_t s = rows.size(), a = s ? rows[0].size() : 0;
+  auto t = torch::empty({s, a}, torch::kLong);
+  for (int64_t i = 0; i < s; ++i) {
+    for (int64_t j = 0; j < a; ++j) t[i][j] = rows[i][j];
+  }
+  return t;
+}
+
+}  // namespace
+
+void EncodeSingles(const WordPieceTokenizer& tok, const std::vector<std::string>& texts, int max_length,
+                   torch::Tensor* ids, torch::Tensor* mask, torch::Tensor* types) {
+  std::vector<std::vector<int32_t>> rows;
+  size_t longest = 0;
+  for (const auto& t : texts) {
+    std::vector<int32_t> r = tok.Encode(t);
+    if (max_length > 2 && r.size() > static_cast<size_t>(max_length - 2)) r.resize(max_length - 2);
+    r.insert(r.begin(), tok.cls_id());
+    r.push_back(tok.sep_id());
+    longest = std::max(longest, r.size());
+    rows.push_back(std::move(r));
+  }
+  *ids = torch::full({static_cast<int64_t>(rows.size()), static_cast<int64_t>(longest)}, tok.pad_id(),
+                     torch::kLong);
+  *mask = torch::zeros_like(*ids);
+  *types = torch::zeros_like(*ids);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    for (size_t j = 0; j < rows[i].size(); ++j) {
+      (*ids)[i][j] = rows[i][j];
+      (*mask)[i][j] = 1;
+    }
+  }
+}
+
+RealmOpenQA::RealmOpenQA(const RealmConfig& config, const WordPieceTokenizer* tokenizer)
+    : config_(config), tokenizer_(tokenizer) {
+  embedder_ = RealmEmbedder(config);
+  reader_ = RealmReader(config);
+}
+
+absl::Status RealmOpenQA::Load(const StateDict& state, const std::string& source) {
+  if (absl::Status st = embedder_->Load(state, "embedder.", source); !st.ok()) return st;
+  if (absl::Status st = reader_->Load(state, "reader.", source); !st.ok()) return st;
+  auto it = state.find("block_emb");
+  if (it == state.end()) return absl::InvalidArgumentError(absl::StrCat(source, ": missing keys: block_emb"));
+  if (it->second.dim() != 2 || it->second.size(1) != config_.retriever_proj_size) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": mis-shaped keys: block_emb (checkpoint ",
+                                                   c10::str(it->second.sizes()), ", expected [N, ",
+                                                   config_.retriever_proj_size, "])"));
+  }
+  block_emb_ = it->second.to(torch::kFloat32);
+  return absl::OkStatus();
+}
+
+OpenQAOutput RealmOpenQA::Forward(const std::string& question, const std::vector<std::string>& blocks,
+                                  const std::vector<std::string>* answers, bool training) {
+  const WordPieceTokenizer& tok = *tokenizer_;
+  OpenQAOutput out;
+  torch::Tensor q_mask, q_types;
+  EncodeSingles(tok, {question}, 0, &out.question_input_ids, &q_mask, &q_types);
+  out.question_projection = embedder_(out.question_input_ids, q_mask, q_types).projected_score;
+
+  // Retrieval: scores = block_emb · q, top-k, logits recomputed on the gathered rows.
+  auto scores = torch::einsum("BD,QD->QB", {block_emb_, out.question_projection});
+  int64_t beam = training ? config_.searcher_beam_size : config_.reader_beam_size;
+  beam = std::min<int64_t>(beam, block_emb_.size(0));
+  out.retrieved_block_ids = std::get<1>(torch::topk(scores, beam, -1)).squeeze(0);
+  auto retrieved_emb = block_emb_.index_select(0, out.retrieved_block_ids);
+  out.retrieved_logits = torch::einsum("D,BD->B", {out.question_projection.squeeze(0), retrieved_emb});
+
+  // Reader inputs: the question round trip, then [CLS] q [SEP] block [SEP].
+  std::vector<int32_t> q_ids = tok.RoundTripQuestion(question);
+  for (int64_t i = 0; i < beam; ++i) {
+    const std::string& text = blocks.at(out.retrieved_block_ids[i].item<int64_t>());
+    out.block_pieces.push_back(tok.Tokenize(text));
+    std::vector<int32_t> b_ids;
+    for (const auto& p : out.block_pieces.back()) b_ids.push_back(p.id);
+    out.encodings.push_back(EncodePair(q_ids, b_ids, config_.reader_seq_len, tok.cls_id(), tok.sep_id()));
+  }
+  PadToLongest(&out.encodings, tok.pad_id());
+  out.input_ids = Rows(out.encodings, &PairEncoding::input_ids);
+  out.token_type_ids = Rows(out.encodings, &PairEncoding::token_type_ids);
+  out.attention_mask = Rows(out.encodings, &PairEncoding::attention_mask);
+  out.special_tokens_mask = Rows(out.encodings, &PairEncoding::special_tokens_mask);
+  out.block_mask = out.special_tokens_mask.to(torch::kBool).logical_not().logical_and(
+      out.token_type_ids.to(torch::kBool));
+
+  const int64_t r = std::min<int64_t>(config_.reader_beam_size, beam);
+  auto rows = torch::indexing::Slice(0, r);
+  auto reader_out = reader_(out.input_ids.index({rows}), out.attention_mask.index({rows}),
+                            out.token_type_ids.index({rows}), out.block_mask.index({rows}));
+  out.reader_sequence_output = reader_out.sequence_output;
+  out.reader_logits_pre_retriever = reader_out.logits_pre_retriever;
+  out.candidate_starts = reader_out.candidate_starts;
+  out.candidate_ends = reader_out.candidate_ends;
+  out.reader_logits = out.reader_logits_pre_retriever + out.retrieved_logits.index({rows}).unsqueeze(-1);
+
+  // Block and candidate chosen independently, as the reference does.
+  out.block_idx = torch::argmax(std::get<0>(out.reader_logits.max(1))).item<int64_t>();
+  out.candidate = torch::argmax(std::get<0>(out.reader_logits.max(0))).item<int64_t>();
+  out.start_pos = out.candidate_starts[out.candidate].item<int64_t>();
+  out.end_pos = out.candidate_ends[out.candidate].item<int64_t>();
+  out.predicted_answer_ids =
+      out.input_ids[out.block_idx].index({torch::indexing::Slice(out.start_pos, out.end_pos + 1)});
+
+  if (answers == nullptr) return out;
+  std::vector<std::vector<int32_t>> answer_ids;
+  for (const auto& a : *answers) answer_ids.push_back(tok.Encode(a));
+  std::vector<std::vector<int32_t>> id_rows;
+  for (const auto& e : out.encodings) id_rows.push_back(e.input_ids);
+  GoldSpans gold = FindGoldSpans(id_rows, answer_ids, tok.sep_id());
+  out.has_answers = torch::zeros({beam}, torch::kBool);
+  for (int64_t i = 0; i < beam; ++i) out.has_answers[i] = static_cast<bool>(gold.has_answers[i]);
+  out.start_positions = ToLongMatrix(gold.start_pos);
+  out.end_positions = ToLongMatrix(gold.end_pos);
+
+  const int64_t seq_len = out.input_ids.size(1);
+  auto starts = out.start_positions.clamp(-1, seq_len).index({rows});
+  auto ends = out.end_positions.clamp(-1, seq_len).index({rows});
+  // [1,1,C] == [R,A,1] → any over answers → [R, C]
+  auto is_start = out.candidate_starts.view({1, 1, -1}).eq(starts.unsqueeze(-1));
+  auto is_end = out.candidate_ends.view({1, 1, -1}).eq(ends.unsqueeze(-1));
+  out.reader_correct = is_start.logical_and(is_end).any(1);
+  out.retriever_correct = out.has_answers;
+  out.retriever_loss = MarginalLogLoss(out.retrieved_logits, out.retriever_correct) *
+                       out.retriever_correct.any().to(torch::kFloat32);
+  out.reader_loss = MarginalLogLoss(out.reader_logits.view({-1}), out.reader_correct.view({-1})) *
+                    out.reader_correct.any().to(torch::kFloat32);
+  out.loss = out.retriever_loss + out.reader_loss;
+  return out;
+}
+
+}  // namespace orqa

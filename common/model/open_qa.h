@@ -1,0 +1,72 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/model/realm_models.h"
+#include "common/text/wordpiece_tokenizer.h"
+
+namespace orqa {
+
+/// Everything one RealmForOpenQA forward computes, named as the reference's
+/// intermediates. S = searcher beam (reader beam in eval), R = reader beam,
+/// L = padded pair length, C = number of span candidates.
+struct OpenQAOutput {
+  torch::Tensor question_input_ids;    // [1, Lq]
+  torch::Tensor question_projection;   // [1, D]
+  torch::Tensor retrieved_block_ids;   // [S]
+  torch::Tensor retrieved_logits;      // [S]
+  torch::Tensor input_ids, token_type_ids, attention_mask, special_tokens_mask;  // [S, L]
+  torch::Tensor block_mask;            // [S, L] bool
+  std::vector<PairEncoding> encodings;  // [S]
+  std::vector<std::vector<WordPiece>> block_pieces;  // [S] word pieces of each block text
+  torch::Tensor reader_sequence_output;  // [R, L, H]
+  torch::Tensor reader_logits_pre_retriever, reader_logits;  // [R, C]
+  torch::Tensor candidate_starts, candidate_ends;  // [C]
+  int64_t block_idx = 0, candidate = 0, start_pos = 0, end_pos = 0;
+  torch::Tensor predicted_answer_ids;  // [end-start+1]
+  // Only with answers:
+  torch::Tensor has_answers;           // [S] bool
+  torch::Tensor start_positions, end_positions;  // [S, A]
+  torch::Tensor retriever_correct;     // [S] bool
+  torch::Tensor reader_correct;        // [R, C] bool
+  torch::Tensor retriever_loss, reader_loss, loss;  // []
+};
+
+/// RealmForOpenQA: question embedding, inner-product top-k over block
+/// embeddings, reader over [CLS] question [SEP] block [SEP], best span,
+/// and the marginal-likelihood losses when answers are given.
+class RealmOpenQA {
+ public:
+  RealmOpenQA(const RealmConfig& config, const WordPieceTokenizer* tokenizer);
+
+  /// Loads `embedder.*`, `reader.*` (strict) and `block_emb` from a
+  /// RealmForOpenQA state dict.
+  absl::Status Load(const StateDict& state, const std::string& source);
+
+  /// `blocks` are the texts of the rows of block_emb. `training` selects the
+  /// searcher beam (train) or reader beam (eval) for retrieval, as the
+  /// reference's `self.training` does; dropout is never applied.
+  OpenQAOutput Forward(const std::string& question, const std::vector<std::string>& blocks,
+                       const std::vector<std::string>* answers, bool training);
+
+  RealmEmbedder& embedder() { return embedder_; }
+  RealmReader& reader() { return reader_; }
+  torch::Tensor& block_emb() { return block_emb_; }
+  const RealmConfig& config() const { return config_; }
+
+ private:
+  RealmConfig config_;
+  const WordPieceTokenizer* tokenizer_;
+  RealmEmbedder embedder_{nullptr};
+  RealmReader reader_{nullptr};
+  torch::Tensor block_emb_;
+};
+
+/// Encodes a batch of single texts as `[CLS] text [SEP]`, truncated to
+/// `max_length`, padded to the longest: input_ids, attention_mask, token_type_ids.
+void EncodeSingles(const WordPieceTokenizer& tok, const std::vector<std::string>& texts,
+                   int max_length, torch::Tensor* ids, torch::Tensor* mask, torch::Tensor* types);
+
+}  // namespace orqa

@@ -1,0 +1,88 @@
+#include "common/model/realm_config.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace orqa {
+namespace {
+
+template <typename T>
+absl::Status Read(const nlohmann::json& j, const char* key, T* out, const std::string& name) {
+  if (!j.contains(key) || j[key].is_null()) return absl::OkStatus();
+  const auto& v = j[key];
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) return absl::InvalidArgumentError(absl::StrCat(name, ": ", key, " must be a string"));
+    *out = v.get<std::string>();
+  } else if constexpr (std::is_same_v<T, int>) {
+    if (!v.is_number_integer()) return absl::InvalidArgumentError(absl::StrCat(name, ": ", key, " must be an integer"));
+    *out = v.get<int>();
+  } else {
+    if (!v.is_number()) return absl::InvalidArgumentError(absl::StrCat(name, ": ", key, " must be a number"));
+    *out = v.get<double>();
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<RealmConfig> ParseRealmConfig(const std::string& text, const std::string& name) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": not a JSON object"));
+  }
+  RealmConfig c;
+  absl::Status st;
+#define ORQA_READ(field)                                  \
+  st = Read(j, #field, &c.field, name);                   \
+  if (!st.ok()) return st;
+  ORQA_READ(vocab_size) ORQA_READ(hidden_size) ORQA_READ(retriever_proj_size)
+  ORQA_READ(num_hidden_layers) ORQA_READ(num_attention_heads) ORQA_READ(num_candidates)
+  ORQA_READ(intermediate_size) ORQA_READ(hidden_act) ORQA_READ(max_position_embeddings)
+  ORQA_READ(type_vocab_size) ORQA_READ(layer_norm_eps) ORQA_READ(span_hidden_size)
+  ORQA_READ(max_span_width) ORQA_READ(reader_layer_norm_eps) ORQA_READ(reader_beam_size)
+  ORQA_READ(reader_seq_len) ORQA_READ(num_block_records) ORQA_READ(searcher_beam_size)
+#undef ORQA_READ
+  auto positive = [&](const char* field, int v) -> absl::Status {
+    if (v <= 0) return absl::InvalidArgumentError(absl::StrCat(name, ": ", field, " must be > 0, got ", v));
+    return absl::OkStatus();
+  };
+  for (auto [f, v] : {std::pair<const char*, int>{"vocab_size", c.vocab_size},
+                      {"hidden_size", c.hidden_size}, {"retriever_proj_size", c.retriever_proj_size},
+                      {"num_hidden_layers", c.num_hidden_layers},
+                      {"num_attention_heads", c.num_attention_heads},
+                      {"intermediate_size", c.intermediate_size},
+                      {"max_position_embeddings", c.max_position_embeddings},
+                      {"type_vocab_size", c.type_vocab_size}, {"span_hidden_size", c.span_hidden_size},
+                      {"max_span_width", c.max_span_width}, {"reader_beam_size", c.reader_beam_size},
+                      {"reader_seq_len", c.reader_seq_len}, {"searcher_beam_size", c.searcher_beam_size}}) {
+    if (absl::Status s = positive(f, v); !s.ok()) return s;
+  }
+  if (c.hidden_size % c.num_attention_heads != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": hidden_size ", c.hidden_size,
+                                                   " is not a multiple of num_attention_heads ",
+                                                   c.num_attention_heads));
+  }
+  if (c.hidden_act != "gelu" && c.hidden_act != "gelu_new") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": hidden_act '", c.hidden_act, "' is not supported (gelu, gelu_new)"));
+  }
+  if (c.reader_seq_len > c.max_position_embeddings) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": reader_seq_len ", c.reader_seq_len,
+                                                   " exceeds max_position_embeddings ",
+                                                   c.max_position_embeddings));
+  }
+  return c;
+}
+
+absl::StatusOr<RealmConfig> ReadRealmConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open config"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseRealmConfig(ss.str(), path);
+}
+
+}  // namespace orqa

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace orqa {
+
+/// The RealmConfig fields orqa uses, read from a Hugging Face config.json.
+/// Defaults are RealmConfig's.
+struct RealmConfig {
+  int vocab_size = 30522;
+  int hidden_size = 768;
+  int retriever_proj_size = 128;
+  int num_hidden_layers = 12;
+  int num_attention_heads = 12;
+  int num_candidates = 8;
+  int intermediate_size = 3072;
+  /// "gelu" (exact erf form) or "gelu_new" (tanh approximation).
+  std::string hidden_act = "gelu_new";
+  int max_position_embeddings = 512;
+  int type_vocab_size = 2;
+  double layer_norm_eps = 1e-12;
+  int span_hidden_size = 256;
+  int max_span_width = 10;
+  double reader_layer_norm_eps = 1e-3;
+  int reader_beam_size = 5;
+  int reader_seq_len = 320;
+  int num_block_records = 13353718;
+  int searcher_beam_size = 5000;
+
+  int head_dim() const { return hidden_size / num_attention_heads; }
+};
+
+/// Parses config.json; unknown fields are ignored, wrong types and
+/// impossible values (hidden_size not divisible by heads, ...) are errors
+/// naming the field.
+absl::StatusOr<RealmConfig> ReadRealmConfig(const std::string& path);
+absl::StatusOr<RealmConfig> ParseRealmConfig(const std::string& json_text, const std::string& name);
+
+}  // namespace orqa
