@@ -1,0 +1,339 @@
+#include "common/io/tf_bundle.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "common/io/crc32c.h"
+#include "common/io/proto_wire.h"
+
+namespace orqa {
+namespace {
+
+constexpr uint64_t kTableMagic = 0xdb4775248b80fb57ull;
+constexpr size_t kFooterSize = 48;
+
+uint32_t LE32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24); }
+
+absl::Status Bad(const std::string& name, const std::string& what) {
+  return absl::DataLossError(absl::StrCat(name, ": invalid checkpoint index: ", what));
+}
+
+bool ReadVarint(const uint8_t*& p, const uint8_t* end, uint64_t* v) {
+  uint64_t r = 0;
+  for (int shift = 0; shift < 64 && p < end; shift += 7) {
+    uint8_t b = *p++;
+    r |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if (!(b & 0x80)) {
+      *v = r;
+      return true;
+    }
+  }
+  return false;
+}
+
+struct Handle {
+  uint64_t offset = 0, size = 0;
+};
+
+bool DecodeHandle(const uint8_t*& p, const uint8_t* end, Handle* h) {
+  return ReadVarint(p, end, &h->offset) && ReadVarint(p, end, &h->size);
+}
+
+// A table block's contents after checking its trailer (type byte + masked crc).
+absl::StatusOr<std::string_view> ReadBlock(const uint8_t* data, size_t size, const Handle& h,
+                                           const std::string& name) {
+  if (h.offset > size || h.size > size - h.offset || size - h.offset - h.size < 5) {
+    return Bad(name, absl::StrCat("block at ", h.offset, " (", h.size, " bytes) out of bounds"));
+  }
+  const uint8_t* b = data + h.offset;
+  uint8_t type = b[h.size];
+  if (type != 0) return Bad(name, absl::StrCat("block at ", h.offset, " is compressed (type ", int(type), "), unsupported"));
+  uint32_t crc = Crc32c(b, h.size + 1);
+  if (MaskCrc(crc) != LE32(b + h.size + 1)) return Bad(name, absl::StrCat("block at ", h.offset, " fails its checksum"));
+  return std::string_view(reinterpret_cast<const char*>(b), h.size);
+}
+
+// Iterates the key/value entries of a block (prefix-compressed keys).
+absl::Status ForEachEntry(std::string_view block, const std::string& name,
+                          const std::function<absl::Status(const std::string&, std::string_view)>& fn) {
+  if (block.size() < 4) return Bad(name, "block shorter than its restart count");
+  const auto* base = reinterpret_cast<const uint8_t*>(block.data());
+  uint32_t restarts = LE32(base + block.size() - 4);
+  if (restarts > (block.size() - 4) / 4) return Bad(name, "restart array larger than its block");
+  const uint8_t* p = base;
+  const uint8_t* end = base + block.size() - 4 - 4ull * restarts;
+  std::string key;
+  while (p < end) {
+    uint64_t shared, non_shared, value_len;
+    if (!ReadVarint(p, end, &shared) || !ReadVarint(p, end, &non_shared) || !ReadVarint(p, end, &value_len)) {
+      return Bad(name, "truncated block entry");
+    }
+    if (shared > key.size() || non_shared > static_cast<uint64_t>(end - p) ||
+        value_len > static_cast<uint64_t>(end - p) - non_shared) {
+      return Bad(name, "block entry out of bounds");
+    }
+    key.resize(shared);
+    key.append(reinterpret_cast<const char*>(p), non_shared);
+    p += non_shared;
+    std::string_view value(reinterpret_cast<const char*>(p), value_len);
+    p += value_len;
+    absl::Status st = fn(key, value);
+    if (!st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+bool ParseShape(std::string_view data, std::vector<int64_t>* shape) {
+  WireReader r(data);
+  uint32_t f, w;
+  while (!r.done()) {
+    if (!r.NextTag(&f, &w)) return false;
+    if (f == 2 && w == 2) {  // Dim
+      std::string_view dim;
+      if (!r.ReadLengthDelimited(&dim)) return false;
+      WireReader dr(dim);
+      int64_t size = 0;
+      while (!dr.done()) {
+        uint32_t df, dw;
+        if (!dr.NextTag(&df, &dw)) return false;
+        uint64_t v;
+        if (df == 1 && dw == 0) {
+          if (!dr.ReadVarint(&v)) return false;
+          size = static_cast<int64_t>(v);
+        } else if (!dr.Skip(dw)) {
+          return false;
+        }
+      }
+      shape->push_back(size);
+    } else if (!r.Skip(w)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ParseEntry(std::string_view data, TFBundleEntry* e) {
+  WireReader r(data);
+  uint32_t f, w;
+  while (!r.done()) {
+    if (!r.NextTag(&f, &w)) return false;
+    uint64_t v;
+    std::string_view sv;
+    switch (f) {
+      case 1: if (w != 0 || !r.ReadVarint(&v)) return false; e->dtype = static_cast<int>(v); break;
+      case 2: if (w != 2 || !r.ReadLengthDelimited(&sv) || !ParseShape(sv, &e->shape)) return false; break;
+      case 3: if (w != 0 || !r.ReadVarint(&v)) return false; e->shard_id = static_cast<int32_t>(v); break;
+      case 4: if (w != 0 || !r.ReadVarint(&v)) return false; e->offset = v; break;
+      case 5: if (w != 0 || !r.ReadVarint(&v)) return false; e->size = v; break;
+      case 6: { uint32_t c; if (w != 5 || !r.ReadFixed32(&c)) return false; e->crc32c = c; break; }
+      default: if (!r.Skip(w)) return false;
+    }
+  }
+  return true;
+}
+
+bool ToDType(int tf, DType* d) {
+  switch (tf) {
+    case 1: *d = DType::kF32; return true;
+    case 2: *d = DType::kF64; return true;
+    case 3: *d = DType::kI32; return true;
+    case 4: *d = DType::kU8; return true;
+    case 5: *d = DType::kI16; return true;
+    case 6: *d = DType::kI8; return true;
+    case 9: *d = DType::kI64; return true;
+    case 10: *d = DType::kBool; return true;
+    case 14: *d = DType::kBF16; return true;
+    case 19: *d = DType::kF16; return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+std::string TFDataTypeName(int dtype) {
+  switch (dtype) {
+    case 1: return "DT_FLOAT";
+    case 2: return "DT_DOUBLE";
+    case 3: return "DT_INT32";
+    case 4: return "DT_UINT8";
+    case 5: return "DT_INT16";
+    case 6: return "DT_INT8";
+    case 7: return "DT_STRING";
+    case 9: return "DT_INT64";
+    case 10: return "DT_BOOL";
+    case 14: return "DT_BFLOAT16";
+    case 19: return "DT_HALF";
+    default: return absl::StrCat("DT_", dtype);
+  }
+}
+
+absl::Status ParseTFBundleIndex(const uint8_t* data, size_t size, const std::string& name,
+                                std::vector<TFBundleEntry>* entries, int32_t* num_shards,
+                                int32_t* endianness, int32_t* producer) {
+  if (size < kFooterSize) return Bad(name, "shorter than the table footer");
+  const uint8_t* footer = data + size - kFooterSize;
+  uint64_t magic = LE32(footer + 40) | (static_cast<uint64_t>(LE32(footer + 44)) << 32);
+  if (magic != kTableMagic) return Bad(name, "bad table magic (not a checkpoint .index?)");
+  const uint8_t* p = footer;
+  Handle meta, index;
+  if (!DecodeHandle(p, footer + 40, &meta) || !DecodeHandle(p, footer + 40, &index)) {
+    return Bad(name, "corrupt footer");
+  }
+  auto index_block = ReadBlock(data, size, index, name);
+  if (!index_block.ok()) return index_block.status();
+  bool saw_header = false;
+  return ForEachEntry(*index_block, name, [&](const std::string&, std::string_view handle_bytes) {
+    const uint8_t* hp = reinterpret_cast<const uint8_t*>(handle_bytes.data());
+    Handle h;
+    if (!DecodeHandle(hp, hp + handle_bytes.size(), &h)) return Bad(name, "corrupt index entry");
+    auto block = ReadBlock(data, size, h, name);
+    if (!block.ok()) return block.status();
+    return ForEachEntry(*block, name, [&](const std::string& key, std::string_view value) {
+      if (key.empty()) {  // BundleHeaderProto
+        WireReader r(value);
+        uint32_t f, w;
+        while (!r.done()) {
+          if (!r.NextTag(&f, &w)) return Bad(name, "corrupt header");
+          uint64_t v;
+          std::string_view sv;
+          if (f == 1 && w == 0 && r.ReadVarint(&v)) {
+            *num_shards = static_cast<int32_t>(v);
+          } else if (f == 2 && w == 0 && r.ReadVarint(&v)) {
+            *endianness = static_cast<int32_t>(v);
+          } else if (f == 3 && w == 2 && r.ReadLengthDelimited(&sv)) {
+            WireReader vr(sv);
+            uint32_t vf, vw;
+            while (!vr.done() && vr.NextTag(&vf, &vw)) {
+              if (vf == 1 && vw == 0 && vr.ReadVarint(&v)) {
+                *producer = static_cast<int32_t>(v);
+              } else if (!vr.Skip(vw)) {
+                break;
+              }
+            }
+          } else if (!r.Skip(w)) {
+            return Bad(name, "corrupt header field");
+          }
+        }
+        saw_header = true;
+        return absl::OkStatus();
+      }
+      TFBundleEntry e;
+      e.name = key;
+      if (!ParseEntry(value, &e)) return Bad(name, absl::StrCat("corrupt entry for '", key, "'"));
+      entries->push_back(std::move(e));
+      return absl::OkStatus();
+    });
+  });
+}
+
+absl::StatusOr<TFBundleReader> TFBundleReader::Open(const std::string& prefix) {
+  TFBundleReader r;
+  r.prefix_ = prefix;
+  std::string error;
+  auto index = MappedFile::Open(prefix + ".index", &error);
+  if (!index) return absl::NotFoundError(error);
+  absl::Status st = ParseTFBundleIndex(index->data(), index->size(), prefix + ".index", &r.entries_,
+                                       &r.num_shards_, &r.endianness_, &r.producer_);
+  if (!st.ok()) return st;
+  if (r.endianness_ != 0) return Bad(prefix + ".index", "big-endian checkpoints are not supported");
+  if (r.num_shards_ < 1) return Bad(prefix + ".index", "num_shards < 1");
+  for (const auto& e : r.entries_) {
+    if (e.shard_id < 0 || e.shard_id >= r.num_shards_) {
+      return Bad(prefix + ".index", absl::StrCat("'", e.name, "' names shard ", e.shard_id));
+    }
+  }
+  return r;
+}
+
+const TFBundleEntry* TFBundleReader::Find(const std::string& name) const {
+  for (const auto& e : entries_) {
+    if (e.name == name) return &e;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<std::pair<const uint8_t*, std::shared_ptr<const void>>> TFBundleReader::ShardBytes(
+    const TFBundleEntry& e) const {
+  auto it = shards_.find(e.shard_id);
+  if (it == shards_.end()) {
+    char suffix[64];
+    std::snprintf(suffix, sizeof(suffix), ".data-%05d-of-%05d", e.shard_id, num_shards_);
+    std::string error;
+    auto f = MappedFile::Open(prefix_ + suffix, &error);
+    if (!f) return absl::NotFoundError(error);
+    it = shards_.emplace(e.shard_id, f).first;
+  }
+  const auto& f = it->second;
+  if (e.offset > f->size() || e.size > f->size() - e.offset) {
+    return absl::DataLossError(absl::StrCat(f->path(), ": '", e.name, "' at ", e.offset, " (", e.size,
+                                            " bytes) runs past the end of the shard (truncated?)"));
+  }
+  if (MaskCrc(Crc32c(f->data() + e.offset, e.size)) != e.crc32c) {
+    return absl::DataLossError(absl::StrCat(f->path(), ": '", e.name, "' fails its checksum"));
+  }
+  return std::make_pair(f->data() + e.offset, std::static_pointer_cast<const void>(f));
+}
+
+absl::StatusOr<TensorView> TFBundleReader::Read(const std::string& name) const {
+  const TFBundleEntry* e = Find(name);
+  if (!e) return absl::NotFoundError(absl::StrCat(prefix_, ": no tensor '", name, "'"));
+  TensorView v;
+  if (!ToDType(e->dtype, &v.dtype)) {
+    return absl::UnimplementedError(absl::StrCat(prefix_, ": '", name, "' has dtype ",
+                                                 TFDataTypeName(e->dtype), ", not a numeric type"));
+  }
+  v.shape = e->shape;
+  if (static_cast<uint64_t>(v.numel()) * DTypeSize(v.dtype) != e->size) {
+    return absl::DataLossError(absl::StrCat(prefix_, ": '", name, "' holds ", e->size,
+                                            " bytes, its shape needs ", v.numel() * DTypeSize(v.dtype)));
+  }
+  auto bytes = ShardBytes(*e);
+  if (!bytes.ok()) return bytes.status();
+  v.data = bytes->first;
+  v.nbytes = e->size;
+  v.owner = bytes->second;
+  return v;
+}
+
+absl::StatusOr<std::vector<std::string>> TFBundleReader::ReadStrings(const std::string& name) const {
+  const TFBundleEntry* e = Find(name);
+  if (!e) return absl::NotFoundError(absl::StrCat(prefix_, ": no tensor '", name, "'"));
+  if (e->dtype != 7) return absl::InvalidArgumentError(absl::StrCat(prefix_, ": '", name, "' is not DT_STRING"));
+  std::string error;
+  // The string layout's checksum differs from numeric tensors', so map without ShardBytes' check.
+  char suffix[64];
+  std::snprintf(suffix, sizeof(suffix), ".data-%05d-of-%05d", e->shard_id, num_shards_);
+  auto f = MappedFile::Open(prefix_ + suffix, &error);
+  if (!f) return absl::NotFoundError(error);
+  if (e->offset > f->size() || e->size > f->size() - e->offset) {
+    return absl::DataLossError(absl::StrCat(f->path(), ": '", name, "' runs past the end of the shard"));
+  }
+  int64_t n = 1;
+  for (int64_t d : e->shape) n *= d;
+  const uint8_t* p = f->data() + e->offset;
+  const uint8_t* end = p + e->size;
+  std::vector<uint64_t> lengths;
+  uint32_t crc = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t len;
+    if (!ReadVarint(p, end, &len)) return absl::DataLossError(absl::StrCat(prefix_, ": '", name, "' has truncated lengths"));
+    lengths.push_back(len);
+    uint8_t le[4] = {uint8_t(len), uint8_t(len >> 8), uint8_t(len >> 16), uint8_t(len >> 24)};
+    crc = Crc32c(le, 4, crc);
+  }
+  if (end - p < 4) return absl::DataLossError(absl::StrCat(prefix_, ": '", name, "' lacks its length checksum"));
+  if (LE32(p) != MaskCrc(crc)) return absl::DataLossError(absl::StrCat(prefix_, ": '", name, "' length checksum mismatch"));
+  crc = Crc32c(p, 4, crc);
+  p += 4;
+  std::vector<std::string> out;
+  for (uint64_t len : lengths) {
+    if (len > static_cast<uint64_t>(end - p)) return absl::DataLossError(absl::StrCat(prefix_, ": '", name, "' string runs past its entry"));
+    out.emplace_back(reinterpret_cast<const char*>(p), len);
+    crc = Crc32c(p, len, crc);
+    p += len;
+  }
+  if (MaskCrc(crc) != e->crc32c) return absl::DataLossError(absl::StrCat(prefix_, ": '", name, "' fails its checksum"));
+  return out;
+}
+
+}  // namespace orqa

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/io/tensor_view.h"
+
+namespace orqa {
+
+/// One tensor's record in a TensorFlow checkpoint index (BundleEntryProto).
+struct TFBundleEntry {
+  std::string name;
+  int dtype = 0;  // tensorflow.DataType enum value
+  std::vector<int64_t> shape;
+  int32_t shard_id = 0;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  uint32_t crc32c = 0;  // masked, as stored
+};
+
+/// "DT_FLOAT", "DT_INT64", ... for a tensorflow.DataType value.
+std::string TFDataTypeName(int dtype);
+
+/// Reads a TensorFlow tensor-bundle checkpoint (`PREFIX.index` — a LevelDB
+/// table of BundleEntryProto — plus `PREFIX.data-NNNNN-of-NNNNN` shards)
+/// without TensorFlow. Table block checksums are verified when opening and
+/// each tensor's checksum when it is read. Only uncompressed tables are
+/// supported (what TensorFlow writes).
+class TFBundleReader {
+ public:
+  /// `prefix` is the checkpoint path without ".index".
+  static absl::StatusOr<TFBundleReader> Open(const std::string& prefix);
+
+  int32_t num_shards() const { return num_shards_; }
+  int32_t endianness() const { return endianness_; }
+  int32_t version_producer() const { return producer_; }
+  /// Entries in key (name) order.
+  const std::vector<TFBundleEntry>& entries() const { return entries_; }
+  const TFBundleEntry* Find(const std::string& name) const;
+
+  /// A numeric tensor's bytes (zero-copy from the shard mapping), checksum verified.
+  absl::StatusOr<TensorView> Read(const std::string& name) const;
+  /// A DT_STRING tensor's elements, checksum verified.
+  absl::StatusOr<std::vector<std::string>> ReadStrings(const std::string& name) const;
+
+ private:
+  absl::StatusOr<std::pair<const uint8_t*, std::shared_ptr<const void>>> ShardBytes(
+      const TFBundleEntry& e) const;
+
+  std::string prefix_;
+  int32_t num_shards_ = 1, endianness_ = 0, producer_ = 0;
+  std::vector<TFBundleEntry> entries_;
+  mutable std::map<int32_t, std::shared_ptr<MappedFile>> shards_;
+};
+
+/// Parses an index table in memory (for fuzzing): header and entries.
+absl::Status ParseTFBundleIndex(const uint8_t* data, size_t size, const std::string& name,
+                                std::vector<TFBundleEntry>* entries, int32_t* num_shards,
+                                int32_t* endianness, int32_t* producer);
+
+}  // namespace orqa
