@@ -142,7 +142,7 @@ absl::Status FlagSet::Parse(int argc, char** argv) {
         given.insert(name);
         continue;
       }
-      if (i + 1 >= argc) {
+      if (i + 1 >= argc || std::string(argv[i + 1]).rfind("--", 0) == 0) {
         return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
       }
       value = argv[++i];

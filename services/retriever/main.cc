@@ -1,4 +1,7 @@
 // orqa-retriever: question embedding + inner-product search over one shard.
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -8,31 +11,41 @@
 #include "common/infra/status_util.h"
 #include "services/retriever/retriever_service.h"
 
+extern "C" void openblas_set_num_threads(int num_threads);
+
 namespace {
 
 constexpr char kProgram[] = "orqa-retriever";
 
 absl::Status Validate(const orqa::RetrieverOptions& o) {
-  if (absl::Status st = orqa::ValidateServerOptions(o.server); !st.ok()) return st;
+  ORQA_RETURN_IF_ERROR(orqa::ValidateServerOptions(o.server));
   if (o.num_shards < 1) return absl::InvalidArgumentError("--num-shards: expected >= 1");
   if (o.shard_index < 0 || o.shard_index >= o.num_shards) {
-    return absl::InvalidArgumentError(absl::StrCat("--shard-index: expected 0..",
-                                                   o.num_shards - 1, ", got ", o.shard_index));
+    return absl::InvalidArgumentError(absl::StrCat("--shard-index: expected 0..", o.num_shards - 1, ", got ",
+                                                   o.shard_index));
   }
   static const std::set<std::string> kIndexTypes = {"flat", "fp16", "sq8", "hnsw", "ivf", "torch"};
-  if (!kIndexTypes.count(o.index_type)) {
+  if (!kIndexTypes.count(o.searcher.type)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--index-type: expected flat, fp16, sq8, hnsw, ivf or torch, got '", o.index_type, "'"));
+        "--index-type: expected flat, fp16, sq8, hnsw, ivf or torch, got '", o.searcher.type, "'"));
   }
-  for (auto [flag, n] : {std::pair<const char*, int>{"--omp-threads", o.omp_threads},
+  for (auto [flag, n] : {std::pair<const char*, int>{"--omp-threads", o.searcher.omp_threads},
                          {"--openblas-threads", o.openblas_threads},
                          {"--torch-threads", o.torch_threads}}) {
     if (n < 1 || n > 256) return absl::InvalidArgumentError(absl::StrCat(flag, ": expected 1..256"));
   }
+  if (o.batching.max_batch_size < 1 || o.batching.max_batch_size > 1024) {
+    return absl::InvalidArgumentError("--max-batch-size: expected 1..1024");
+  }
+  if (!(o.batching.max_queue_delay_ms >= 0)) return absl::InvalidArgumentError("--max-queue-delay-ms: expected >= 0");
+  if (o.batching.queue_limit < 1) return absl::InvalidArgumentError("--queue-limit: expected >= 1");
   if (!o.model_dir.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--model-dir", o.model_dir));
+  if (!o.weights_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--weights", o.weights_path));
   if (!o.blocks_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--blocks", o.blocks_path));
-  if (!o.embeddings_path.empty()) {
-    ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--embeddings", o.embeddings_path));
+  if (!o.embeddings_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--embeddings", o.embeddings_path));
+  const int given = !o.model_dir.empty() + !o.blocks_path.empty() + !o.embeddings_path.empty();
+  if (given != 0 && given != 3) {
+    return absl::InvalidArgumentError("--model-dir, --blocks and --embeddings go together: give all three or none");
   }
   return absl::OkStatus();
 }
@@ -47,23 +60,50 @@ int main(int argc, char** argv) {
 
   orqa::FlagSet flags(kProgram, "Retriever: REALM question embedding + MIPS over one shard of blocks.");
   orqa::AddServerFlags(flags, &options.server);
-  flags.String("model-dir", &options.model_dir, "Embedder model directory.");
+  flags.String("model-dir", &options.model_dir, "Embedder model directory (config.json, vocab.txt, weights).");
+  flags.String("weights", &options.weights_path,
+               "Embedder weights file (default: model.safetensors or pytorch_model.bin in --model-dir).");
   flags.String("blocks", &options.blocks_path, "Block store file (orqa build-blocks).");
-  flags.String("embeddings", &options.embeddings_path, "Block embeddings (.safetensors or .npy).");
+  flags.String("embeddings", &options.embeddings_path,
+               "Block embeddings: .npy, .safetensors (block_emb), pytorch_model.bin or a TF checkpoint.");
   flags.Int("shard-index", &options.shard_index, "Index of the shard this process serves.");
   flags.Int("num-shards", &options.num_shards, "Number of contiguous block-id shards.");
-  flags.String("index-type", &options.index_type, "Searcher: flat, fp16, sq8, hnsw, ivf, torch.");
-  flags.Int("omp-threads", &options.omp_threads, "OpenMP threads (FAISS).");
+  flags.String("index-type", &options.searcher.type, "Searcher: flat, fp16, sq8, hnsw, ivf, torch.");
+  flags.Int("omp-threads", &options.searcher.omp_threads, "OpenMP threads (FAISS).");
   flags.Int("openblas-threads", &options.openblas_threads, "OpenBLAS threads.");
   flags.Int("torch-threads", &options.torch_threads, "LibTorch intra-op threads.");
+  flags.Int("max-batch-size", &options.batching.max_batch_size, "Most Retrieve calls per embed+search batch.");
+  flags.Double("max-queue-delay-ms", &options.batching.max_queue_delay_ms,
+               "Longest a call waits for its batch to fill, in milliseconds.");
+  flags.Int("queue-limit", &options.batching.queue_limit, "Queued calls beyond this get RESOURCE_EXHAUSTED.");
   if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
 
   absl::Status st = Validate(options);
   if (st.ok()) st = orqa::SetupLogging("retriever", options.server.log_format, options.server.log_level);
   if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
 
-  orqa::RetrieverService service(options);
+  openblas_set_num_threads(options.openblas_threads);
+  torch::set_num_threads(options.torch_threads);
+
   orqa::ServiceHost host("retriever", options.server);
+  orqa::RetrieverService service(options, &host.metrics());
+  if (!options.model_dir.empty()) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto state = orqa::LoadRetrieverState({options.model_dir, options.weights_path, options.blocks_path,
+                                           options.embeddings_path},
+                                          nullptr, options.shard_index, options.num_shards, options.searcher);
+    if (!state.ok()) return orqa::ReportFatal(kProgram, state.status());
+    service.SetState(*state);
+    spdlog::info("loaded shard {}/{}: blocks [{}, {}) of {}, dim {}, {} index, embedder {} in {:.1f} s",
+                 options.shard_index, options.num_shards, (*state)->first_block_id,
+                 (*state)->first_block_id + (*state)->searcher->size(), (*state)->total_blocks,
+                 (*state)->searcher->dim(), (*state)->searcher->type(), (*state)->embedder->version(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
   host.AddService(&service);
-  return orqa::ServeUntilSignalled(kProgram, host);
+  service.OnReady([&host](bool ready) { host.SetServing("", ready); });
+  if (absl::Status s = host.Start(); !s.ok()) return orqa::ReportFatal(kProgram, s);
+  host.SetServing("", service.ready());
+  host.Wait();
+  return 0;
 }

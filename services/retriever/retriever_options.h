@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "common/batching/batcher.h"
+#include "common/index/searcher.h"
 #include "common/infra/server_options.h"
 
 namespace orqa {
@@ -9,21 +11,24 @@ namespace orqa {
 /// Options of orqa-retriever, filled from flags in main.cc.
 struct RetrieverOptions {
   ServerOptions server;
-  /// Embedder model directory (config.json, vocab.txt, model.safetensors).
+  /// Embedder model directory (config.json, vocab.txt, weights).
   std::string model_dir;
+  /// Embedder weights file; empty looks for model.safetensors / pytorch_model.bin in model_dir.
+  std::string weights_path;
   /// Block store file built by `orqa build-blocks`.
   std::string blocks_path;
-  /// Block embeddings (.safetensors or .npy), float32 [num_blocks, proj_size].
+  /// Block embeddings (.npy, .safetensors, pytorch_model.bin, TF checkpoint).
   std::string embeddings_path;
   /// This process serves shard `shard_index` of `num_shards` contiguous id ranges.
   int shard_index = 0;
   int num_shards = 1;
-  /// Searcher: flat, fp16, sq8, hnsw, ivf or torch.
-  std::string index_type = "flat";
-  /// Threads for OpenMP (FAISS), OpenBLAS and LibTorch intra-op work.
-  int omp_threads = 1;
+  /// Searcher type and FAISS threads (index_type is SearcherOptions::type).
+  SearcherOptions searcher;
+  /// OpenBLAS and LibTorch intra-op threads.
   int openblas_threads = 1;
   int torch_threads = 1;
+  /// Dynamic batching of concurrent Retrieve calls.
+  BatcherOptions batching;
 };
 
 }  // namespace orqa

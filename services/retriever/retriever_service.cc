@@ -1,62 +1,288 @@
 #include "services/retriever/retriever_service.h"
 
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
 #include "common/infra/status_util.h"
+#include "common/text/utf8.h"
 
 namespace orqa {
 namespace {
 
 constexpr int kMaxK = 5000;
+constexpr int kMaxQuestionChars = 1000;
+constexpr int kMaxSearchQueries = 1024;
 
-absl::Status ValidateK(int k) {
-  if (k < 1 || k > kMaxK) {
-    return absl::InvalidArgumentError(absl::StrCat("k: expected 1..", kMaxK, ", got ", k));
+double MsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::chrono::steady_clock::time_point Deadline(const grpc::ServerContext& ctx) {
+  auto remaining = ctx.deadline() - std::chrono::system_clock::now();
+  if (ctx.deadline() == std::chrono::system_clock::time_point::max() || remaining > std::chrono::hours(24)) {
+    return std::chrono::steady_clock::now() + std::chrono::hours(24);
+  }
+  return std::chrono::steady_clock::now() + remaining;
+}
+
+absl::Status NotLoaded() {
+  return absl::FailedPreconditionError(
+      "no model loaded: start orqa-retriever with --model-dir, --blocks and --embeddings, or call Reload");
+}
+
+absl::Status CheckK(int k, int64_t shard_blocks) {
+  if (k < 1 || k > kMaxK) return absl::InvalidArgumentError(absl::StrCat("k: expected 1..", kMaxK, ", got ", k));
+  if (k > shard_blocks) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("k: ", k, " exceeds the ", shard_blocks, " blocks this shard serves"));
   }
   return absl::OkStatus();
 }
 
-absl::Status NotLoaded(const char* rpc) {
-  return absl::UnimplementedError(absl::StrCat(
-      rpc, " is not available in this build: embedder and index loading are not wired yet"));
-}
-
 }  // namespace
 
-grpc::Status RetrieverService::Retrieve(grpc::ServerContext*,
-                                        const orqa::v1::RetrieveRequest* request,
-                                        orqa::v1::RetrieveResponse*) {
-  if (request->question().find_first_not_of(" \t\r\n") == std::string::npos) {
-    return ToGrpcStatus(absl::InvalidArgumentError("question: must not be empty"));
+RetrieverService::RetrieverService(const RetrieverOptions& options, Metrics* metrics) : options_(options) {
+  auto& reg = metrics->registry();
+  const prometheus::Labels labels = {{"service", metrics->service()}};
+  embed_seconds_ = &prometheus::BuildHistogram().Name("orqa_retriever_embed_seconds")
+                        .Help("Question embedding time per batch, in seconds.").Register(reg)
+                        .Add(labels, Metrics::LatencyBuckets());
+  search_seconds_ = &prometheus::BuildHistogram().Name("orqa_retriever_search_seconds")
+                         .Help("Inner-product search time per batch, in seconds.").Register(reg)
+                         .Add(labels, Metrics::LatencyBuckets());
+  batch_size_ = &prometheus::BuildHistogram().Name("orqa_retriever_batch_size")
+                     .Help("Retrieve requests per embed+search batch.").Register(reg)
+                     .Add(labels, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128});
+  queue_seconds_ = &prometheus::BuildHistogram().Name("orqa_retriever_queue_wait_seconds")
+                        .Help("Time a Retrieve request waited for its batch, in seconds.").Register(reg)
+                        .Add(labels, Metrics::LatencyBuckets());
+  queue_depth_ = &prometheus::BuildGauge().Name("orqa_retriever_queue_depth")
+                      .Help("Retrieve requests waiting for a batch.").Register(reg).Add(labels);
+  expired_ = &prometheus::BuildCounter().Name("orqa_retriever_dropped_total")
+                  .Help("Requests dropped from the queue because their deadline passed or they were cancelled.")
+                  .Register(reg).Add(labels);
+  blocks_ = &prometheus::BuildGauge().Name("orqa_retriever_blocks")
+                 .Help("Blocks served by this shard.").Register(reg).Add(labels);
+  index_bytes_ = &prometheus::BuildGauge().Name("orqa_retriever_index_bytes")
+                      .Help("Bytes held by the search index.").Register(reg).Add(labels);
+  model_info_ = &prometheus::BuildGauge().Name("orqa_retriever_model_info")
+                     .Help("1 for the loaded embedder and embeddings versions.").Register(reg);
+  reloads_ = &prometheus::BuildCounter().Name("orqa_retriever_reloads_total")
+                  .Help("Reload calls by result.").Register(reg);
+
+  BatcherObserver obs;
+  obs.on_batch = [this](int n) { batch_size_->Observe(n); };
+  obs.on_dequeue = [this](double s) { queue_seconds_->Observe(s); };
+  obs.on_queue_depth = [this](size_t d) { queue_depth_->Set(static_cast<double>(d)); };
+  obs.on_expired = [this] { expired_->Increment(); };
+  batcher_ = std::make_unique<Batcher<Query, Hits>>(
+      options_.batching, [this](const std::vector<const Query*>& b) { return RunBatch(b); }, obs);
+}
+
+RetrieverService::~RetrieverService() { batcher_.reset(); }
+
+void RetrieverService::SetState(std::shared_ptr<const RetrieverState> state) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state_ = state;
   }
-  ORQA_RETURN_GRPC_IF_ERROR(ValidateK(request->k()));
-  return ToGrpcStatus(NotLoaded("Retrieve"));
+  if (state) PublishStateMetrics(*state);
+}
+
+bool RetrieverService::ready() const { return Snapshot() != nullptr; }
+
+std::shared_ptr<const RetrieverState> RetrieverService::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_;
+}
+
+void RetrieverService::PublishStateMetrics(const RetrieverState& s) {
+  blocks_->Set(static_cast<double>(s.searcher->size()));
+  index_bytes_->Set(static_cast<double>(s.searcher->memory_bytes()));
+  if (current_model_info_) current_model_info_->Set(0);
+  current_model_info_ = &model_info_->Add({{"embedder_version", s.embedder->version()},
+                                           {"embeddings_version", s.embeddings_version}});
+  current_model_info_->Set(1);
+}
+
+std::vector<absl::StatusOr<RetrieverService::Hits>> RetrieverService::RunBatch(
+    const std::vector<const Query*>& batch) {
+  auto state = Snapshot();
+  std::vector<absl::StatusOr<Hits>> out;
+  if (!state) {
+    out.assign(batch.size(), NotLoaded());
+    return out;
+  }
+  std::vector<std::string> questions;
+  int max_k = 1;
+  for (const Query* q : batch) {
+    questions.push_back(q->question);
+    max_k = std::max(max_k, q->k);
+  }
+  max_k = static_cast<int>(std::min<int64_t>(max_k, state->searcher->size()));
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<float> vectors = state->embedder->EmbedQuestions(questions);
+  double embed_ms = MsSince(t0);
+  auto t1 = std::chrono::steady_clock::now();
+  const int64_t nq = batch.size();
+  std::vector<float> scores(nq * max_k);
+  std::vector<int64_t> ids(nq * max_k);
+  absl::Status st = state->searcher->Search(vectors.data(), nq, max_k, scores.data(), ids.data());
+  double search_ms = MsSince(t1);
+  embed_seconds_->Observe(embed_ms / 1000);
+  search_seconds_->Observe(search_ms / 1000);
+  const int dim = state->searcher->dim();
+  for (int64_t i = 0; i < nq; ++i) {
+    if (!st.ok()) {
+      out.push_back(st);
+      continue;
+    }
+    Hits h;
+    h.state = state;
+    const int k = std::min(batch[i]->k, max_k);
+    for (int j = 0; j < k; ++j) {
+      h.ids.push_back(ids[i * max_k + j] + state->first_block_id);
+      h.scores.push_back(scores[i * max_k + j]);
+    }
+    h.query_vector.assign(vectors.begin() + i * dim, vectors.begin() + (i + 1) * dim);
+    h.embed_ms = embed_ms;
+    h.search_ms = search_ms;
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+void RetrieverService::FillBlock(const RetrieverState& s, int64_t id, float score, bool texts, bool vectors,
+                                 orqa::v1::Block* b) const {
+  b->set_id(id);
+  b->set_retrieval_score(score);
+  if (texts) {
+    auto title = s.blocks->Title(id);
+    auto text = s.blocks->Text(id);
+    if (title.ok()) b->set_title(std::string(*title));
+    if (text.ok()) b->set_text(std::string(*text));
+  }
+  if (vectors) {
+    const float* row = s.embeddings.data() + (id - s.first_block_id) * s.embeddings.dim();
+    for (int64_t j = 0; j < s.embeddings.dim(); ++j) b->add_embedding(row[j]);
+  }
+}
+
+grpc::Status RetrieverService::Retrieve(grpc::ServerContext* context, const orqa::v1::RetrieveRequest* request,
+                                        orqa::v1::RetrieveResponse* response) {
+  const std::string& q = request->question();
+  if (q.find_first_not_of(" \t\r\n\v\f") == std::string::npos) {
+    return ToGrpcStatus(absl::InvalidArgumentError("question: must not be empty or whitespace-only"));
+  }
+  if (static_cast<int>(DecodeUtf8(q).size()) > kMaxQuestionChars) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("question: longer than ", kMaxQuestionChars, " characters")));
+  }
+  auto state = Snapshot();
+  if (!state) return ToGrpcStatus(NotLoaded());
+  ORQA_RETURN_GRPC_IF_ERROR(CheckK(request->k(), state->searcher->size()));
+  auto hits = batcher_->Submit(Query{q, request->k()}, Deadline(*context),
+                               [context] { return context->IsCancelled(); });
+  if (!hits.ok()) return ToGrpcStatus(hits.status());
+  for (size_t i = 0; i < hits->ids.size(); ++i) {
+    FillBlock(*hits->state, hits->ids[i], hits->scores[i], request->return_texts(), request->return_vectors(),
+              response->add_blocks());
+  }
+  if (request->return_query_vector()) {
+    for (float v : hits->query_vector) response->add_query_vector(v);
+  }
+  response->set_embed_ms(hits->embed_ms);
+  response->set_search_ms(hits->search_ms);
+  return grpc::Status::OK;
 }
 
 grpc::Status RetrieverService::Search(grpc::ServerContext*, const orqa::v1::SearchRequest* request,
-                                      orqa::v1::SearchResponse*) {
-  if (request->queries_size() == 0) {
-    return ToGrpcStatus(absl::InvalidArgumentError("queries: at least one vector is required"));
+                                      orqa::v1::SearchResponse* response) {
+  auto state = Snapshot();
+  if (!state) return ToGrpcStatus(NotLoaded());
+  if (request->queries_size() == 0 || request->queries_size() > kMaxSearchQueries) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("queries: expected 1..", kMaxSearchQueries, " vectors, got ", request->queries_size())));
   }
-  ORQA_RETURN_GRPC_IF_ERROR(ValidateK(request->k()));
-  return ToGrpcStatus(NotLoaded("Search"));
+  ORQA_RETURN_GRPC_IF_ERROR(CheckK(request->k(), state->searcher->size()));
+  const int dim = state->searcher->dim();
+  std::vector<float> flat;
+  for (int i = 0; i < request->queries_size(); ++i) {
+    const auto& v = request->queries(i).values();
+    if (v.size() != dim) {
+      return ToGrpcStatus(absl::InvalidArgumentError(
+          absl::StrCat("queries[", i, "]: expected ", dim, " values, got ", v.size())));
+    }
+    flat.insert(flat.end(), v.begin(), v.end());
+  }
+  const int k = request->k();
+  const int64_t nq = request->queries_size();
+  std::vector<float> scores(nq * k);
+  std::vector<int64_t> ids(nq * k);
+  auto t0 = std::chrono::steady_clock::now();
+  ORQA_RETURN_GRPC_IF_ERROR(state->searcher->Search(flat.data(), nq, k, scores.data(), ids.data()));
+  search_seconds_->Observe(MsSince(t0) / 1000);
+  for (int64_t i = 0; i < nq; ++i) {
+    auto* r = response->add_results();
+    for (int j = 0; j < k; ++j) {
+      FillBlock(*state, ids[i * k + j] + state->first_block_id, scores[i * k + j], request->return_texts(),
+                request->return_vectors(), r->add_blocks());
+    }
+  }
+  return grpc::Status::OK;
+}
+
+void RetrieverService::FillInfo(const RetrieverState* s, orqa::v1::RetrieverInfo* info) const {
+  info->set_shard_index(options_.shard_index);
+  info->set_num_shards(options_.num_shards);
+  info->set_index_type(options_.searcher.type);
+  info->set_ready(s != nullptr);
+  if (!s) return;
+  info->set_first_block_id(s->first_block_id);
+  info->set_num_blocks(s->searcher->size());
+  info->set_dim(s->searcher->dim());
+  info->set_index_bytes(s->searcher->memory_bytes());
+  info->set_embeddings_version(s->embeddings_version);
+  auto* m = info->mutable_embedder();
+  m->set_version(s->embedder->version());
+  m->set_path(s->embedder->weights_path());
+  m->set_loaded_at_unix_s(s->loaded_at_unix_s);
 }
 
 grpc::Status RetrieverService::GetInfo(grpc::ServerContext*, const orqa::v1::GetInfoRequest*,
                                        orqa::v1::RetrieverInfo* response) {
-  response->set_shard_index(options_.shard_index);
-  response->set_num_shards(options_.num_shards);
-  response->set_index_type(options_.index_type);
-  response->set_ready(false);
+  auto state = Snapshot();
+  FillInfo(state.get(), response);
   return grpc::Status::OK;
 }
 
 grpc::Status RetrieverService::Reload(grpc::ServerContext*, const orqa::v1::ReloadRequest* request,
-                                      orqa::v1::ReloadResponse*) {
-  if (request->embedder_dir().empty() && request->embeddings_path().empty()) {
-    return ToGrpcStatus(
-        absl::InvalidArgumentError("embedder_dir and embeddings_path: at least one is required"));
+                                      orqa::v1::ReloadResponse* response) {
+  if (request->embedder_dir().empty() && request->embeddings_path().empty() && request->blocks_path().empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        "embedder_dir, embeddings_path, blocks_path: at least one is required"));
   }
-  return ToGrpcStatus(NotLoaded("Reload"));
+  std::lock_guard<std::mutex> reload_lock(reload_mu_);
+  RetrieverSources src{request->embedder_dir(), request->weights_path(), request->blocks_path(),
+                       request->embeddings_path()};
+  auto t0 = std::chrono::steady_clock::now();
+  auto state = LoadRetrieverState(src, Snapshot(), options_.shard_index, options_.num_shards, options_.searcher);
+  if (!state.ok()) {
+    reloads_->Add({{"result", "failed"}}).Increment();
+    spdlog::warn("reload failed, keeping the loaded state: {}", std::string(state.status().message()));
+    return ToGrpcStatus(absl::FailedPreconditionError(
+        absl::StrCat("reload failed, still serving the previous state: ", state.status().message())));
+  }
+  SetState(*state);
+  reloads_->Add({{"result", "ok"}}).Increment();
+  spdlog::info("reloaded in {:.0f} ms: embedder {}, embeddings {}", MsSince(t0), (*state)->embedder->version(),
+               (*state)->embeddings_version);
+  if (on_ready_) on_ready_(true);
+  FillInfo(state->get(), response->mutable_info());
+  return grpc::Status::OK;
 }
 
 }  // namespace orqa

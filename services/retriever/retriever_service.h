@@ -1,16 +1,32 @@
 #pragma once
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+
+#include <memory>
+#include <mutex>
+
+#include "common/batching/batcher.h"
+#include "common/infra/metrics.h"
 #include "orqa/v1/retriever.grpc.pb.h"
 #include "services/retriever/retriever_options.h"
+#include "services/retriever/retriever_state.h"
 
 namespace orqa {
 
-/// orqa.v1.Retriever. Requests are validated; embedding and search need a
-/// loaded model and index, which this build does not load yet, so valid
-/// Retrieve/Search/Reload calls get FAILED_PRECONDITION / UNIMPLEMENTED.
+/// orqa.v1.Retriever: concurrent Retrieve calls are batched (one embedder
+/// forward and one search per batch); Reload swaps the whole state at once.
 class RetrieverService final : public orqa::v1::Retriever::Service {
  public:
-  explicit RetrieverService(const RetrieverOptions& options) : options_(options) {}
+  RetrieverService(const RetrieverOptions& options, Metrics* metrics);
+  ~RetrieverService() override;
+
+  /// Installs an initial state (from main, before serving).
+  void SetState(std::shared_ptr<const RetrieverState> state);
+  bool ready() const;
+  /// Called after every successful reload (to flip health).
+  void OnReady(std::function<void(bool)> fn) { on_ready_ = std::move(fn); }
 
   grpc::Status Retrieve(grpc::ServerContext* context, const orqa::v1::RetrieveRequest* request,
                         orqa::v1::RetrieveResponse* response) override;
@@ -21,8 +37,45 @@ class RetrieverService final : public orqa::v1::Retriever::Service {
   grpc::Status Reload(grpc::ServerContext* context, const orqa::v1::ReloadRequest* request,
                       orqa::v1::ReloadResponse* response) override;
 
+  struct Query {
+    std::string question;
+    int k;
+  };
+  struct Hits {
+    std::shared_ptr<const RetrieverState> state;
+    std::vector<int64_t> ids;  // global
+    std::vector<float> scores;
+    std::vector<float> query_vector;
+    double embed_ms = 0, search_ms = 0;
+  };
+
  private:
+  std::shared_ptr<const RetrieverState> Snapshot() const;
+  std::vector<absl::StatusOr<Hits>> RunBatch(const std::vector<const Query*>& batch);
+  void FillBlock(const RetrieverState& s, int64_t global_id, float score, bool texts, bool vectors,
+                 orqa::v1::Block* out) const;
+  void FillInfo(const RetrieverState* s, orqa::v1::RetrieverInfo* info) const;
+  void PublishStateMetrics(const RetrieverState& s);
+
   RetrieverOptions options_;
+  mutable std::mutex mu_;  // guards state_
+  std::shared_ptr<const RetrieverState> state_;
+  std::mutex reload_mu_;   // one Reload at a time
+  std::function<void(bool)> on_ready_;
+
+  prometheus::Histogram* embed_seconds_;
+  prometheus::Histogram* search_seconds_;
+  prometheus::Histogram* batch_size_;
+  prometheus::Histogram* queue_seconds_;
+  prometheus::Gauge* queue_depth_;
+  prometheus::Counter* expired_;
+  prometheus::Gauge* blocks_;
+  prometheus::Gauge* index_bytes_;
+  prometheus::Family<prometheus::Gauge>* model_info_;
+  prometheus::Family<prometheus::Counter>* reloads_;
+  prometheus::Gauge* current_model_info_ = nullptr;
+
+  std::unique_ptr<Batcher<Query, Hits>> batcher_;
 };
 
 }  // namespace orqa

@@ -1,0 +1,160 @@
+#include "common/index/embeddings.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/io/npy.h"
+#include "common/io/pytorch_zip.h"
+#include "common/io/safetensors.h"
+#include "common/io/tf_bundle.h"
+#include "common/io/zip_reader.h"
+
+namespace orqa {
+namespace {
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+float HalfToFloat(uint16_t h) {
+  uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      exp = 127 - 15 + 1;
+      while (!(mant & 0x400)) {
+        mant <<= 1;
+        --exp;
+      }
+      bits = sign | (exp << 23) | ((mant & 0x3FF) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7F800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp - 15 + 127) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+absl::StatusOr<EmbeddingMatrix> FromView(TensorView v, const std::string& path) {
+  if (v.shape.size() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": block embeddings must be 2-D [num_blocks, dim], got ",
+                                                   v.shape.size(), "-D"));
+  }
+  if (v.shape[0] < 1 || v.shape[1] < 1) return absl::InvalidArgumentError(absl::StrCat(path, ": block embeddings are empty"));
+  if (v.dtype == DType::kF16) {
+    auto buf = std::make_shared<std::vector<float>>(v.numel());
+    const auto* h = reinterpret_cast<const uint16_t*>(v.data);
+    for (int64_t i = 0; i < v.numel(); ++i) (*buf)[i] = HalfToFloat(h[i]);
+    v.dtype = DType::kF32;
+    v.data = reinterpret_cast<const uint8_t*>(buf->data());
+    v.nbytes = buf->size() * 4;
+    v.owner = buf;
+  }
+  if (v.dtype != DType::kF32) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": block embeddings must be float32 or float16, got ",
+                                                   DTypeName(v.dtype)));
+  }
+  if (reinterpret_cast<uintptr_t>(v.data) % 4 != 0) {  // copy to an aligned buffer
+    auto buf = std::make_shared<std::vector<float>>(v.numel());
+    std::memcpy(buf->data(), v.data, v.nbytes);
+    v.data = reinterpret_cast<const uint8_t*>(buf->data());
+    v.owner = buf;
+  }
+  return EmbeddingMatrix{std::move(v)};
+}
+
+}  // namespace
+
+absl::StatusOr<EmbeddingMatrix> OpenEmbeddings(const std::string& path) {
+  if (EndsWith(path, ".npy")) {
+    auto v = ReadNpyArray(path);
+    if (!v.ok()) return v.status();
+    return FromView(*v, path);
+  }
+  if (EndsWith(path, ".index") || access((path + ".index").c_str(), R_OK) == 0) {
+    std::string prefix = EndsWith(path, ".index") ? path.substr(0, path.size() - 6) : path;
+    auto reader = TFBundleReader::Open(prefix);
+    if (!reader.ok()) return reader.status();
+    auto v = reader->Read("block_emb");
+    if (!v.ok()) return v.status();
+    return FromView(*v, path);
+  }
+  if (IsZipFile(path)) {
+    auto tensors = ReadPyTorchZip(path);
+    if (!tensors.ok()) return tensors.status();
+    auto it = tensors->find("block_emb");
+    if (it == tensors->end()) return absl::NotFoundError(absl::StrCat(path, ": no tensor 'block_emb'"));
+    return FromView(it->second, path);
+  }
+  auto st = ReadSafetensors(path);
+  if (!st.ok()) return st.status();
+  auto it = st->tensors.find("block_emb");
+  if (it == st->tensors.end()) {
+    const TensorView* only = nullptr;
+    for (const auto& [name, t] : st->tensors) {
+      if (t.shape.size() != 2) continue;
+      if (only) return absl::NotFoundError(absl::StrCat(path, ": no tensor 'block_emb' and several 2-D tensors"));
+      only = &t;
+    }
+    if (!only) return absl::NotFoundError(absl::StrCat(path, ": no tensor 'block_emb'"));
+    return FromView(*only, path);
+  }
+  return FromView(it->second, path);
+}
+
+EmbeddingMatrix SliceRows(const EmbeddingMatrix& m, int64_t begin, int64_t end) {
+  EmbeddingMatrix out = m;
+  out.view.shape = {end - begin, m.dim()};
+  out.view.data = m.view.data + begin * m.dim() * 4;
+  out.view.nbytes = (end - begin) * m.dim() * 4;
+  return out;
+}
+
+std::pair<int64_t, int64_t> ShardRange(int64_t rows, int index, int num_shards) {
+  int64_t begin = rows * index / num_shards;
+  int64_t end = rows * (index + 1) / num_shards;
+  return {begin, end};
+}
+
+absl::Status WriteEmbeddingsNpy(const EmbeddingMatrix& m, const std::string& path,
+                                const std::function<void(int64_t)>& progress) {
+  std::string header = absl::StrCat("{'descr': '<f4', 'fortran_order': False, 'shape': (", m.rows(), ", ",
+                                    m.dim(), "), }");
+  size_t total = 10 + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header += '\n';
+  std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) return absl::PermissionDeniedError(absl::StrCat(tmp, ": ", std::strerror(errno)));
+  std::string prefix = std::string("\x93NUMPY\x01\x00", 8);
+  prefix += static_cast<char>(header.size() & 0xFF);
+  prefix += static_cast<char>(header.size() >> 8);
+  bool ok = std::fwrite(prefix.data(), 1, prefix.size(), f) == prefix.size() &&
+            std::fwrite(header.data(), 1, header.size(), f) == header.size();
+  const int64_t chunk_rows = std::max<int64_t>(1, (64 << 20) / (m.dim() * 4));
+  for (int64_t r = 0; ok && r < m.rows(); r += chunk_rows) {
+    int64_t n = std::min(chunk_rows, m.rows() - r);
+    size_t bytes = n * m.dim() * 4;
+    ok = std::fwrite(m.view.data + r * m.dim() * 4, 1, bytes, f) == bytes;
+    if (progress) progress(r + n);
+  }
+  ok = ok && std::fflush(f) == 0 && fsync(fileno(f)) == 0;
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return absl::DataLossError(absl::StrCat(path, ": write failed: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace orqa

@@ -1,0 +1,151 @@
+#include "common/model/text_embedder.h"
+
+#include <sys/stat.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/io/crc32c.h"
+#include "common/model/realm_models.h"
+#include "common/model/state_dict.h"
+
+namespace orqa {
+
+struct TextEmbedder::Impl {
+  RealmConfig config;
+  std::unique_ptr<WordPieceTokenizer> tokenizer;
+  // Inference only: forward mutates nothing, so concurrent const use is safe.
+  mutable RealmEmbedder embedder{nullptr};
+
+  // Each row: ids and the number of leading type-0 tokens (the rest are type 1).
+  std::vector<float> Run(const std::vector<std::pair<std::vector<int32_t>, size_t>>& input) const {
+    std::vector<std::vector<int32_t>> rows;
+    for (const auto& r : input) rows.push_back(r.first);
+    size_t longest = 0;
+    for (const auto& r : rows) longest = std::max(longest, r.size());
+    const int64_t n = rows.size(), l = longest;
+    auto ids = torch::full({n, l}, tokenizer->pad_id(), torch::kLong);
+    auto mask = torch::zeros({n, l}, torch::kLong);
+    auto types = torch::zeros({n, l}, torch::kLong);
+    auto ia = ids.accessor<int64_t, 2>(), ma = mask.accessor<int64_t, 2>(), ta = types.accessor<int64_t, 2>();
+    for (int64_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < rows[i].size(); ++j) {
+        ia[i][j] = rows[i][j];
+        ma[i][j] = 1;
+        ta[i][j] = j < input[i].second ? 0 : 1;
+      }
+    }
+    torch::InferenceMode guard;
+    auto out = embedder->forward(ids, mask, types).projected_score.contiguous();
+    return std::vector<float>(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+  }
+};
+
+TextEmbedder::~TextEmbedder() = default;
+
+absl::StatusOr<std::string> FindWeights(const std::string& model_dir, const std::string& explicit_path) {
+  if (!explicit_path.empty()) {
+    if (access(explicit_path.c_str(), R_OK) != 0) {
+      return absl::NotFoundError(absl::StrCat(explicit_path, ": cannot read weights file"));
+    }
+    return explicit_path;
+  }
+  for (const char* name : {"model.safetensors", "pytorch_model.bin"}) {
+    std::string p = model_dir + "/" + name;
+    if (access(p.c_str(), R_OK) == 0) return p;
+  }
+  return absl::NotFoundError(
+      absl::StrCat(model_dir, ": no model.safetensors or pytorch_model.bin (or pass the weights file)"));
+}
+
+std::string WeightsVersion(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return path;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  uint32_t crc = 0;
+  if (f) {
+    std::vector<char> buf(1 << 20);
+    size_t n = std::fread(buf.data(), 1, buf.size(), f);
+    crc = Crc32c(buf.data(), n);
+    std::fclose(f);
+  }
+  std::string base = path.substr(path.find_last_of('/') + 1);
+  return absl::StrFormat("%s:%d:%08x", base, static_cast<int64_t>(st.st_size), crc);
+}
+
+absl::StatusOr<std::shared_ptr<TextEmbedder>> TextEmbedder::Load(const std::string& model_dir,
+                                                                 const std::string& weights_path) {
+  auto config = ReadRealmConfig(model_dir + "/config.json");
+  if (!config.ok()) return config.status();
+  auto tok = WordPieceTokenizer::FromVocabFile(model_dir + "/vocab.txt");
+  if (!tok.ok()) return tok.status();
+  auto weights = FindWeights(model_dir, weights_path);
+  if (!weights.ok()) return weights.status();
+  auto state = LoadStateDict(*weights);
+  if (!state.ok()) return state.status();
+  auto e = std::shared_ptr<TextEmbedder>(new TextEmbedder());
+  e->impl_ = std::make_unique<Impl>();
+  e->impl_->config = *config;
+  e->impl_->tokenizer = std::make_unique<WordPieceTokenizer>(std::move(*tok));
+  e->impl_->embedder = RealmEmbedder(*config);
+  std::string prefix = state->count("embedder.realm.embeddings.word_embeddings.weight") ? "embedder." : "";
+  // Only the embedder's keys are checked: a RealmForOpenQA file also holds the reader.
+  StateDict mine;
+  for (auto& [k, v] : *state) {
+    if (k.compare(0, prefix.size(), prefix) == 0 && (k.find("realm.", prefix.size()) == prefix.size() ||
+                                                     k.find("cls.", prefix.size()) == prefix.size())) {
+      mine[k] = v;
+    }
+  }
+  absl::Status st = e->impl_->embedder->Load(mine, prefix, *weights);
+  if (!st.ok()) return st;
+  e->impl_->embedder->eval();
+  e->weights_path_ = *weights;
+  e->version_ = WeightsVersion(*weights);
+  return e;
+}
+
+std::vector<float> TextEmbedder::EmbedQuestions(const std::vector<std::string>& questions) const {
+  std::vector<std::pair<std::vector<int32_t>, size_t>> rows;
+  const size_t max_tokens = impl_->config.max_position_embeddings - 2;
+  for (const auto& q : questions) {
+    std::vector<int32_t> ids = impl_->tokenizer->Encode(q);
+    if (ids.size() > max_tokens) ids.resize(max_tokens);
+    ids.insert(ids.begin(), impl_->tokenizer->cls_id());
+    ids.push_back(impl_->tokenizer->sep_id());
+    size_t n = ids.size();
+    rows.emplace_back(std::move(ids), n);
+  }
+  return impl_->Run(rows);
+}
+
+std::vector<float> TextEmbedder::EmbedBlocks(const std::vector<std::string>& titles,
+                                             const std::vector<std::string>& texts, int max_length) const {
+  const auto& tok = *impl_->tokenizer;
+  max_length = std::min(max_length, impl_->config.max_position_embeddings);
+  std::vector<std::pair<std::vector<int32_t>, size_t>> rows;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    std::vector<int32_t> text = tok.Encode(texts[i]);
+    if (i < titles.size() && !titles[i].empty()) {
+      PairEncoding e = EncodePair(tok.Encode(titles[i]), text, max_length, tok.cls_id(), tok.sep_id());
+      rows.emplace_back(e.input_ids, static_cast<size_t>(e.b_offset()));
+    } else {
+      if (text.size() > static_cast<size_t>(max_length - 2)) text.resize(max_length - 2);
+      text.insert(text.begin(), tok.cls_id());
+      text.push_back(tok.sep_id());
+      size_t n = text.size();
+      rows.emplace_back(std::move(text), n);
+    }
+  }
+  return impl_->Run(rows);
+}
+
+int TextEmbedder::dim() const { return impl_->config.retriever_proj_size; }
+const RealmConfig& TextEmbedder::config() const { return impl_->config; }
+const WordPieceTokenizer& TextEmbedder::tokenizer() const { return *impl_->tokenizer; }
+
+}  // namespace orqa

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/model/realm_config.h"
+#include "common/text/wordpiece_tokenizer.h"
+
+namespace orqa {
+
+/// A REALM embedder ready to serve: config, vocabulary and weights from a
+/// model directory, inference only, safe for concurrent use.
+class TextEmbedder {
+ public:
+  /// `model_dir` holds config.json and vocab.txt; weights come from
+  /// `weights_path` when given, else model.safetensors or pytorch_model.bin in
+  /// the directory. The embedder's keys may be prefixed `embedder.` (a
+  /// RealmForOpenQA checkpoint) or not (a standalone RealmEmbedder).
+  static absl::StatusOr<std::shared_ptr<TextEmbedder>> Load(const std::string& model_dir,
+                                                            const std::string& weights_path = "");
+  ~TextEmbedder();
+
+  /// Questions as `[CLS] q [SEP]`, padded together: [n, dim] float32, row-major.
+  std::vector<float> EmbedQuestions(const std::vector<std::string>& questions) const;
+  /// Blocks as `[CLS] title [SEP] text [SEP]` (or `[CLS] text [SEP]` when the
+  /// title is empty), truncated to `max_length` tokens.
+  std::vector<float> EmbedBlocks(const std::vector<std::string>& titles, const std::vector<std::string>& texts,
+                                 int max_length) const;
+
+  int dim() const;
+  const RealmConfig& config() const;
+  const WordPieceTokenizer& tokenizer() const;
+  /// Identifies the weights: file name, size and a checksum of its head.
+  const std::string& version() const { return version_; }
+  const std::string& weights_path() const { return weights_path_; }
+
+ private:
+  TextEmbedder() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string version_, weights_path_;
+};
+
+/// The weights file of a model directory: `explicit_path` if set, else
+/// model.safetensors, else pytorch_model.bin.
+absl::StatusOr<std::string> FindWeights(const std::string& model_dir, const std::string& explicit_path);
+
+/// "<file>:<size>:<crc32c of the first MiB>" — changes when the weights do.
+std::string WeightsVersion(const std::string& path);
+
+}  // namespace orqa
