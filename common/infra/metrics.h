@@ -6,6 +6,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,11 +34,15 @@ class Metrics {
   /// Default latency buckets, in seconds (0.5 ms .. 60 s).
   static std::vector<double> LatencyBuckets();
 
+  /// RPCs started and not yet finished (the drain on SIGTERM waits for 0).
+  std::atomic<int64_t>& active_calls() { return active_calls_; }
+
  private:
   std::string service_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* handled_;
   prometheus::Family<prometheus::Histogram>* latency_;
+  std::atomic<int64_t> active_calls_{0};
 };
 
 /// Canonical upper-case name of a gRPC status code number ("OK", "INVALID_ARGUMENT", ...).

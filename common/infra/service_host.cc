@@ -7,6 +7,9 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <grpc/grpc.h>
+
+#include <atomic>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
@@ -112,9 +115,22 @@ void ServiceHost::Wait() {
     // Health flips first so load balancers stop sending; then no new calls are
     // accepted and in-flight ones get the grace period before cancellation.
     server_->GetHealthCheckService()->Shutdown();
-    auto deadline = std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(static_cast<int64_t>(options_.grace_period_s * 1000));
-    server_->Shutdown(deadline);
+    auto grace = std::chrono::milliseconds(static_cast<int64_t>(options_.grace_period_s * 1000));
+    std::atomic<bool> shutdown_called{false};
+    std::thread shutdown([&] {
+      shutdown_called = true;
+      server_->Shutdown(std::chrono::system_clock::now() + grace);
+    });
+    // gRPC's shutdown also waits for idle client connections to go away, which
+    // a connected gateway never does: once no call is in flight, disconnect them.
+    auto until = std::chrono::steady_clock::now() + grace;
+    while (!shutdown_called) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    while (metrics_.active_calls() > 0 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    grpc_server_cancel_all_calls(server_->c_server());
+    shutdown.join();
     server_->Wait();
     server_.reset();
   }

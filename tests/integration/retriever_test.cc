@@ -1,0 +1,311 @@
+// orqa-retriever as real processes: golden top-k over the fixture blocks,
+// brute-force agreement on 2,067 real Wikipedia paragraphs, exact sharding,
+// reload under load, bad input and bad files.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/index/embeddings.h"
+#include "common/index/searcher.h"
+#include "common/index/topk_merge.h"
+#include "common/io/safetensors.h"
+#include "common/model/realm_config.h"
+#include "common/model/text_embedder.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "orqa/v1/retriever.grpc.pb.h"
+#include "tests/integration/process.h"
+#include "tests/unit/fixture_paths.h"
+
+namespace orqa::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+constexpr double kTol = 1e-4;
+
+std::string Bin(const std::string& name) { return std::string(ORQA_BIN_DIR) + "/" + name; }
+
+bool Close(double a, double b) { return std::fabs(a - b) <= kTol + kTol * std::fabs(b); }
+
+// One orqa-retriever process with a stub to it.
+class Retriever {
+ public:
+  Retriever(const std::string& dir, const std::string& name, std::vector<std::string> args) {
+    port_ = PickFreePort();
+    log_ = dir + "/" + name + ".log";
+    std::vector<std::string> argv = {Bin("orqa-retriever"), "--grpc-port=" + std::to_string(port_),
+                                     "--metrics-port=" + std::to_string(PickFreePort())};
+    argv.insert(argv.end(), args.begin(), args.end());
+    EXPECT_TRUE(process_.Start(argv, log_));
+    stub_ = orqa::v1::Retriever::NewStub(grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline && process_.running()) {
+      // A fresh channel per probe: a channel that failed to connect backs off for seconds.
+      auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(500));
+      grpc::health::v1::HealthCheckResponse resp;
+      if (health->Check(&ctx, {}, &resp).ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+        serving_ = true;
+        break;
+      }
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    EXPECT_TRUE(serving_) << name << " never became SERVING:\n" << ReadFile(log_);
+  }
+  ~Retriever() { EXPECT_EQ(process_.StopAndWait(SIGTERM, milliseconds(15000)), 0) << ReadFile(log_); }
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  orqa::v1::Retriever::Stub& stub() { return *stub_; }
+
+  grpc::Status Retrieve(const std::string& q, int k, orqa::v1::RetrieveResponse* out, bool query_vector = false) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    orqa::v1::RetrieveRequest req;
+    req.set_question(q);
+    req.set_k(k);
+    req.set_return_query_vector(query_vector);
+    return stub_->Retrieve(&ctx, req, out);
+  }
+
+ private:
+  int port_;
+  std::string log_;
+  Process process_;
+  bool serving_ = false;
+  std::unique_ptr<orqa::v1::Retriever::Stub> stub_;
+};
+
+class RetrieverTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(MakeTempDir("orqa-retriever-"));
+    fixture_ = new std::string(FixtureDir());
+    const std::string shared = SharedDir();
+    std::string out;
+    ASSERT_EQ(RunCommand(Bin("orqa") + " build-blocks --from " + shared +
+                             "/fixtures/hf-format/block_records.npy --out " + *dir_ + "/fixture.blocks", &out), 0)
+        << out;
+    ASSERT_EQ(RunCommand(Bin("orqa") + " build-blocks --from " + shared +
+                             "/data/squad-v1.1-dev-open/blocks.jsonl --out " + *dir_ + "/squad.blocks", &out), 0)
+        << out;
+    ASSERT_EQ(RunCommand(Bin("orqa") + " embed-blocks --model " + *fixture_ + " --weights " + Weights() +
+                             " --blocks " + *dir_ + "/squad.blocks --out " + *dir_ + "/squad.npy --batch-size 64",
+                         &out), 0)
+        << out;
+    for (const auto& line : ReadLines(shared + "/data/squad-v1.1-dev-open/qa-dev.jsonl")) {
+      if (questions_.size() == 100) break;
+      questions_.push_back(json::parse(line)["question"].get<std::string>());
+    }
+  }
+  static void TearDownTestSuite() {
+    // ORQA_KEEP_TEST_FILES=1 keeps the logs and files for a post-mortem.
+    if (!std::getenv("ORQA_KEEP_TEST_FILES")) RunCommand("rm -rf '" + *dir_ + "'", nullptr);
+    delete dir_;
+    delete fixture_;
+  }
+  static std::string Weights() { return *fixture_ + "/realm_for_open_qa.safetensors"; }
+  static std::vector<std::string> SquadArgs() {
+    return {"--model-dir=" + *fixture_, "--weights=" + Weights(), "--blocks=" + *dir_ + "/squad.blocks",
+            "--embeddings=" + *dir_ + "/squad.npy"};
+  }
+
+  static std::string* dir_;
+  static std::string* fixture_;
+  static std::vector<std::string> questions_;
+};
+std::string* RetrieverTest::dir_ = nullptr;
+std::string* RetrieverTest::fixture_ = nullptr;
+std::vector<std::string> RetrieverTest::questions_;
+
+TEST_F(RetrieverTest, FixtureQuestionsGetTheGoldenTopK) {
+  auto config = ReadRealmConfig(*fixture_ + "/config.json");
+  ASSERT_TRUE(config.ok());
+  auto goldens = ReadSafetensors(*fixture_ + "/goldens.safetensors");
+  ASSERT_TRUE(goldens.ok());
+  std::ifstream in(*fixture_ + "/goldens.json");
+  json meta = json::parse(in);
+  Retriever r(*dir_, "fixture", {"--model-dir=" + *fixture_, "--weights=" + Weights(),
+                                 "--blocks=" + *dir_ + "/fixture.blocks", "--embeddings=" + Weights()});
+  const auto& questions = meta["questions"];
+  for (int k : {config->reader_beam_size, config->searcher_beam_size}) {
+    const std::string p = "retrieval.top" + std::to_string(k) + ".";
+    const TensorView& ids = goldens->tensors.at(p + "ids");
+    const TensorView& scores = goldens->tensors.at(p + "scores");
+    ASSERT_EQ(ids.shape[0], static_cast<int64_t>(questions.size()));
+    for (size_t q = 0; q < questions.size(); ++q) {
+      SCOPED_TRACE(p + " q" + std::to_string(q));
+      orqa::v1::RetrieveResponse resp;
+      ASSERT_TRUE(r.Retrieve(questions[q]["question"], k, &resp).ok());
+      ASSERT_EQ(resp.blocks_size(), k);
+      for (int j = 0; j < k; ++j) {
+        EXPECT_EQ(resp.blocks(j).id(), reinterpret_cast<const int64_t*>(ids.data)[q * k + j]);
+        EXPECT_TRUE(Close(resp.blocks(j).retrieval_score(), reinterpret_cast<const float*>(scores.data)[q * k + j]))
+            << resp.blocks(j).retrieval_score();
+      }
+    }
+  }
+}
+
+TEST_F(RetrieverTest, SquadResultsEqualInProcessBruteForce) {
+  auto embedder = TextEmbedder::Load(*fixture_, Weights());
+  ASSERT_TRUE(embedder.ok()) << embedder.status();
+  auto matrix = OpenEmbeddings(*dir_ + "/squad.npy");
+  ASSERT_TRUE(matrix.ok()) << matrix.status();
+  ASSERT_EQ(matrix->rows(), 2067);
+  Retriever r(*dir_, "squad", SquadArgs());
+  const int k = 20;
+  for (const auto& q : questions_) {
+    SCOPED_TRACE(q);
+    std::vector<float> v = (*embedder)->EmbedQuestions({q});
+    std::vector<float> scores;
+    std::vector<int64_t> ids;
+    BruteForceTopK(*matrix, v.data(), k, &scores, &ids);
+    orqa::v1::RetrieveResponse resp;
+    ASSERT_TRUE(r.Retrieve(q, k, &resp, /*query_vector=*/true).ok());
+    ASSERT_EQ(resp.blocks_size(), k);
+    for (int j = 0; j < k; ++j) {
+      EXPECT_EQ(resp.blocks(j).id(), ids[j]) << "rank " << j;
+      EXPECT_TRUE(Close(resp.blocks(j).retrieval_score(), scores[j]));
+    }
+    ASSERT_EQ(resp.query_vector_size(), static_cast<int>(v.size()));
+    for (size_t i = 0; i < v.size(); ++i) EXPECT_TRUE(Close(resp.query_vector(i), v[i]));
+  }
+}
+
+TEST_F(RetrieverTest, ThreeShardsMergeToTheSingleIndexResults) {
+  Retriever single(*dir_, "single", SquadArgs());
+  std::vector<std::unique_ptr<Retriever>> shards;
+  for (int i = 0; i < 3; ++i) {
+    auto args = SquadArgs();
+    args.push_back("--shard-index=" + std::to_string(i));
+    args.push_back("--num-shards=3");
+    shards.push_back(std::make_unique<Retriever>(*dir_, "shard" + std::to_string(i), args));
+  }
+  const int k = 10;
+  for (const auto& q : questions_) {
+    SCOPED_TRACE(q);
+    orqa::v1::RetrieveResponse whole;
+    ASSERT_TRUE(single.Retrieve(q, k, &whole).ok());
+    std::vector<ScoredIds> parts;
+    for (auto& s : shards) {
+      orqa::v1::RetrieveResponse resp;
+      ASSERT_TRUE(s->Retrieve(q, k, &resp).ok());
+      ScoredIds part;
+      for (const auto& b : resp.blocks()) {
+        part.ids.push_back(b.id());
+        part.scores.push_back(b.retrieval_score());
+      }
+      parts.push_back(part);
+    }
+    ScoredIds merged = MergeTopK(parts, k);
+    ASSERT_EQ(merged.ids.size(), static_cast<size_t>(k));
+    for (int j = 0; j < k; ++j) {
+      EXPECT_EQ(merged.ids[j], whole.blocks(j).id()) << "rank " << j;
+      EXPECT_EQ(merged.scores[j], whole.blocks(j).retrieval_score());
+    }
+  }
+  // Each shard serves a contiguous third of the ids.
+  int64_t next = 0;
+  for (auto& s : shards) {
+    grpc::ClientContext ctx;
+    orqa::v1::RetrieverInfo info;
+    ASSERT_TRUE(s->stub().GetInfo(&ctx, {}, &info).ok());
+    EXPECT_EQ(info.first_block_id(), next);
+    next += info.num_blocks();
+  }
+  EXPECT_EQ(next, 2067);
+}
+
+TEST_F(RetrieverTest, ReloadUnderLoadLosesNoRequest) {
+  const std::string copy = *dir_ + "/squad-copy.npy", corrupt = *dir_ + "/corrupt.npy";
+  ASSERT_EQ(RunCommand("cp " + *dir_ + "/squad.npy " + copy + " && head -c 5000 " + *dir_ + "/squad.npy > " + corrupt,
+                       nullptr), 0);
+  Retriever r(*dir_, "reload", SquadArgs());
+  std::atomic<int> ok{0}, failed{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      for (int i = 0; !stop && i < 400; ++i) {
+        orqa::v1::RetrieveResponse resp;
+        grpc::Status st = r.Retrieve(questions_[(t * 37 + i) % questions_.size()], 5, &resp);
+        (st.ok() && resp.blocks_size() == 5 ? ok : failed)++;
+      }
+    });
+  }
+  auto reload = [&](const std::string& path) {
+    grpc::ClientContext ctx;
+    orqa::v1::ReloadRequest req;
+    req.set_embeddings_path(path);
+    orqa::v1::ReloadResponse resp;
+    return r.stub().Reload(&ctx, req, &resp);
+  };
+  while (ok < 100) std::this_thread::sleep_for(milliseconds(10));
+  EXPECT_TRUE(reload(copy).ok());
+  grpc::Status bad = reload(corrupt);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(bad.error_message().find(corrupt + ": invalid .npy"), std::string::npos) << bad.error_message();
+  EXPECT_TRUE(reload(*dir_ + "/squad.npy").ok());
+  for (auto& c : clients) c.join();
+  EXPECT_GE(ok + failed, 500);
+  EXPECT_EQ(failed, 0);
+  grpc::ClientContext ctx;
+  orqa::v1::RetrieverInfo info;
+  ASSERT_TRUE(r.stub().GetInfo(&ctx, {}, &info).ok());
+  EXPECT_NE(info.embeddings_version().find("squad.npy"), std::string::npos) << info.embeddings_version();
+}
+
+TEST_F(RetrieverTest, BadRequestsNameTheField) {
+  Retriever r(*dir_, "badinput", {"--model-dir=" + *fixture_, "--weights=" + Weights(),
+                                  "--blocks=" + *dir_ + "/fixture.blocks", "--embeddings=" + Weights()});
+  orqa::v1::RetrieveResponse resp;
+  auto expect = [&](grpc::Status st, const std::string& message) {
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(st.error_message(), message);
+  };
+  expect(r.Retrieve("", 3, &resp), "question: must not be empty or whitespace-only");
+  expect(r.Retrieve(" \t ", 3, &resp), "question: must not be empty or whitespace-only");
+  expect(r.Retrieve("who?", 0, &resp), "k: expected 1..5000, got 0");
+  expect(r.Retrieve("who?", 5001, &resp), "k: expected 1..5000, got 5001");
+  expect(r.Retrieve("who?", 13, &resp), "k: 13 exceeds the 12 blocks this shard serves");
+  grpc::ClientContext ctx;
+  orqa::v1::SearchRequest search;
+  search.set_k(3);
+  auto* v = search.add_queries();
+  for (int i = 0; i < 15; ++i) v->add_values(0.1f);
+  orqa::v1::SearchResponse sresp;
+  expect(r.stub().Search(&ctx, search, &sresp), "queries[0]: expected 16 values, got 15");
+  // Still serving afterwards.
+  EXPECT_TRUE(r.Retrieve("who?", 3, &resp).ok());
+}
+
+TEST_F(RetrieverTest, CorruptFilesStopStartupWithOneLine) {
+  const std::string bad_blocks = *dir_ + "/bad.blocks", bad_emb = *dir_ + "/bad.npy";
+  ASSERT_EQ(RunCommand("head -c 100 " + *dir_ + "/squad.blocks > " + bad_blocks + " && head -c 3000 " + *dir_ +
+                           "/squad.npy > " + bad_emb, nullptr), 0);
+  for (auto [blocks, emb, want] :
+       {std::tuple<std::string, std::string, std::string>{bad_blocks, *dir_ + "/squad.npy",
+                                                          bad_blocks + ": invalid block store: sizes do not add up"},
+        {*dir_ + "/squad.blocks", bad_emb, bad_emb + ": invalid .npy: body holds"}}) {
+    Process p;
+    std::string log = *dir_ + "/corrupt.log";
+    ASSERT_TRUE(p.Start({Bin("orqa-retriever"), "--grpc-port=" + std::to_string(PickFreePort()),
+                         "--metrics-port=" + std::to_string(PickFreePort()), "--model-dir=" + *fixture_,
+                         "--weights=" + Weights(), "--blocks=" + blocks, "--embeddings=" + emb},
+                        log));
+    EXPECT_EQ(p.Wait(milliseconds(30000)), 1);
+    std::string out = ReadFile(log);
+    EXPECT_EQ(out.find("orqa-retriever: error: " + want), 0u) << out;
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  }
+}
+
+}  // namespace
+}  // namespace orqa::testing
