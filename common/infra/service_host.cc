@@ -89,7 +89,8 @@ absl::Status ServiceHost::Start() {
 }
 
 void ServiceHost::SetServing(const std::string& service_name, bool serving) {
-  if (!server_) return;
+  std::lock_guard<std::mutex> lock(server_mu_);
+  if (!server_ || stop_requested_) return;
   server_->GetHealthCheckService()->SetServingStatus(service_name, serving);
 }
 
@@ -111,6 +112,10 @@ void ServiceHost::Wait() {
   }
   spdlog::info("{} received {}: draining in-flight calls for up to {} s", name_,
                sig == SIGUSR1 ? "stop request" : strsignal(sig), options_.grace_period_s);
+  {
+    std::lock_guard<std::mutex> lock(server_mu_);
+    stop_requested_ = true;  // no more health changes
+  }
   if (server_) {
     // Health flips first so load balancers stop sending; then no new calls are
     // accepted and in-flight ones get the grace period before cancellation.
@@ -132,6 +137,7 @@ void ServiceHost::Wait() {
     grpc_server_cancel_all_calls(server_->c_server());
     shutdown.join();
     server_->Wait();
+    std::lock_guard<std::mutex> lock(server_mu_);
     server_.reset();
   }
   if (http_) http_->stop();

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,6 +61,7 @@ class ServiceHost {
   ServerOptions options_;
   Metrics metrics_;
   std::vector<grpc::Service*> services_;
+  std::mutex server_mu_;  // SetServing may run on other threads while Wait() tears down
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<httplib::Server> http_;
   std::thread http_thread_;

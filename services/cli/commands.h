@@ -19,4 +19,8 @@ int RunEmbedBlocks(int argc, char** argv);
 /// Hugging Face checkpoint, a TF checkpoint or .npy, streamed to .npy.
 int RunImportEmbeddings(int argc, char** argv);
 
+/// `orqa ask "QUESTION" [--gateway ADDR] [--json]`: asks a running gateway and
+/// prints the answer, its passage with the answer marked, and the scores.
+int RunAsk(int argc, char** argv);
+
 }  // namespace orqa::cli

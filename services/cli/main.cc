@@ -11,6 +11,7 @@ constexpr char kUsage[] =
     "Usage: orqa <command> [flags]\n"
     "\n"
     "Commands:\n"
+    "  ask \"QUESTION\"      Ask a running orqa-gateway; prints the answer and its passage.\n"
     "  health ADDRESS      Check a service's gRPC health (exit 0 when SERVING).\n"
     "  build-blocks        Build a block store from blocks.jsonl, blocks.tfr or block_records.npy.\n"
     "  embed-blocks        Embed every block with a REALM embedder into a .npy (resumable).\n"
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
     std::printf("orqa %s\n", ORQA_VERSION);
     return 0;
   }
+  if (command == "ask") return orqa::cli::RunAsk(argc - 1, argv + 1);
   if (command == "health") return orqa::cli::RunHealth(argc - 1, argv + 1);
   if (command == "build-blocks") return orqa::cli::RunBuildBlocks(argc - 1, argv + 1);
   if (command == "embed-blocks") return orqa::cli::RunEmbedBlocks(argc - 1, argv + 1);

@@ -93,34 +93,71 @@ grpc::Status AdminService::CancelJob(grpc::ServerContext* context,
 
 grpc::Status AdminService::Deploy(grpc::ServerContext* context,
                                   const orqa::v1::DeployRequest* request,
-                                  orqa::v1::DeployResponse*) {
+                                  orqa::v1::DeployResponse* response) {
   ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
   if (request->checkpoint_dir().empty()) {
     return ToGrpcStatus(absl::InvalidArgumentError("checkpoint_dir: must not be empty"));
   }
-  return ToGrpcStatus(absl::UnimplementedError(
-      "Deploy is not available in this build: hot reload is not wired yet"));
+  const bool both = !request->embedder() && !request->reader();
+  if (both || request->embedder()) {
+    for (size_t i = 0; i < backends_->num_shards(); ++i) {
+      auto ctx = grpc::ClientContext::FromServerContext(*context);
+      orqa::v1::ReloadRequest req;
+      req.set_embedder_dir(request->checkpoint_dir());
+      orqa::v1::ReloadResponse resp;
+      grpc::Status st = backends_->retriever(i).Reload(ctx.get(), req, &resp);
+      if (!st.ok()) {
+        return grpc::Status(st.error_code(), absl::StrCat("retriever shard ", i, " at ", backends_->retriever_address(i),
+                                                          ": ", st.error_message()));
+      }
+      *response->mutable_embedder() = resp.info().embedder();
+    }
+  }
+  if (both || request->reader()) {
+    auto ctx = grpc::ClientContext::FromServerContext(*context);
+    orqa::v1::ReloadReaderRequest req;
+    req.set_model_dir(request->checkpoint_dir());
+    orqa::v1::ReaderInfo info;
+    grpc::Status st = backends_->reader().Reload(ctx.get(), req, &info);
+    if (!st.ok()) {
+      return grpc::Status(st.error_code(), absl::StrCat("reader at ", backends_->reader_address(), ": ", st.error_message()));
+    }
+    *response->mutable_reader() = info.model();
+  }
+  backends_->Refresh();
+  return grpc::Status::OK;
 }
 
-grpc::Status AdminService::GetStatus(grpc::ServerContext* context,
-                                     const orqa::v1::GetStatusRequest*,
+grpc::Status AdminService::GetStatus(grpc::ServerContext* context, const orqa::v1::GetStatusRequest*,
                                      orqa::v1::GetStatusResponse* response) {
   ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
-  for (size_t i = 0; i < options_.retriever_addresses.size(); ++i) {
+  backends_->Refresh();
+  int64_t total = 0;
+  for (size_t i = 0; i < backends_->num_shards(); ++i) {
+    BackendState s = backends_->shard_state(i);
     auto* b = response->add_backends();
     b->set_role("retriever");
-    b->set_address(options_.retriever_addresses[i]);
+    b->set_address(backends_->retriever_address(i));
     b->set_shard_index(static_cast<int>(i));
-    b->set_health(ProbeHealth(b->address()));
+    b->set_health(s.health);
+    b->mutable_model()->set_version(s.version);
+    b->set_num_blocks(s.num_blocks);
+    b->set_first_block_id(s.first_block_id);
+    total += s.num_blocks;
   }
-  for (const auto& [role, address] : {std::pair<std::string, std::string>{"reader", options_.reader_address},
-                                      {"trainer", options_.trainer_address}}) {
-    if (address.empty()) continue;
-    auto* b = response->add_backends();
-    b->set_role(role);
-    b->set_address(address);
-    b->set_health(ProbeHealth(address));
+  BackendState r = backends_->reader_state();
+  auto* b = response->add_backends();
+  b->set_role("reader");
+  b->set_address(backends_->reader_address());
+  b->set_health(r.health);
+  b->mutable_model()->set_version(r.version);
+  if (!options_.trainer_address.empty()) {
+    auto* t = response->add_backends();
+    t->set_role("trainer");
+    t->set_address(options_.trainer_address);
+    t->set_health(ProbeHealth(options_.trainer_address));
   }
+  response->set_total_blocks(total);
   response->set_server_version(ORQA_VERSION);
   return grpc::Status::OK;
 }

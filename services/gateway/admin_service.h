@@ -1,16 +1,18 @@
 #pragma once
 
 #include "orqa/v1/admin.grpc.pb.h"
+#include "services/gateway/backends.h"
 #include "services/gateway/gateway_options.h"
 
 namespace orqa {
 
 /// orqa.v1.Admin on the gateway: every call first checks the bearer token.
-/// GetStatus reports each configured backend's connectivity; the job and
-/// deploy calls need the trainer/hot-reload paths and return UNIMPLEMENTED.
+/// GetStatus reports each backend's health and model; Deploy hot-swaps a
+/// checkpoint into every retriever shard and the reader; the job calls need
+/// the trainer, which is not wired yet (UNIMPLEMENTED).
 class AdminService final : public orqa::v1::Admin::Service {
  public:
-  explicit AdminService(const GatewayOptions& options) : options_(options) {}
+  AdminService(const GatewayOptions& options, Backends* backends) : options_(options), backends_(backends) {}
 
   grpc::Status StartFinetune(grpc::ServerContext* context,
                              const orqa::v1::StartFinetuneRequest* request,
@@ -30,6 +32,7 @@ class AdminService final : public orqa::v1::Admin::Service {
   absl::Status Authorize(const grpc::ServerContext& context) const;
 
   GatewayOptions options_;
+  Backends* backends_;
 };
 
 }  // namespace orqa

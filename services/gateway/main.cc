@@ -54,10 +54,16 @@ int main(int argc, char** argv) {
   if (st.ok()) st = orqa::SetupLogging("gateway", options.server.log_format, options.server.log_level);
   if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
 
-  orqa::OpenQAService openqa(options);
-  orqa::AdminService admin(options);
   orqa::ServiceHost host("gateway", options.server);
+  orqa::Backends backends(options);
+  orqa::OpenQAService openqa(options, &backends);
+  orqa::AdminService admin(options, &backends);
   host.AddService(&openqa);
   host.AddService(&admin);
-  return orqa::ServeUntilSignalled(kProgram, host);
+  if (absl::Status s = host.Start(); !s.ok()) return orqa::ReportFatal(kProgram, s);
+  // SERVING while every retriever shard and the reader are SERVING.
+  backends.OnChange([&host](bool serving) { host.SetServing("", serving); });
+  host.SetServing("", backends.all_serving());
+  host.Wait();
+  return 0;
 }

@@ -1,5 +1,7 @@
 #include "services/gateway/openqa_service.h"
 
+#include <future>
+
 #include "absl/strings/str_cat.h"
 #include "common/infra/status_util.h"
 #include "services/gateway/request_validation.h"
@@ -7,40 +9,52 @@
 namespace orqa {
 namespace {
 
-absl::Status NotWired(const char* rpc) {
-  return absl::UnimplementedError(absl::StrCat(
-      rpc, " is not available in this build: the retriever/reader pipeline is not wired yet"));
-}
+// Questions of one BatchAnswer in flight at once; the retriever and reader
+// batch these concurrent calls into shared forward passes.
+constexpr size_t kBatchConcurrency = 16;
 
 }  // namespace
 
-grpc::Status OpenQAService::Answer(grpc::ServerContext*, const orqa::v1::AnswerRequest* request,
-                                   orqa::v1::AnswerResponse*) {
-  if (absl::Status st = ValidateQuestion("question", request->question()); !st.ok()) {
-    return ToGrpcStatus(st);
-  }
-  if (absl::Status st = ValidateAnswerLimits(request->k(), request->num_answers()); !st.ok()) {
-    return ToGrpcStatus(st);
-  }
-  return ToGrpcStatus(NotWired("Answer"));
+grpc::Status OpenQAService::Answer(grpc::ServerContext* context, const orqa::v1::AnswerRequest* request,
+                                   orqa::v1::AnswerResponse* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(ValidateQuestion("question", request->question()));
+  ORQA_RETURN_GRPC_IF_ERROR(ValidateAnswerLimits(request->k(), request->num_answers()));
+  AnswerParams p{request->question(), request->k() > 0 ? request->k() : options_.default_k,
+                 std::max(1, request->num_answers()), request->return_retrieved(), request->return_timings()};
+  return ToGrpcStatus(pipeline_.Answer(context, p, response));
 }
 
-grpc::Status OpenQAService::BatchAnswer(grpc::ServerContext*,
-                                        const orqa::v1::BatchAnswerRequest* request,
-                                        orqa::v1::BatchAnswerResponse*) {
+grpc::Status OpenQAService::BatchAnswer(grpc::ServerContext* context, const orqa::v1::BatchAnswerRequest* request,
+                                        orqa::v1::BatchAnswerResponse* response) {
   if (request->questions_size() == 0 || request->questions_size() > kMaxBatchQuestions) {
     return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "questions: expected 1..", kMaxBatchQuestions, " questions, got ",
-        request->questions_size())));
+        "questions: expected 1..", kMaxBatchQuestions, " questions, got ", request->questions_size())));
   }
   for (int i = 0; i < request->questions_size(); ++i) {
-    absl::Status st = ValidateQuestion(absl::StrCat("questions[", i, "]"), request->questions(i));
-    if (!st.ok()) return ToGrpcStatus(st);
+    ORQA_RETURN_GRPC_IF_ERROR(ValidateQuestion(absl::StrCat("questions[", i, "]"), request->questions(i)));
   }
-  if (absl::Status st = ValidateAnswerLimits(request->k(), request->num_answers()); !st.ok()) {
-    return ToGrpcStatus(st);
+  ORQA_RETURN_GRPC_IF_ERROR(ValidateAnswerLimits(request->k(), request->num_answers()));
+  const int n = request->questions_size();
+  std::vector<orqa::v1::AnswerResponse> results(n);
+  std::vector<absl::Status> statuses(n);
+  for (int start = 0; start < n; start += kBatchConcurrency) {
+    std::vector<std::future<void>> running;
+    for (int i = start; i < std::min<int>(n, start + kBatchConcurrency); ++i) {
+      running.push_back(std::async(std::launch::async, [&, i] {
+        AnswerParams p{request->questions(i), request->k() > 0 ? request->k() : options_.default_k,
+                       std::max(1, request->num_answers()), request->return_retrieved(), request->return_timings()};
+        statuses[i] = pipeline_.Answer(context, p, &results[i]);
+      }));
+    }
+    for (auto& f : running) f.get();
   }
-  return ToGrpcStatus(NotWired("BatchAnswer"));
+  for (int i = 0; i < n; ++i) {
+    if (!statuses[i].ok()) {
+      return ToGrpcStatus(absl::Status(statuses[i].code(), absl::StrCat("questions[", i, "]: ", statuses[i].message())));
+    }
+  }
+  for (auto& r : results) *response->add_responses() = std::move(r);
+  return grpc::Status::OK;
 }
 
 }  // namespace orqa

@@ -1,25 +1,25 @@
 #pragma once
 
 #include "orqa/v1/openqa.grpc.pb.h"
+#include "services/gateway/answer_pipeline.h"
 #include "services/gateway/gateway_options.h"
 
 namespace orqa {
 
-/// orqa.v1.OpenQA on the gateway. Requests are validated in full; answering
-/// needs the retriever → reader pipeline, which this build does not wire yet,
-/// so valid requests get UNIMPLEMENTED.
+/// orqa.v1.OpenQA on the gateway: validation, defaults, then the pipeline.
 class OpenQAService final : public orqa::v1::OpenQA::Service {
  public:
-  explicit OpenQAService(const GatewayOptions& options) : options_(options) {}
+  OpenQAService(const GatewayOptions& options, Backends* backends)
+      : options_(options), pipeline_(backends) {}
 
   grpc::Status Answer(grpc::ServerContext* context, const orqa::v1::AnswerRequest* request,
                       orqa::v1::AnswerResponse* response) override;
-  grpc::Status BatchAnswer(grpc::ServerContext* context,
-                           const orqa::v1::BatchAnswerRequest* request,
+  grpc::Status BatchAnswer(grpc::ServerContext* context, const orqa::v1::BatchAnswerRequest* request,
                            orqa::v1::BatchAnswerResponse* response) override;
 
  private:
   GatewayOptions options_;
+  AnswerPipeline pipeline_;
 };
 
 }  // namespace orqa

@@ -1,4 +1,7 @@
-// orqa-reader: BERT span extraction over retrieved blocks.
+// orqa-reader: BERT span extraction over retrieved blocks, dynamically batched.
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
 #include "absl/strings/str_cat.h"
 #include "common/infra/logging.h"
 #include "common/infra/main_util.h"
@@ -12,17 +15,14 @@ constexpr char kProgram[] = "orqa-reader";
 
 absl::Status Validate(const orqa::ReaderOptions& o) {
   ORQA_RETURN_IF_ERROR(orqa::ValidateServerOptions(o.server));
-  if (o.max_batch_size < 1 || o.max_batch_size > 1024) {
+  if (o.batching.max_batch_size < 1 || o.batching.max_batch_size > 1024) {
     return absl::InvalidArgumentError("--max-batch-size: expected 1..1024");
   }
-  if (!(o.max_queue_delay_ms >= 0)) {
-    return absl::InvalidArgumentError("--max-queue-delay-ms: expected >= 0");
-  }
-  if (o.queue_limit < 1) return absl::InvalidArgumentError("--queue-limit: expected >= 1");
-  if (o.torch_threads < 1 || o.torch_threads > 256) {
-    return absl::InvalidArgumentError("--torch-threads: expected 1..256");
-  }
+  if (!(o.batching.max_queue_delay_ms >= 0)) return absl::InvalidArgumentError("--max-queue-delay-ms: expected >= 0");
+  if (o.batching.queue_limit < 1) return absl::InvalidArgumentError("--queue-limit: expected >= 1");
+  if (o.torch_threads < 1 || o.torch_threads > 256) return absl::InvalidArgumentError("--torch-threads: expected 1..256");
   if (!o.model_dir.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--model-dir", o.model_dir));
+  if (!o.weights_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--weights", o.weights_path));
   return absl::OkStatus();
 }
 
@@ -36,20 +36,37 @@ int main(int argc, char** argv) {
 
   orqa::FlagSet flags(kProgram, "Reader: BERT span extraction with dynamic batching.");
   orqa::AddServerFlags(flags, &options.server);
-  flags.String("model-dir", &options.model_dir, "Reader model directory.");
-  flags.Int("max-batch-size", &options.max_batch_size, "Most requests per forward pass.");
-  flags.Double("max-queue-delay-ms", &options.max_queue_delay_ms,
-               "Longest wait for a batch to fill, in milliseconds.");
-  flags.Int("queue-limit", &options.queue_limit, "Queued requests beyond this get RESOURCE_EXHAUSTED.");
+  flags.String("model-dir", &options.model_dir, "Reader model directory (config.json, vocab.txt, weights).");
+  flags.String("weights", &options.weights_path,
+               "Reader weights file (default: model.safetensors or pytorch_model.bin in --model-dir).");
+  flags.Int("max-batch-size", &options.batching.max_batch_size, "Most Read calls per forward pass.");
+  flags.Double("max-queue-delay-ms", &options.batching.max_queue_delay_ms,
+               "Longest a call waits for its batch to fill, in milliseconds (0 disables batching delay).");
+  flags.Int("queue-limit", &options.batching.queue_limit, "Queued calls beyond this get RESOURCE_EXHAUSTED.");
   flags.Int("torch-threads", &options.torch_threads, "LibTorch intra-op threads.");
   if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
 
   absl::Status st = Validate(options);
   if (st.ok()) st = orqa::SetupLogging("reader", options.server.log_format, options.server.log_level);
   if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
+  torch::set_num_threads(options.torch_threads);
 
-  orqa::ReaderService service(options);
   orqa::ServiceHost host("reader", options.server);
+  orqa::ReaderService service(options, &host.metrics());
+  if (!options.model_dir.empty()) {
+    auto model = orqa::SpanReader::Load(options.model_dir, options.weights_path);
+    if (!model.ok()) return orqa::ReportFatal(kProgram, model.status());
+    // Warm-up: the first forward pass is slow; do it before reporting SERVING.
+    orqa::ReaderQuery warm{"warm up", {{0, "the reader warms up", 0.0f}}, 1};
+    (*model)->Read({&warm});
+    service.SetModel(*model);
+    spdlog::info("loaded reader {} (max_span_width {}, reader_seq_len {})", (*model)->version(),
+                 (*model)->config().max_span_width, (*model)->config().reader_seq_len);
+  }
   host.AddService(&service);
-  return orqa::ServeUntilSignalled(kProgram, host);
+  service.OnReady([&host](bool ready) { host.SetServing("", ready); });
+  if (absl::Status s = host.Start(); !s.ok()) return orqa::ReportFatal(kProgram, s);
+  host.SetServing("", service.ready());
+  host.Wait();
+  return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "common/batching/batcher.h"
 #include "common/infra/server_options.h"
 
 namespace orqa {
@@ -9,14 +10,12 @@ namespace orqa {
 /// Options of orqa-reader, filled from flags in main.cc.
 struct ReaderOptions {
   ServerOptions server;
-  /// Reader model directory (config.json, vocab.txt, model.safetensors).
+  /// Reader model directory (config.json, vocab.txt, weights).
   std::string model_dir;
-  /// Most requests run in one forward pass.
-  int max_batch_size = 8;
-  /// Longest a request waits for others to join its batch, in milliseconds.
-  double max_queue_delay_ms = 2.0;
-  /// Requests queued beyond this are refused with RESOURCE_EXHAUSTED.
-  int queue_limit = 256;
+  /// Weights file; empty looks for model.safetensors / pytorch_model.bin in model_dir.
+  std::string weights_path;
+  /// Dynamic batching: most Read calls per forward pass, longest wait, queue limit.
+  BatcherOptions batching;
   /// LibTorch intra-op threads.
   int torch_threads = 1;
 };

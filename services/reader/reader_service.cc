@@ -1,25 +1,110 @@
 #include "services/reader/reader_service.h"
 
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+
 #include "absl/strings/str_cat.h"
 #include "common/infra/status_util.h"
+#include "common/text/utf8.h"
 
 namespace orqa {
 namespace {
 
 constexpr int kMaxBlocks = 5000;
 constexpr int kMaxSpans = 100;
+constexpr int kMaxQuestionChars = 1000;
 
-absl::Status NotLoaded(const char* rpc) {
-  return absl::UnimplementedError(
-      absl::StrCat(rpc, " is not available in this build: reader model loading is not wired yet"));
+std::chrono::steady_clock::time_point Deadline(const grpc::ServerContext& ctx) {
+  auto remaining = ctx.deadline() - std::chrono::system_clock::now();
+  if (ctx.deadline() == std::chrono::system_clock::time_point::max() || remaining > std::chrono::hours(24)) {
+    return std::chrono::steady_clock::now() + std::chrono::hours(24);
+  }
+  return std::chrono::steady_clock::now() + remaining;
+}
+
+absl::Status NotLoaded() {
+  return absl::FailedPreconditionError("no reader model loaded: start orqa-reader with --model-dir, or call Reload");
 }
 
 }  // namespace
 
-grpc::Status ReaderService::Read(grpc::ServerContext*, const orqa::v1::ReadRequest* request,
-                                 orqa::v1::ReadResponse*) {
-  if (request->question().find_first_not_of(" \t\r\n") == std::string::npos) {
+ReaderService::ReaderService(const ReaderOptions& options, Metrics* metrics) : options_(options) {
+  auto& reg = metrics->registry();
+  const prometheus::Labels labels = {{"service", metrics->service()}};
+  batch_size_ = &prometheus::BuildHistogram().Name("orqa_reader_batch_size")
+                     .Help("Read requests per forward pass.").Register(reg)
+                     .Add(labels, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64});
+  queue_seconds_ = &prometheus::BuildHistogram().Name("orqa_reader_queue_wait_seconds")
+                        .Help("Time a Read request waited for its batch, in seconds.").Register(reg)
+                        .Add(labels, Metrics::LatencyBuckets());
+  forward_seconds_ = &prometheus::BuildHistogram().Name("orqa_reader_forward_seconds")
+                          .Help("Reader forward time per batch, in seconds.").Register(reg)
+                          .Add(labels, Metrics::LatencyBuckets());
+  queue_depth_ = &prometheus::BuildGauge().Name("orqa_reader_queue_depth")
+                      .Help("Read requests waiting for a batch.").Register(reg).Add(labels);
+  tokens_per_second_ = &prometheus::BuildGauge().Name("orqa_reader_tokens_per_second")
+                            .Help("Tokens per second of the last forward pass.").Register(reg).Add(labels);
+  tokens_ = &prometheus::BuildCounter().Name("orqa_reader_tokens_total")
+                 .Help("Tokens run through the reader (rate() gives tokens/s).").Register(reg).Add(labels);
+  dropped_ = &prometheus::BuildCounter().Name("orqa_reader_dropped_total")
+                  .Help("Requests dropped from the queue, not computed: deadline passed or caller cancelled.")
+                  .Register(reg).Add(labels);
+  model_info_ = &prometheus::BuildGauge().Name("orqa_reader_model_info")
+                     .Help("1 for the loaded reader version.").Register(reg);
+  reloads_ = &prometheus::BuildCounter().Name("orqa_reader_reloads_total").Help("Reload calls by result.").Register(reg);
+
+  BatcherObserver obs;
+  obs.on_batch = [this](int n) { batch_size_->Observe(n); };
+  obs.on_dequeue = [this](double s) { queue_seconds_->Observe(s); };
+  obs.on_queue_depth = [this](size_t d) { queue_depth_->Set(static_cast<double>(d)); };
+  obs.on_expired = [this] { dropped_->Increment(); };
+  batcher_ = std::make_unique<Batcher<ReaderQuery, Result>>(
+      options_.batching, [this](const std::vector<const ReaderQuery*>& b) { return RunBatch(b); }, obs);
+}
+
+ReaderService::~ReaderService() { batcher_.reset(); }
+
+void ReaderService::SetModel(std::shared_ptr<SpanReader> model) {
+  std::lock_guard<std::mutex> lock(mu_);
+  model_ = std::move(model);
+  loaded_at_unix_s_ = static_cast<int64_t>(std::time(nullptr));
+  if (current_model_info_) current_model_info_->Set(0);
+  current_model_info_ = &model_info_->Add({{"version", model_->version()}});
+  current_model_info_->Set(1);
+}
+
+bool ReaderService::ready() const { return Model() != nullptr; }
+
+std::shared_ptr<SpanReader> ReaderService::Model() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return model_;
+}
+
+std::vector<absl::StatusOr<ReaderService::Result>> ReaderService::RunBatch(const std::vector<const ReaderQuery*>& batch) {
+  auto model = Model();
+  if (!model) return std::vector<absl::StatusOr<Result>>(batch.size(), NotLoaded());
+  auto t0 = std::chrono::steady_clock::now();
+  int64_t tokens = 0;
+  auto spans = model->Read(batch, &tokens);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  forward_seconds_->Observe(seconds);
+  tokens_->Increment(static_cast<double>(tokens));
+  if (seconds > 0) tokens_per_second_->Set(tokens / seconds);
+  std::vector<absl::StatusOr<Result>> out;
+  for (auto& s : spans) out.push_back(Result{std::move(s), seconds * 1000, std::chrono::steady_clock::now()});
+  return out;
+}
+
+grpc::Status ReaderService::Read(grpc::ServerContext* context, const orqa::v1::ReadRequest* request,
+                                 orqa::v1::ReadResponse* response) {
+  const std::string& q = request->question();
+  if (q.find_first_not_of(" \t\r\n\v\f") == std::string::npos) {
     return ToGrpcStatus(absl::InvalidArgumentError("question: must not be empty"));
+  }
+  if (static_cast<int>(DecodeUtf8(q).size()) > kMaxQuestionChars) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("question: longer than ", kMaxQuestionChars, " characters")));
   }
   if (request->blocks_size() == 0 || request->blocks_size() > kMaxBlocks) {
     return ToGrpcStatus(absl::InvalidArgumentError(
@@ -27,26 +112,71 @@ grpc::Status ReaderService::Read(grpc::ServerContext*, const orqa::v1::ReadReque
   }
   if (request->num_spans() < 0 || request->num_spans() > kMaxSpans) {
     return ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("num_spans: expected 1..", kMaxSpans, " (or 0 for 1), got ",
-                     request->num_spans())));
+        absl::StrCat("num_spans: expected 1..", kMaxSpans, " (or 0 for 1), got ", request->num_spans())));
   }
-  return ToGrpcStatus(NotLoaded("Read"));
+  if (!Model()) return ToGrpcStatus(NotLoaded());
+  ReaderQuery query;
+  query.question = q;
+  query.num_spans = std::max(1, request->num_spans());
+  for (const auto& b : request->blocks()) query.blocks.push_back({b.id(), b.text(), b.retrieval_score()});
+  auto enqueued = std::chrono::steady_clock::now();
+  auto result = batcher_->Submit(std::move(query), Deadline(*context), [context] { return context->IsCancelled(); });
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  for (const ReaderSpan& s : result->spans) {
+    auto* o = response->add_spans();
+    o->set_block_id(s.block_id);
+    o->set_block_index(s.block_index);
+    o->set_start_token(s.start_token);
+    o->set_end_token(s.end_token);
+    o->set_char_begin(s.char_begin);
+    o->set_char_end(s.char_end);
+    o->set_text(s.text);
+    o->set_reader_score(s.reader_score);
+    o->set_retrieval_score(s.retrieval_score);
+    o->set_score(s.score);
+  }
+  response->set_forward_ms(result->forward_ms);
+  double total_ms = std::chrono::duration<double, std::milli>(result->computed_at - enqueued).count();
+  response->set_queue_ms(std::max(0.0, total_ms - result->forward_ms));
+  return grpc::Status::OK;
+}
+
+void ReaderService::FillInfo(orqa::v1::ReaderInfo* info) const {
+  auto model = Model();
+  info->set_max_batch_size(options_.batching.max_batch_size);
+  info->set_ready(model != nullptr);
+  if (!model) return;
+  info->set_max_span_width(model->config().max_span_width);
+  info->set_reader_seq_len(model->config().reader_seq_len);
+  info->mutable_model()->set_version(model->version());
+  info->mutable_model()->set_path(model->weights_path());
+  std::lock_guard<std::mutex> lock(mu_);
+  info->mutable_model()->set_loaded_at_unix_s(loaded_at_unix_s_);
 }
 
 grpc::Status ReaderService::GetInfo(grpc::ServerContext*, const orqa::v1::GetReaderInfoRequest*,
                                     orqa::v1::ReaderInfo* response) {
-  response->set_max_batch_size(options_.max_batch_size);
-  response->set_ready(false);
+  FillInfo(response);
   return grpc::Status::OK;
 }
 
-grpc::Status ReaderService::Reload(grpc::ServerContext*,
-                                   const orqa::v1::ReloadReaderRequest* request,
-                                   orqa::v1::ReaderInfo*) {
+grpc::Status ReaderService::Reload(grpc::ServerContext*, const orqa::v1::ReloadReaderRequest* request,
+                                   orqa::v1::ReaderInfo* response) {
   if (request->model_dir().empty()) {
     return ToGrpcStatus(absl::InvalidArgumentError("model_dir: must not be empty"));
   }
-  return ToGrpcStatus(NotLoaded("Reload"));
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  auto model = SpanReader::Load(request->model_dir(), request->weights_path());
+  if (!model.ok()) {
+    reloads_->Add({{"result", "failed"}}).Increment();
+    return ToGrpcStatus(absl::FailedPreconditionError(
+        absl::StrCat("reload failed, still serving the previous model: ", model.status().message())));
+  }
+  SetModel(*model);
+  reloads_->Add({{"result", "ok"}}).Increment();
+  if (on_ready_) on_ready_(true);
+  FillInfo(response);
+  return grpc::Status::OK;
 }
 
 }  // namespace orqa

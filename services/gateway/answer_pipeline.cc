@@ -1,0 +1,145 @@
+#include "services/gateway/answer_pipeline.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <future>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "common/index/topk_merge.h"
+#include "common/infra/status_util.h"
+
+namespace orqa {
+namespace {
+
+double MsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+// A downstream failure, rephrased to name the backend.
+absl::Status Downstream(const grpc::Status& st, const std::string& who, const std::string& address) {
+  switch (st.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return absl::UnavailableError(absl::StrCat(who, " at ", address, " is unavailable: ", st.error_message()));
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return absl::DeadlineExceededError(absl::StrCat("deadline exceeded waiting for ", who, " at ", address));
+    case grpc::StatusCode::CANCELLED:
+      return absl::CancelledError(absl::StrCat("cancelled while waiting for ", who));
+    default:
+      return absl::Status(static_cast<absl::StatusCode>(st.error_code()),
+                          absl::StrCat(who, " at ", address, ": ", st.error_message()));
+  }
+}
+
+}  // namespace
+
+absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerParams& p,
+                                    orqa::v1::AnswerResponse* response) const {
+  auto t_start = std::chrono::steady_clock::now();
+  const size_t shards = backends_->num_shards();
+  int64_t total_blocks = 0;
+  std::vector<int> shard_k(shards, p.k);
+  for (size_t i = 0; i < shards; ++i) {
+    BackendState s = backends_->shard_state(i);
+    if (s.num_blocks > 0) shard_k[i] = static_cast<int>(std::min<int64_t>(p.k, s.num_blocks));
+    total_blocks += s.num_blocks;
+  }
+  bool sizes_known = true;
+  for (size_t i = 0; i < shards; ++i) sizes_known = sizes_known && backends_->shard_state(i).num_blocks > 0;
+  if (sizes_known && p.k > total_blocks) {
+    return absl::InvalidArgumentError(absl::StrCat("k: ", p.k, " exceeds the ", total_blocks, " blocks served"));
+  }
+
+  // 1. Retrieve on every shard in parallel, each call inheriting the deadline.
+  auto t_retrieve = std::chrono::steady_clock::now();
+  std::vector<std::future<std::pair<grpc::Status, orqa::v1::RetrieveResponse>>> calls;
+  for (size_t i = 0; i < shards; ++i) {
+    calls.push_back(std::async(std::launch::async, [&, i] {
+      auto ctx = grpc::ClientContext::FromServerContext(*context);
+      orqa::v1::RetrieveRequest req;
+      req.set_question(p.question);
+      req.set_k(shard_k[i]);
+      req.set_return_texts(true);
+      orqa::v1::RetrieveResponse resp;
+      grpc::Status st = backends_->retriever(i).Retrieve(ctx.get(), req, &resp);
+      return std::make_pair(st, std::move(resp));
+    }));
+  }
+  std::vector<ScoredIds> parts;
+  std::map<int64_t, orqa::v1::Block> blocks;
+  double embed_ms = 0, search_ms = 0;
+  absl::Status failure;
+  for (size_t i = 0; i < shards; ++i) {
+    auto [st, resp] = calls[i].get();
+    if (!st.ok()) {
+      if (failure.ok()) failure = Downstream(st, absl::StrCat("retriever shard ", i), backends_->retriever_address(i));
+      continue;
+    }
+    ScoredIds part;
+    for (const auto& b : resp.blocks()) {
+      part.ids.push_back(b.id());
+      part.scores.push_back(b.retrieval_score());
+      blocks[b.id()] = b;
+    }
+    parts.push_back(std::move(part));
+    embed_ms = std::max(embed_ms, resp.embed_ms());
+    search_ms = std::max(search_ms, resp.search_ms());
+  }
+  if (!failure.ok()) return failure;
+  ScoredIds merged = MergeTopK(parts, p.k);
+  double retrieve_ms = MsSince(t_retrieve);
+
+  // 2. Read the merged blocks.
+  auto t_read = std::chrono::steady_clock::now();
+  orqa::v1::ReadRequest read;
+  read.set_question(p.question);
+  read.set_num_spans(p.num_answers);
+  for (size_t j = 0; j < merged.ids.size(); ++j) {
+    *read.add_blocks() = blocks[merged.ids[j]];
+    read.mutable_blocks(static_cast<int>(j))->set_retrieval_score(merged.scores[j]);
+  }
+  orqa::v1::ReadResponse spans;
+  {
+    auto ctx = grpc::ClientContext::FromServerContext(*context);
+    grpc::Status st = backends_->reader().Read(ctx.get(), read, &spans);
+    if (!st.ok()) return Downstream(st, "reader", backends_->reader_address());
+  }
+  double read_ms = MsSince(t_read);
+
+  // 3. Answers with their evidence, in the reader's order.
+  for (const auto& s : spans.spans()) {
+    const orqa::v1::Block& b = blocks[s.block_id()];
+    auto* a = response->add_answers();
+    a->set_text(s.text());
+    a->set_score(s.score());
+    a->set_reader_score(s.reader_score());
+    a->set_retrieval_score(s.retrieval_score());
+    auto* e = a->mutable_evidence();
+    e->set_block_id(s.block_id());
+    e->set_title(b.title());
+    e->set_passage(b.text());
+    e->set_answer_char_begin(s.char_begin());
+    e->set_answer_char_end(s.char_end());
+  }
+  if (p.return_retrieved) {
+    for (size_t j = 0; j < merged.ids.size(); ++j) {
+      auto* b = response->add_retrieved();
+      *b = blocks[merged.ids[j]];
+      b->set_retrieval_score(merged.scores[j]);
+    }
+  }
+  if (p.return_timings) {
+    auto* t = response->mutable_timings();
+    t->set_embed_ms(embed_ms);
+    t->set_search_ms(search_ms);
+    t->set_retrieve_ms(retrieve_ms);
+    t->set_read_ms(read_ms);
+    t->set_total_ms(MsSince(t_start));
+  }
+  if (shards > 0) response->set_embedder_version(backends_->shard_state(0).version);
+  response->set_reader_version(backends_->reader_state().version);
+  return absl::OkStatus();
+}
+
+}  // namespace orqa

@@ -1,0 +1,115 @@
+#include "services/gateway/backends.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace orqa {
+namespace {
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  // Reconnect quickly after a backend restarts (gRPC's default backoff grows to 120 s).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+std::string Health(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  grpc::health::v1::HealthCheckResponse resp;
+  if (!stub->Check(&ctx, {}, &resp).ok()) return "UNREACHABLE";
+  return grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status());
+}
+
+}  // namespace
+
+Backends::Backends(const GatewayOptions& options) : options_(options) {
+  for (const auto& a : options_.retriever_addresses) {
+    retriever_channels_.push_back(MakeChannel(a));
+    retrievers_.push_back(orqa::v1::Retriever::NewStub(retriever_channels_.back()));
+  }
+  shard_states_.resize(retrievers_.size());
+  reader_channel_ = MakeChannel(options_.reader_address);
+  reader_ = orqa::v1::Reader::NewStub(reader_channel_);
+  monitor_ = std::thread([this] { Monitor(); });
+}
+
+Backends::~Backends() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  monitor_.join();
+}
+
+void Backends::Refresh() {
+  std::vector<BackendState> shards(retrievers_.size());
+  for (size_t i = 0; i < retrievers_.size(); ++i) {
+    shards[i].health = Health(retriever_channels_[i]);
+    if (shards[i].health != "SERVING") continue;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    orqa::v1::RetrieverInfo info;
+    if (retrievers_[i]->GetInfo(&ctx, {}, &info).ok()) {
+      shards[i].num_blocks = info.num_blocks();
+      shards[i].first_block_id = info.first_block_id();
+      shards[i].version = info.embedder().version();
+    }
+  }
+  BackendState reader;
+  reader.health = Health(reader_channel_);
+  if (reader.health == "SERVING") {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    orqa::v1::ReaderInfo info;
+    if (reader_->GetInfo(&ctx, {}, &info).ok()) reader.version = info.model().version();
+  }
+  std::function<void(bool)> cb;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shard_states_ = shards;
+    reader_state_ = reader;
+    cb = on_change_;
+  }
+  if (cb) cb(all_serving());
+}
+
+void Backends::Monitor() {
+  while (true) {
+    Refresh();
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    if (stop_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) return;
+  }
+}
+
+BackendState Backends::shard_state(size_t i) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return shard_states_[i];
+}
+
+BackendState Backends::reader_state() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return reader_state_;
+}
+
+bool Backends::all_serving() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (reader_state_.health != "SERVING") return false;
+  for (const auto& s : shard_states_) {
+    if (s.health != "SERVING") return false;
+  }
+  return true;
+}
+
+void Backends::OnChange(std::function<void(bool)> fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_change_ = std::move(fn);
+}
+
+}  // namespace orqa

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "orqa/v1/reader.grpc.pb.h"
+#include "orqa/v1/retriever.grpc.pb.h"
+#include "orqa/v1/trainer.grpc.pb.h"
+#include "services/gateway/gateway_options.h"
+
+namespace orqa {
+
+/// What the gateway last saw of one backend.
+struct BackendState {
+  std::string health = "UNKNOWN";  // SERVING, NOT_SERVING, UNREACHABLE
+  int64_t num_blocks = 0;           // retriever shards
+  int64_t first_block_id = 0;
+  std::string version;              // embedder or reader version
+};
+
+/// Channels and stubs to the retriever shards, the reader and the trainer,
+/// plus a monitor thread that polls their health and info every second.
+class Backends {
+ public:
+  explicit Backends(const GatewayOptions& options);
+  ~Backends();
+
+  size_t num_shards() const { return retrievers_.size(); }
+  orqa::v1::Retriever::Stub& retriever(size_t i) { return *retrievers_[i]; }
+  orqa::v1::Reader::Stub& reader() { return *reader_; }
+  const std::string& retriever_address(size_t i) const { return options_.retriever_addresses[i]; }
+  const std::string& reader_address() const { return options_.reader_address; }
+
+  BackendState shard_state(size_t i) const;
+  BackendState reader_state() const;
+  /// True when every shard and the reader report SERVING.
+  bool all_serving() const;
+  /// Polls once now (also done every second by the monitor).
+  void Refresh();
+  /// Called with all_serving() after every poll.
+  void OnChange(std::function<void(bool)> fn);
+
+ private:
+  void Monitor();
+
+  GatewayOptions options_;
+  std::vector<std::shared_ptr<grpc::Channel>> retriever_channels_;
+  std::vector<std::unique_ptr<orqa::v1::Retriever::Stub>> retrievers_;
+  std::shared_ptr<grpc::Channel> reader_channel_;
+  std::unique_ptr<orqa::v1::Reader::Stub> reader_;
+  mutable std::mutex mu_;  // guards the states and on_change_
+  std::vector<BackendState> shard_states_;
+  BackendState reader_state_;
+  std::function<void(bool)> on_change_;
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;
+  std::thread monitor_;
+};
+
+}  // namespace orqa
