@@ -32,6 +32,18 @@ absl::Status Downstream(const grpc::Status& st, const std::string& who, const st
   }
 }
 
+// Runs `call`; if it fails UNAVAILABLE because the channel is still backing
+// off from an earlier failure (a backend that just restarted), waits up to a
+// second (within the deadline) for the channel to connect and tries once more.
+template <typename Call>
+grpc::Status WithReconnect(grpc::Channel& channel, grpc::ServerContext& server_ctx, Call&& call) {
+  grpc::Status st = call();
+  if (st.error_code() != grpc::StatusCode::UNAVAILABLE) return st;
+  auto limit = std::min(server_ctx.deadline(), std::chrono::system_clock::now() + std::chrono::seconds(1));
+  if (!channel.WaitForConnected(limit)) return st;
+  return call();
+}
+
 }  // namespace
 
 absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerParams& p,
@@ -56,13 +68,16 @@ absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerPa
   std::vector<std::future<std::pair<grpc::Status, orqa::v1::RetrieveResponse>>> calls;
   for (size_t i = 0; i < shards; ++i) {
     calls.push_back(std::async(std::launch::async, [&, i] {
-      auto ctx = grpc::ClientContext::FromServerContext(*context);
       orqa::v1::RetrieveRequest req;
       req.set_question(p.question);
       req.set_k(shard_k[i]);
       req.set_return_texts(true);
       orqa::v1::RetrieveResponse resp;
-      grpc::Status st = backends_->retriever(i).Retrieve(ctx.get(), req, &resp);
+      grpc::Status st = WithReconnect(backends_->retriever_channel(i), *context, [&] {
+        auto ctx = grpc::ClientContext::FromServerContext(*context);
+        resp.Clear();
+        return backends_->retriever(i).Retrieve(ctx.get(), req, &resp);
+      });
       return std::make_pair(st, std::move(resp));
     }));
   }
@@ -101,8 +116,11 @@ absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerPa
   }
   orqa::v1::ReadResponse spans;
   {
-    auto ctx = grpc::ClientContext::FromServerContext(*context);
-    grpc::Status st = backends_->reader().Read(ctx.get(), read, &spans);
+    grpc::Status st = WithReconnect(backends_->reader_channel(), *context, [&] {
+      auto ctx = grpc::ClientContext::FromServerContext(*context);
+      spans.Clear();
+      return backends_->reader().Read(ctx.get(), read, &spans);
+    });
     if (!st.ok()) return Downstream(st, "reader", backends_->reader_address());
   }
   double read_ms = MsSince(t_read);

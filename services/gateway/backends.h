@@ -33,6 +33,8 @@ class Backends {
   size_t num_shards() const { return retrievers_.size(); }
   orqa::v1::Retriever::Stub& retriever(size_t i) { return *retrievers_[i]; }
   orqa::v1::Reader::Stub& reader() { return *reader_; }
+  grpc::Channel& retriever_channel(size_t i) { return *retriever_channels_[i]; }
+  grpc::Channel& reader_channel() { return *reader_channel_; }
   const std::string& retriever_address(size_t i) const { return options_.retriever_addresses[i]; }
   const std::string& reader_address() const { return options_.reader_address; }
 

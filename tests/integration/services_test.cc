@@ -187,10 +187,10 @@ TEST_F(ServicesTest, TrainerListJobsIsEmptyAndCounted) {
   EXPECT_EQ(HandledEventually(s, method, "OK", before + 1), before + 1);
 }
 
-TEST_F(ServicesTest, GatewayAnswerWithoutPipelineIsUnimplementedAndCounted) {
+TEST_F(ServicesTest, GatewayAnswerWithoutALoadedRetrieverIsFailedPreconditionAndCounted) {
   Service& s = Get("gateway");
   const std::string method = "/orqa.v1.OpenQA/Answer";
-  double before = Handled(s, method, "UNIMPLEMENTED");
+  double before = Handled(s, method, "FAILED_PRECONDITION");
   auto stub = orqa::v1::OpenQA::NewStub(
       grpc::CreateChannel(s.address(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
@@ -198,9 +198,10 @@ TEST_F(ServicesTest, GatewayAnswerWithoutPipelineIsUnimplementedAndCounted) {
   req.set_question("Who wrote Hamlet?");
   orqa::v1::AnswerResponse resp;
   grpc::Status st = stub->Answer(&ctx, req, &resp);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(st.error_message().find("Answer"), std::string::npos);
-  EXPECT_EQ(HandledEventually(s, method, "UNIMPLEMENTED", before + 1), before + 1);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(st.error_message().find("retriever shard 0 at " + Get("retriever").address() + ": no model loaded"), 0u)
+      << st.error_message();
+  EXPECT_EQ(HandledEventually(s, method, "FAILED_PRECONDITION", before + 1), before + 1);
 }
 
 TEST_F(ServicesTest, RestEmptyQuestionIsHttp400WithJsonError) {
