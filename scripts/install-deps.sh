@@ -20,6 +20,8 @@ PACKAGES=(
   golang-goprotobuf-dev golang-google-grpc-dev golang-google-genproto-dev
   # integration tests: scraping and compose validation
   prometheus docker-compose
+  # load benchmark over REST
+  wrk
 )
 
 missing=()

@@ -94,6 +94,19 @@ std::shared_ptr<MappedFile> MappedFile::Open(const std::string& path, std::strin
   return f;
 }
 
+void ReleasePages(const TensorView& view) {
+  if (view.data == nullptr || view.nbytes == 0) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t begin = (reinterpret_cast<uintptr_t>(view.data) + page - 1) & ~(page - 1);
+  uintptr_t end = (reinterpret_cast<uintptr_t>(view.data) + view.nbytes) & ~(page - 1);
+  if (end <= begin) return;
+#ifdef MADV_PAGEOUT
+  // Non-destructive: clean file pages are dropped, anonymous memory is kept
+  // (there is no swap), so this is safe whatever owns the bytes.
+  madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);
+#endif
+}
+
 MappedFile::~MappedFile() {
   if (data_ != nullptr) munmap(const_cast<uint8_t*>(data_), size_);
 }

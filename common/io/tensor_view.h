@@ -30,6 +30,10 @@ struct TensorView {
   int64_t numel() const;
 };
 
+/// Asks the kernel to reclaim the pages under `view` (MADV_PAGEOUT: clean
+/// file-mapped pages are dropped and re-read on demand; other memory is kept).
+void ReleasePages(const TensorView& view);
+
 /// A read-only memory mapping of a whole file.
 class MappedFile {
  public:

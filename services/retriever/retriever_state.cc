@@ -56,6 +56,9 @@ absl::StatusOr<std::shared_ptr<const RetrieverState>> LoadRetrieverState(
     auto searcher = MakeSearcher(s->embeddings, searcher_options);
     if (!searcher.ok()) return searcher.status();
     s->searcher = std::move(*searcher);
+    // The searcher holds its own copy: let the kernel drop the mapped pages it
+    // read (they come back from the file if return_vectors touches a row).
+    ReleasePages(s->embeddings.view);
   } else if (s->embedder->dim() != s->searcher->dim()) {
     return absl::FailedPreconditionError(absl::StrCat("the new embedder projects to ", s->embedder->dim(),
                                                       " but the loaded embeddings have dimension ",

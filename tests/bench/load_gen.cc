@@ -1,0 +1,75 @@
+// gRPC load generator for orqa-gateway (not a test): C concurrent clients
+// send N Answer calls in total, cycling through questions from a JSONL file;
+// prints QPS and latency percentiles.
+//   load_gen --gateway ADDR --questions FILE --concurrency C --requests N [--k K] [--label TEXT]
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "orqa/v1/openqa.grpc.pb.h"
+
+int main(int argc, char** argv) {
+  std::string gateway = "127.0.0.1:50051", questions_path, label;
+  int concurrency = 1, requests = 100, k = 0, timeout_ms = 600000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string f = argv[i], v = argv[i + 1];
+    if (f == "--gateway") gateway = v;
+    else if (f == "--questions") questions_path = v;
+    else if (f == "--concurrency") concurrency = std::stoi(v);
+    else if (f == "--requests") requests = std::stoi(v);
+    else if (f == "--k") k = std::stoi(v);
+    else if (f == "--label") label = v;
+    else if (f == "--timeout-ms") timeout_ms = std::stoi(v);
+    else {
+      std::fprintf(stderr, "load_gen: error: unknown flag %s\n", f.c_str());
+      return 2;
+    }
+  }
+  std::vector<std::string> questions;
+  std::ifstream in(questions_path);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("question")) questions.push_back(j["question"]);
+  }
+  if (questions.empty()) {
+    std::fprintf(stderr, "load_gen: error: no questions in %s\n", questions_path.c_str());
+    return 2;
+  }
+  auto channel = grpc::CreateChannel(gateway, grpc::InsecureChannelCredentials());
+  std::atomic<int> next{0}, errors{0};
+  std::vector<std::vector<double>> latencies(concurrency);
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> clients;
+  for (int c = 0; c < concurrency; ++c) {
+    clients.emplace_back([&, c] {
+      auto stub = orqa::v1::OpenQA::NewStub(channel);
+      for (int i; (i = next++) < requests;) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+        orqa::v1::AnswerRequest req;
+        req.set_question(questions[i % questions.size()]);
+        req.set_k(k);
+        orqa::v1::AnswerResponse resp;
+        auto t0 = std::chrono::steady_clock::now();
+        grpc::Status st = stub->Answer(&ctx, req, &resp);
+        latencies[c].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        if (!st.ok()) ++errors;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double p) { return all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))]; };
+  std::printf("%-34s %6s %5d %8d %8.2f %10.1f %10.1f %7d\n", label.c_str(), "grpc", concurrency, requests,
+              requests / seconds, pct(0.5), pct(0.99), errors.load());
+  return errors.load() == 0 ? 0 : 1;
+}
