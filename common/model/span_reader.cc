@@ -7,7 +7,7 @@
 
 #include "common/model/realm_models.h"
 #include "common/model/state_dict.h"
-#include "common/model/text_embedder.h"
+#include "common/model/model_dir.h"
 #include "common/text/utf8.h"
 
 namespace orqa {
@@ -23,33 +23,20 @@ const RealmConfig& SpanReader::config() const { return impl_->config; }
 
 absl::StatusOr<std::shared_ptr<SpanReader>> SpanReader::Load(const std::string& model_dir,
                                                              const std::string& weights_path) {
-  auto config = ReadRealmConfig(model_dir + "/config.json");
-  if (!config.ok()) return config.status();
-  auto tok = WordPieceTokenizer::FromVocabFile(model_dir + "/vocab.txt");
-  if (!tok.ok()) return tok.status();
-  auto weights = FindWeights(model_dir, weights_path);
-  if (!weights.ok()) return weights.status();
-  auto state = LoadStateDict(*weights);
-  if (!state.ok()) return state.status();
+  auto files = LoadModelFiles(model_dir, weights_path);
+  if (!files.ok()) return files.status();
   auto r = std::shared_ptr<SpanReader>(new SpanReader());
   r->impl_ = std::make_unique<Impl>();
-  r->impl_->config = *config;
-  r->impl_->tokenizer = std::make_unique<WordPieceTokenizer>(std::move(*tok));
-  r->impl_->reader = RealmReader(*config);
-  std::string prefix = state->count("reader.qa_outputs.dense_output.weight") ? "reader." : "";
-  StateDict mine;
-  for (auto& [k, v] : *state) {
-    if (k.compare(0, prefix.size(), prefix) == 0 && (k.find("realm.", prefix.size()) == prefix.size() ||
-                                                     k.find("cls.", prefix.size()) == prefix.size() ||
-                                                     k.find("qa_outputs.", prefix.size()) == prefix.size())) {
-      mine[k] = v;
-    }
-  }
-  absl::Status st = r->impl_->reader->Load(mine, prefix, *weights);
+  r->impl_->config = files->config;
+  r->impl_->tokenizer = std::move(files->tokenizer);
+  r->impl_->reader = RealmReader(files->config);
+  const std::string prefix = files->state.count("reader.qa_outputs.dense_output.weight") ? "reader." : "";
+  absl::Status st = r->impl_->reader->Load(
+      SelectSubmodule(files->state, prefix, {"realm.", "cls.", "qa_outputs."}), prefix, files->weights_path);
   if (!st.ok()) return st;
   r->impl_->reader->eval();
-  r->weights_path_ = *weights;
-  r->version_ = WeightsVersion(*weights);
+  r->weights_path_ = files->weights_path;
+  r->version_ = files->version;
   return r;
 }
 

@@ -1,16 +1,12 @@
 #include "common/model/text_embedder.h"
 
-#include <sys/stat.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "common/io/crc32c.h"
 #include "common/model/realm_models.h"
+#include "common/model/model_dir.h"
 #include "common/model/state_dict.h"
 
 namespace orqa {
@@ -47,65 +43,23 @@ struct TextEmbedder::Impl {
 
 TextEmbedder::~TextEmbedder() = default;
 
-absl::StatusOr<std::string> FindWeights(const std::string& model_dir, const std::string& explicit_path) {
-  if (!explicit_path.empty()) {
-    if (access(explicit_path.c_str(), R_OK) != 0) {
-      return absl::NotFoundError(absl::StrCat(explicit_path, ": cannot read weights file"));
-    }
-    return explicit_path;
-  }
-  for (const char* name : {"model.safetensors", "pytorch_model.bin"}) {
-    std::string p = model_dir + "/" + name;
-    if (access(p.c_str(), R_OK) == 0) return p;
-  }
-  return absl::NotFoundError(
-      absl::StrCat(model_dir, ": no model.safetensors or pytorch_model.bin (or pass the weights file)"));
-}
-
-std::string WeightsVersion(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return path;
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  uint32_t crc = 0;
-  if (f) {
-    std::vector<char> buf(1 << 20);
-    size_t n = std::fread(buf.data(), 1, buf.size(), f);
-    crc = Crc32c(buf.data(), n);
-    std::fclose(f);
-  }
-  std::string base = path.substr(path.find_last_of('/') + 1);
-  return absl::StrFormat("%s:%d:%08x", base, static_cast<int64_t>(st.st_size), crc);
-}
-
 absl::StatusOr<std::shared_ptr<TextEmbedder>> TextEmbedder::Load(const std::string& model_dir,
                                                                  const std::string& weights_path) {
-  auto config = ReadRealmConfig(model_dir + "/config.json");
-  if (!config.ok()) return config.status();
-  auto tok = WordPieceTokenizer::FromVocabFile(model_dir + "/vocab.txt");
-  if (!tok.ok()) return tok.status();
-  auto weights = FindWeights(model_dir, weights_path);
-  if (!weights.ok()) return weights.status();
-  auto state = LoadStateDict(*weights);
-  if (!state.ok()) return state.status();
+  auto files = LoadModelFiles(model_dir, weights_path);
+  if (!files.ok()) return files.status();
   auto e = std::shared_ptr<TextEmbedder>(new TextEmbedder());
   e->impl_ = std::make_unique<Impl>();
-  e->impl_->config = *config;
-  e->impl_->tokenizer = std::make_unique<WordPieceTokenizer>(std::move(*tok));
-  e->impl_->embedder = RealmEmbedder(*config);
-  std::string prefix = state->count("embedder.realm.embeddings.word_embeddings.weight") ? "embedder." : "";
+  e->impl_->config = files->config;
+  e->impl_->tokenizer = std::move(files->tokenizer);
+  e->impl_->embedder = RealmEmbedder(files->config);
+  const std::string prefix = files->state.count("embedder.realm.embeddings.word_embeddings.weight") ? "embedder." : "";
   // Only the embedder's keys are checked: a RealmForOpenQA file also holds the reader.
-  StateDict mine;
-  for (auto& [k, v] : *state) {
-    if (k.compare(0, prefix.size(), prefix) == 0 && (k.find("realm.", prefix.size()) == prefix.size() ||
-                                                     k.find("cls.", prefix.size()) == prefix.size())) {
-      mine[k] = v;
-    }
-  }
-  absl::Status st = e->impl_->embedder->Load(mine, prefix, *weights);
+  absl::Status st = e->impl_->embedder->Load(SelectSubmodule(files->state, prefix, {"realm.", "cls."}), prefix,
+                                             files->weights_path);
   if (!st.ok()) return st;
   e->impl_->embedder->eval();
-  e->weights_path_ = *weights;
-  e->version_ = WeightsVersion(*weights);
+  e->weights_path_ = files->weights_path;
+  e->version_ = files->version;
   return e;
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/model/model_dir.h"
 #include "common/model/realm_config.h"
 #include "common/text/wordpiece_tokenizer.h"
 
@@ -42,12 +43,5 @@ class TextEmbedder {
   std::unique_ptr<Impl> impl_;
   std::string version_, weights_path_;
 };
-
-/// The weights file of a model directory: `explicit_path` if set, else
-/// model.safetensors, else pytorch_model.bin.
-absl::StatusOr<std::string> FindWeights(const std::string& model_dir, const std::string& explicit_path);
-
-/// "<file>:<size>:<crc32c of the first MiB>" — changes when the weights do.
-std::string WeightsVersion(const std::string& path);
 
 }  // namespace orqa

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/infra/status_util.h"
-#include "services/gateway/request_validation.h"
+#include "common/infra/request_validation.h"
 
 namespace orqa {
 namespace {

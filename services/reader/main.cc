@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/batching/batcher_flags.h"
 #include "common/infra/logging.h"
 #include "common/infra/main_util.h"
 #include "common/infra/service_host.h"
@@ -15,11 +16,7 @@ constexpr char kProgram[] = "orqa-reader";
 
 absl::Status Validate(const orqa::ReaderOptions& o) {
   ORQA_RETURN_IF_ERROR(orqa::ValidateServerOptions(o.server));
-  if (o.batching.max_batch_size < 1 || o.batching.max_batch_size > 1024) {
-    return absl::InvalidArgumentError("--max-batch-size: expected 1..1024");
-  }
-  if (!(o.batching.max_queue_delay_ms >= 0)) return absl::InvalidArgumentError("--max-queue-delay-ms: expected >= 0");
-  if (o.batching.queue_limit < 1) return absl::InvalidArgumentError("--queue-limit: expected >= 1");
+  ORQA_RETURN_IF_ERROR(orqa::ValidateBatcherOptions(o.batching));
   if (o.torch_threads < 1 || o.torch_threads > 256) return absl::InvalidArgumentError("--torch-threads: expected 1..256");
   if (!o.model_dir.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--model-dir", o.model_dir));
   if (!o.weights_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--weights", o.weights_path));
@@ -39,10 +36,7 @@ int main(int argc, char** argv) {
   flags.String("model-dir", &options.model_dir, "Reader model directory (config.json, vocab.txt, weights).");
   flags.String("weights", &options.weights_path,
                "Reader weights file (default: model.safetensors or pytorch_model.bin in --model-dir).");
-  flags.Int("max-batch-size", &options.batching.max_batch_size, "Most Read calls per forward pass.");
-  flags.Double("max-queue-delay-ms", &options.batching.max_queue_delay_ms,
-               "Longest a call waits for its batch to fill, in milliseconds (0 disables batching delay).");
-  flags.Int("queue-limit", &options.batching.queue_limit, "Queued calls beyond this get RESOURCE_EXHAUSTED.");
+  orqa::AddBatcherFlags(flags, &options.batching, "Read");
   flags.Int("torch-threads", &options.torch_threads, "LibTorch intra-op threads.");
   if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
 

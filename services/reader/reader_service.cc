@@ -6,6 +6,9 @@
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "common/batching/batching_metrics.h"
+#include "common/infra/deadline.h"
+#include "common/infra/request_validation.h"
 #include "common/infra/status_util.h"
 #include "common/text/utf8.h"
 
@@ -14,15 +17,7 @@ namespace {
 
 constexpr int kMaxBlocks = 5000;
 constexpr int kMaxSpans = 100;
-constexpr int kMaxQuestionChars = 1000;
 
-std::chrono::steady_clock::time_point Deadline(const grpc::ServerContext& ctx) {
-  auto remaining = ctx.deadline() - std::chrono::system_clock::now();
-  if (ctx.deadline() == std::chrono::system_clock::time_point::max() || remaining > std::chrono::hours(24)) {
-    return std::chrono::steady_clock::now() + std::chrono::hours(24);
-  }
-  return std::chrono::steady_clock::now() + remaining;
-}
 
 absl::Status NotLoaded() {
   return absl::FailedPreconditionError("no reader model loaded: start orqa-reader with --model-dir, or call Reload");
@@ -33,35 +28,20 @@ absl::Status NotLoaded() {
 ReaderService::ReaderService(const ReaderOptions& options, Metrics* metrics) : options_(options) {
   auto& reg = metrics->registry();
   const prometheus::Labels labels = {{"service", metrics->service()}};
-  batch_size_ = &prometheus::BuildHistogram().Name("orqa_reader_batch_size")
-                     .Help("Read requests per forward pass.").Register(reg)
-                     .Add(labels, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64});
-  queue_seconds_ = &prometheus::BuildHistogram().Name("orqa_reader_queue_wait_seconds")
-                        .Help("Time a Read request waited for its batch, in seconds.").Register(reg)
-                        .Add(labels, Metrics::LatencyBuckets());
   forward_seconds_ = &prometheus::BuildHistogram().Name("orqa_reader_forward_seconds")
                           .Help("Reader forward time per batch, in seconds.").Register(reg)
                           .Add(labels, Metrics::LatencyBuckets());
-  queue_depth_ = &prometheus::BuildGauge().Name("orqa_reader_queue_depth")
-                      .Help("Read requests waiting for a batch.").Register(reg).Add(labels);
   tokens_per_second_ = &prometheus::BuildGauge().Name("orqa_reader_tokens_per_second")
                             .Help("Tokens per second of the last forward pass.").Register(reg).Add(labels);
   tokens_ = &prometheus::BuildCounter().Name("orqa_reader_tokens_total")
                  .Help("Tokens run through the reader (rate() gives tokens/s).").Register(reg).Add(labels);
-  dropped_ = &prometheus::BuildCounter().Name("orqa_reader_dropped_total")
-                  .Help("Requests dropped from the queue, not computed: deadline passed or caller cancelled.")
-                  .Register(reg).Add(labels);
   model_info_ = &prometheus::BuildGauge().Name("orqa_reader_model_info")
                      .Help("1 for the loaded reader version.").Register(reg);
   reloads_ = &prometheus::BuildCounter().Name("orqa_reader_reloads_total").Help("Reload calls by result.").Register(reg);
 
-  BatcherObserver obs;
-  obs.on_batch = [this](int n) { batch_size_->Observe(n); };
-  obs.on_dequeue = [this](double s) { queue_seconds_->Observe(s); };
-  obs.on_queue_depth = [this](size_t d) { queue_depth_->Set(static_cast<double>(d)); };
-  obs.on_expired = [this] { dropped_->Increment(); };
+  batching_ = BatchingMetrics::Register(reg, "orqa_reader", labels, "Read");
   batcher_ = std::make_unique<Batcher<ReaderQuery, Result>>(
-      options_.batching, [this](const std::vector<const ReaderQuery*>& b) { return RunBatch(b); }, obs);
+      options_.batching, [this](const std::vector<const ReaderQuery*>& b) { return RunBatch(b); }, batching_.Observer());
 }
 
 ReaderService::~ReaderService() { batcher_.reset(); }
@@ -100,12 +80,7 @@ std::vector<absl::StatusOr<ReaderService::Result>> ReaderService::RunBatch(const
 grpc::Status ReaderService::Read(grpc::ServerContext* context, const orqa::v1::ReadRequest* request,
                                  orqa::v1::ReadResponse* response) {
   const std::string& q = request->question();
-  if (q.find_first_not_of(" \t\r\n\v\f") == std::string::npos) {
-    return ToGrpcStatus(absl::InvalidArgumentError("question: must not be empty"));
-  }
-  if (static_cast<int>(DecodeUtf8(q).size()) > kMaxQuestionChars) {
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("question: longer than ", kMaxQuestionChars, " characters")));
-  }
+  ORQA_RETURN_GRPC_IF_ERROR(ValidateQuestion("question", q));
   if (request->blocks_size() == 0 || request->blocks_size() > kMaxBlocks) {
     return ToGrpcStatus(absl::InvalidArgumentError(
         absl::StrCat("blocks: expected 1..", kMaxBlocks, ", got ", request->blocks_size())));
@@ -120,7 +95,7 @@ grpc::Status ReaderService::Read(grpc::ServerContext* context, const orqa::v1::R
   query.num_spans = std::max(1, request->num_spans());
   for (const auto& b : request->blocks()) query.blocks.push_back({b.id(), b.text(), b.retrieval_score()});
   auto enqueued = std::chrono::steady_clock::now();
-  auto result = batcher_->Submit(std::move(query), Deadline(*context), [context] { return context->IsCancelled(); });
+  auto result = batcher_->Submit(std::move(query), SteadyDeadline(*context), [context] { return context->IsCancelled(); });
   if (!result.ok()) return ToGrpcStatus(result.status());
   for (const ReaderSpan& s : result->spans) {
     auto* o = response->add_spans();

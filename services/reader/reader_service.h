@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "common/batching/batcher.h"
+#include "common/batching/batching_metrics.h"
 #include "common/infra/metrics.h"
 #include "common/model/span_reader.h"
 #include "orqa/v1/reader.grpc.pb.h"
@@ -51,17 +52,14 @@ class ReaderService final : public orqa::v1::Reader::Service {
   std::function<void(bool)> on_ready_;
   int64_t loaded_at_unix_s_ = 0;
 
-  prometheus::Histogram* batch_size_;
-  prometheus::Histogram* queue_seconds_;
   prometheus::Histogram* forward_seconds_;
-  prometheus::Gauge* queue_depth_;
   prometheus::Gauge* tokens_per_second_;
   prometheus::Counter* tokens_;
-  prometheus::Counter* dropped_;
   prometheus::Family<prometheus::Gauge>* model_info_;
   prometheus::Family<prometheus::Counter>* reloads_;
   prometheus::Gauge* current_model_info_ = nullptr;
 
+  BatchingMetrics batching_;
   std::unique_ptr<Batcher<ReaderQuery, Result>> batcher_;
 };
 

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/batching/batcher_flags.h"
 #include "common/infra/logging.h"
 #include "common/infra/main_util.h"
 #include "common/infra/service_host.h"
@@ -34,11 +35,7 @@ absl::Status Validate(const orqa::RetrieverOptions& o) {
                          {"--torch-threads", o.torch_threads}}) {
     if (n < 1 || n > 256) return absl::InvalidArgumentError(absl::StrCat(flag, ": expected 1..256"));
   }
-  if (o.batching.max_batch_size < 1 || o.batching.max_batch_size > 1024) {
-    return absl::InvalidArgumentError("--max-batch-size: expected 1..1024");
-  }
-  if (!(o.batching.max_queue_delay_ms >= 0)) return absl::InvalidArgumentError("--max-queue-delay-ms: expected >= 0");
-  if (o.batching.queue_limit < 1) return absl::InvalidArgumentError("--queue-limit: expected >= 1");
+  ORQA_RETURN_IF_ERROR(orqa::ValidateBatcherOptions(o.batching));
   if (!o.model_dir.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--model-dir", o.model_dir));
   if (!o.weights_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--weights", o.weights_path));
   if (!o.blocks_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--blocks", o.blocks_path));
@@ -72,10 +69,7 @@ int main(int argc, char** argv) {
   flags.Int("omp-threads", &options.searcher.omp_threads, "OpenMP threads (FAISS).");
   flags.Int("openblas-threads", &options.openblas_threads, "OpenBLAS threads.");
   flags.Int("torch-threads", &options.torch_threads, "LibTorch intra-op threads.");
-  flags.Int("max-batch-size", &options.batching.max_batch_size, "Most Retrieve calls per embed+search batch.");
-  flags.Double("max-queue-delay-ms", &options.batching.max_queue_delay_ms,
-               "Longest a call waits for its batch to fill, in milliseconds.");
-  flags.Int("queue-limit", &options.batching.queue_limit, "Queued calls beyond this get RESOURCE_EXHAUSTED.");
+  orqa::AddBatcherFlags(flags, &options.batching, "Retrieve");
   if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
 
   absl::Status st = Validate(options);

@@ -6,6 +6,9 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/batching/batching_metrics.h"
+#include "common/infra/deadline.h"
+#include "common/infra/request_validation.h"
 #include "common/infra/status_util.h"
 #include "common/text/utf8.h"
 
@@ -13,20 +16,12 @@ namespace orqa {
 namespace {
 
 constexpr int kMaxK = 5000;
-constexpr int kMaxQuestionChars = 1000;
 constexpr int kMaxSearchQueries = 1024;
 
 double MsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
-std::chrono::steady_clock::time_point Deadline(const grpc::ServerContext& ctx) {
-  auto remaining = ctx.deadline() - std::chrono::system_clock::now();
-  if (ctx.deadline() == std::chrono::system_clock::time_point::max() || remaining > std::chrono::hours(24)) {
-    return std::chrono::steady_clock::now() + std::chrono::hours(24);
-  }
-  return std::chrono::steady_clock::now() + remaining;
-}
 
 absl::Status NotLoaded() {
   return absl::FailedPreconditionError(
@@ -53,17 +48,6 @@ RetrieverService::RetrieverService(const RetrieverOptions& options, Metrics* met
   search_seconds_ = &prometheus::BuildHistogram().Name("orqa_retriever_search_seconds")
                          .Help("Inner-product search time per batch, in seconds.").Register(reg)
                          .Add(labels, Metrics::LatencyBuckets());
-  batch_size_ = &prometheus::BuildHistogram().Name("orqa_retriever_batch_size")
-                     .Help("Retrieve requests per embed+search batch.").Register(reg)
-                     .Add(labels, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128});
-  queue_seconds_ = &prometheus::BuildHistogram().Name("orqa_retriever_queue_wait_seconds")
-                        .Help("Time a Retrieve request waited for its batch, in seconds.").Register(reg)
-                        .Add(labels, Metrics::LatencyBuckets());
-  queue_depth_ = &prometheus::BuildGauge().Name("orqa_retriever_queue_depth")
-                      .Help("Retrieve requests waiting for a batch.").Register(reg).Add(labels);
-  expired_ = &prometheus::BuildCounter().Name("orqa_retriever_dropped_total")
-                  .Help("Requests dropped from the queue because their deadline passed or they were cancelled.")
-                  .Register(reg).Add(labels);
   blocks_ = &prometheus::BuildGauge().Name("orqa_retriever_blocks")
                  .Help("Blocks served by this shard.").Register(reg).Add(labels);
   index_bytes_ = &prometheus::BuildGauge().Name("orqa_retriever_index_bytes")
@@ -73,13 +57,9 @@ RetrieverService::RetrieverService(const RetrieverOptions& options, Metrics* met
   reloads_ = &prometheus::BuildCounter().Name("orqa_retriever_reloads_total")
                   .Help("Reload calls by result.").Register(reg);
 
-  BatcherObserver obs;
-  obs.on_batch = [this](int n) { batch_size_->Observe(n); };
-  obs.on_dequeue = [this](double s) { queue_seconds_->Observe(s); };
-  obs.on_queue_depth = [this](size_t d) { queue_depth_->Set(static_cast<double>(d)); };
-  obs.on_expired = [this] { expired_->Increment(); };
+  batching_ = BatchingMetrics::Register(reg, "orqa_retriever", labels, "Retrieve");
   batcher_ = std::make_unique<Batcher<Query, Hits>>(
-      options_.batching, [this](const std::vector<const Query*>& b) { return RunBatch(b); }, obs);
+      options_.batching, [this](const std::vector<const Query*>& b) { return RunBatch(b); }, batching_.Observer());
 }
 
 RetrieverService::~RetrieverService() { batcher_.reset(); }
@@ -174,17 +154,11 @@ void RetrieverService::FillBlock(const RetrieverState& s, int64_t id, float scor
 grpc::Status RetrieverService::Retrieve(grpc::ServerContext* context, const orqa::v1::RetrieveRequest* request,
                                         orqa::v1::RetrieveResponse* response) {
   const std::string& q = request->question();
-  if (q.find_first_not_of(" \t\r\n\v\f") == std::string::npos) {
-    return ToGrpcStatus(absl::InvalidArgumentError("question: must not be empty or whitespace-only"));
-  }
-  if (static_cast<int>(DecodeUtf8(q).size()) > kMaxQuestionChars) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("question: longer than ", kMaxQuestionChars, " characters")));
-  }
+  ORQA_RETURN_GRPC_IF_ERROR(ValidateQuestion("question", q));
   auto state = Snapshot();
   if (!state) return ToGrpcStatus(NotLoaded());
   ORQA_RETURN_GRPC_IF_ERROR(CheckK(request->k(), state->searcher->size()));
-  auto hits = batcher_->Submit(Query{q, request->k()}, Deadline(*context),
+  auto hits = batcher_->Submit(Query{q, request->k()}, SteadyDeadline(*context),
                                [context] { return context->IsCancelled(); });
   if (!hits.ok()) return ToGrpcStatus(hits.status());
   for (size_t i = 0; i < hits->ids.size(); ++i) {

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "common/batching/batcher.h"
+#include "common/batching/batching_metrics.h"
 #include "common/infra/metrics.h"
 #include "orqa/v1/retriever.grpc.pb.h"
 #include "services/retriever/retriever_options.h"
@@ -65,16 +66,13 @@ class RetrieverService final : public orqa::v1::Retriever::Service {
 
   prometheus::Histogram* embed_seconds_;
   prometheus::Histogram* search_seconds_;
-  prometheus::Histogram* batch_size_;
-  prometheus::Histogram* queue_seconds_;
-  prometheus::Gauge* queue_depth_;
-  prometheus::Counter* expired_;
   prometheus::Gauge* blocks_;
   prometheus::Gauge* index_bytes_;
   prometheus::Family<prometheus::Gauge>* model_info_;
   prometheus::Family<prometheus::Counter>* reloads_;
   prometheus::Gauge* current_model_info_ = nullptr;
 
+  BatchingMetrics batching_;
   std::unique_ptr<Batcher<Query, Hits>> batcher_;
 };
 

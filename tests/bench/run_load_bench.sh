@@ -6,7 +6,8 @@
 #   1. the realm-tiny fixture model over its 12 blocks, and
 #   2. a random BERT-base-sized REALM model over the 2,067 SQuAD paragraphs (k = 5).
 # env: BUILD_DIR, ORQA_SHARED_DIR, BASE_PORT (default 61000), REQUESTS (fixture, default 300),
-#      BASE_REQUESTS (BERT-base, default 8 per client level), WRK_SECONDS (default 5)
+#      BASE_REQUESTS (BERT-base, default 8 per client level), WRK_SECONDS (default 5),
+#      BASE_WRK_SECONDS (default 60: a BERT-base answer takes seconds on 2 cores), ONLY (fixture|base)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${BUILD_DIR:-$ROOT/build}/bin"
@@ -71,13 +72,16 @@ run_levels() {  # label requests_per_level wrk_seconds
 
 printf "%-34s %6s %5s %8s %8s %10s %10s %7s\n" "model / batching" "api" "conc" "requests" "QPS" "p50" "p99" "errors"
 echo "(gRPC latencies in ms; REST latencies as wrk prints them)"
+if [ "${ONLY:-}" != base ]; then
 for b in on off; do
   start_stack "$FIX" "$FIX/realm_for_open_qa.safetensors" "$DIR/fixture.blocks" "$FIX/realm_for_open_qa.safetensors" 3 $b
   run_levels "realm-tiny, 12 blocks, batching $b" "${REQUESTS:-300}" "${WRK_SECONDS:-5}"
   stop_stack
 done
+fi
+[ "${ONLY:-}" = fixture ] && exit 0
 for b in on off; do
   start_stack "$DIR/base" "$DIR/base/model.safetensors" "$DIR/squad.blocks" "$DIR/base/block_emb.npy" 5 $b
-  run_levels "BERT-base, 2067 blocks, batching $b" "${BASE_REQUESTS:-8}" "${WRK_SECONDS:-5}"
+  run_levels "BERT-base, 2067 blocks, batching $b" "${BASE_REQUESTS:-8}" "${BASE_WRK_SECONDS:-60}"
   stop_stack
 done

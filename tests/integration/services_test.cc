@@ -170,7 +170,7 @@ TEST_F(ServicesTest, ReaderRejectsEmptyQuestionAndCountsIt) {
   orqa::v1::ReadResponse resp;
   grpc::Status st = stub->Read(&ctx, orqa::v1::ReadRequest(), &resp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(st.error_message(), "question: must not be empty");
+  EXPECT_EQ(st.error_message(), "question: must not be empty or whitespace-only");
   EXPECT_EQ(HandledEventually(s, method, "INVALID_ARGUMENT", before + 1), before + 1);
 }
 

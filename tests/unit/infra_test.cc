@@ -5,7 +5,7 @@
 #include "common/infra/logging.h"
 #include "common/infra/metrics.h"
 #include "common/infra/status_util.h"
-#include "services/gateway/request_validation.h"
+#include "common/infra/request_validation.h"
 
 namespace orqa {
 namespace {

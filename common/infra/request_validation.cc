@@ -1,4 +1,4 @@
-#include "services/gateway/request_validation.h"
+#include "common/infra/request_validation.h"
 
 #include "absl/strings/str_cat.h"
 
