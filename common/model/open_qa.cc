@@ -152,4 +152,23 @@ OpenQAOutput RealmOpenQA::Forward(const std::string& question, const std::vector
   return out;
 }
 
+EvalMetrics ComputeEvalMetrics(const OpenQAOutput& out, const std::string& predicted_answer,
+                               const std::vector<std::string>& answers) {
+  EvalMetrics m;
+  if (out.reader_correct.defined()) {
+    m.exact_match = out.reader_correct[out.block_idx][out.candidate].item<bool>();
+    m.reader_oracle = out.reader_correct.any().item<bool>();
+  }
+  m.official_exact_match = OfficialExactMatch(predicted_answer, answers);
+  for (int k : TopKMetricKs()) {
+    bool any = false;
+    if (out.has_answers.defined()) {
+      int64_t n = std::min<int64_t>(k, out.has_answers.size(0));
+      any = n > 0 && out.has_answers.narrow(0, 0, n).any().item<bool>();
+    }
+    m.top_k_match[k] = any;
+  }
+  return m;
+}
+
 }  // namespace orqa

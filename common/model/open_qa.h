@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,6 +64,25 @@ class RealmOpenQA {
   RealmReader reader_{nullptr};
   torch::Tensor block_emb_;
 };
+
+/// ORQA's evaluation metrics for one question (compute_eval_metrics).
+struct EvalMetrics {
+  bool exact_match = false;           // reader_correct[block_idx][candidate]: token-level gold span
+  bool official_exact_match = false;  // normalised predicted string equals a normalised reference
+  bool reader_oracle = false;         // some candidate in the reader beam is gold
+  std::map<int, bool> top_k_match;    // any(has_answers[:k]) over the retrieved blocks
+};
+
+/// The k of the top_k_match metrics.
+inline const std::vector<int>& TopKMetricKs() {
+  static const std::vector<int> kKs = {5, 10, 50, 100, 500, 1000, 5000};
+  return kKs;
+}
+
+/// Metrics of a forward pass that was given answers; `predicted_answer` is
+/// the string compared with the references.
+EvalMetrics ComputeEvalMetrics(const OpenQAOutput& out, const std::string& predicted_answer,
+                               const std::vector<std::string>& answers);
 
 /// Encodes a batch of single texts as `[CLS] text [SEP]`, truncated to
 /// `max_length`, padded to the longest: input_ids, attention_mask, token_type_ids.

@@ -200,9 +200,32 @@ void CheckOpenQA(RealmOpenQA& model, const json& entry) {
   std::vector<int32_t> ids(o.predicted_answer_ids.data_ptr<int64_t>(),
                            o.predicted_answer_ids.data_ptr<int64_t>() + o.predicted_answer_ids.numel());
   EXPECT_EQ(F().tokenizer->Decode(ids, false, true), entry["predicted_answer"].get<std::string>());
-  // The summary in goldens.json agrees with the tensors.
+  // Every per-question summary in goldens.json: strings, sizes, losses, metrics.
+  std::vector<int32_t> q_ids(o.question_input_ids.data_ptr<int64_t>(),
+                             o.question_input_ids.data_ptr<int64_t>() + o.question_input_ids.numel());
+  EXPECT_EQ(F().tokenizer->Decode(q_ids, true, true), entry["decoded_question"].get<std::string>());
   EXPECT_EQ(o.block_idx, entry["block_idx"].get<int64_t>());
+  EXPECT_EQ(o.candidate, entry["candidate"].get<int64_t>());
+  EXPECT_EQ(o.input_ids.size(1), entry["padded_seq_len"].get<int64_t>());
   EXPECT_EQ(o.candidate_starts.size(0), entry["num_span_candidates"].get<int64_t>());
+  std::vector<int64_t> valid;
+  for (int64_t r = 0; r < o.reader_logits_pre_retriever.size(0); ++r) {
+    valid.push_back((o.reader_logits_pre_retriever[r] > -1e30).sum().item<int64_t>());
+  }
+  EXPECT_EQ(valid, entry["num_valid_span_candidates_per_block"].get<std::vector<int64_t>>());
+  std::vector<int64_t> retrieved(o.retrieved_block_ids.data_ptr<int64_t>(),
+                                 o.retrieved_block_ids.data_ptr<int64_t>() + o.retrieved_block_ids.numel());
+  EXPECT_EQ(retrieved, entry["retrieved_block_ids"].get<std::vector<int64_t>>());
+  EXPECT_NEAR(o.loss.item<double>(), entry["loss"].get<double>(), 1e-4 + 1e-4 * std::fabs(entry["loss"].get<double>()));
+  const std::string decoded = F().tokenizer->Decode(ids, false, true);
+  EvalMetrics m = ComputeEvalMetrics(o, decoded, answers);
+  const json& want = entry["metrics"];
+  EXPECT_EQ(m.exact_match, want["exact_match"].get<bool>());
+  EXPECT_EQ(m.official_exact_match, want["official_exact_match"].get<bool>());
+  EXPECT_EQ(m.reader_oracle, want["reader_oracle"].get<bool>());
+  for (int k : TopKMetricKs()) {
+    EXPECT_EQ(m.top_k_match[k], want["top_" + std::to_string(k) + "_match"].get<bool>()) << "top_" << k;
+  }
 }
 
 TEST(ModelParity, OpenQAEveryQuestionEvalAndTrainFromSafetensors) {
