@@ -10,6 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include <unistd.h>
+#include <cstring>
+
 #include "common/index/embeddings.h"
 #include "common/index/searcher.h"
 #include "common/index/topk_merge.h"
@@ -284,6 +287,50 @@ TEST_F(RetrieverTest, BadRequestsNameTheField) {
   expect(r.stub().Search(&ctx, search, &sresp), "queries[0]: expected 16 values, got 15");
   // Still serving afterwards.
   EXPECT_TRUE(r.Retrieve("who?", 3, &resp).ok());
+}
+
+TEST_F(RetrieverTest, EmbedBlocksResumesAnInterruptedRun) {
+  const std::string full_path = *dir_ + "/squad.npy", out = *dir_ + "/resumed.npy";
+  const std::string full = ReadFile(full_path);
+  auto header = OpenEmbeddings(full_path);
+  ASSERT_TRUE(header.ok());
+  const size_t body = full.size() - 2067 * 16 * 4;
+  // An interrupted run: 1000 complete rows and part of the next.
+  { std::ofstream(out + ".partial", std::ios::binary) << full.substr(0, body + 1000 * 16 * 4 + 7); }
+  std::string log;
+  ASSERT_EQ(RunCommand(Bin("orqa") + " embed-blocks --model " + *fixture_ + " --weights " + Weights() + " --blocks " +
+                           *dir_ + "/squad.blocks --out " + out + " --batch-size 50", &log), 0) << log;
+  EXPECT_NE(log.find("resuming " + out + ".partial at block 1000 of 2067"), std::string::npos) << log;
+  auto a = OpenEmbeddings(full_path), b = OpenEmbeddings(out);
+  ASSERT_TRUE(a.ok() && b.ok()) << b.status();
+  ASSERT_EQ(b->rows(), 2067);
+  EXPECT_EQ(std::memcmp(a->data(), b->data(), 1000 * 16 * 4), 0) << "kept rows changed";
+  for (int64_t i = 1000 * 16; i < 2067 * 16; ++i) {
+    ASSERT_NEAR(a->data()[i], b->data()[i], 1e-4) << "element " << i;  // other batch padding: fp noise only
+  }
+  EXPECT_NE(access((out + ".partial").c_str(), F_OK), 0) << "the partial file was not renamed";
+}
+
+TEST_F(RetrieverTest, ImportEmbeddingsFromEveryFormat) {
+  auto reference = OpenEmbeddings(Weights());  // block_emb in the safetensors checkpoint
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  for (const std::string& src : {Weights(), *fixture_ + "/pytorch_model.bin"}) {
+    std::string out = *dir_ + "/imported.npy", log;
+    ASSERT_EQ(RunCommand(Bin("orqa") + " import-embeddings --from " + src + " --out " + out, &log), 0) << log;
+    EXPECT_NE(log.find("wrote 12 x 16 embeddings to " + out), std::string::npos) << log;
+    auto m = OpenEmbeddings(out);
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(std::memcmp(m->data(), reference->data(), 12 * 16 * 4), 0) << src;
+  }
+  // float16 .npy is widened to float32.
+  std::string out = *dir_ + "/from16.npy", log;
+  ASSERT_EQ(RunCommand(Bin("orqa") + " import-embeddings --from " + SharedDir() +
+                           "/fixtures/hf-format/block_emb_f16.npy --out " + out, &log), 0) << log;
+  auto m = OpenEmbeddings(out);
+  ASSERT_TRUE(m.ok());
+  for (int i = 0; i < 192; ++i) EXPECT_NEAR(m->data()[i], i / 7.0, 0.02) << i;
+  EXPECT_NE(RunCommand(Bin("orqa") + " import-embeddings --from /nonexistent.npy --out " + out, &log), 0);
+  EXPECT_NE(log.find("orqa import-embeddings: error: /nonexistent.npy: No such file or directory"), std::string::npos) << log;
 }
 
 TEST_F(RetrieverTest, CorruptFilesStopStartupWithOneLine) {
