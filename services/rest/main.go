@@ -77,6 +77,14 @@ func main() {
 	}
 	defer conn.Close()
 
+	// Unknown routes, wrong methods and unparsable paths get the same JSON
+	// error shape as RPC errors instead of grpc-gateway's plain text.
+	runtime.OtherErrorHandler = func(w http.ResponseWriter, _ *http.Request, msg string, code int) {
+		grpcCode := map[int]int{http.StatusNotFound: 5, http.StatusMethodNotAllowed: 12, http.StatusBadRequest: 3}[code]
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(map[string]interface{}{"error": msg, "message": msg, "code": grpcCode, "details": []interface{}{}})
+	}
 	mux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard,
 		&runtime.JSONPb{OrigName: true, EmitDefaults: true}))
 	if err := orqav1.RegisterOpenQAHandler(ctx, mux, conn); err != nil {

@@ -292,6 +292,7 @@ TEST_F(AnswerTest, BadInputGetsTheDocumentedStatusAndServicesKeepServing) {
   EXPECT_EQ(Curl("/v1/answer", R"({"question": )", &body), 400);
   EXPECT_EQ(Curl("/v1/answer", R"({"questions": "wrong field"})", &body), 400);
   EXPECT_EQ(Curl("/v1/no-such-route", "{}", &body), 404);
+  EXPECT_EQ(json::parse(body, nullptr, false).value("code", -1), 5) << body;  // JSON, NOT_FOUND
   EXPECT_NE(body.find("Not Found"), std::string::npos) << body;
   // Everything still answers.
   for (const auto& pr : *procs_) EXPECT_TRUE(Serving(pr.address())) << pr.name;
