@@ -13,6 +13,7 @@
 #include "common/text/answer_metrics.h"
 #include "common/text/utf8.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "orqa/v1/admin.grpc.pb.h"
 #include "orqa/v1/openqa.grpc.pb.h"
 #include "tests/integration/http_client.h"
 #include "tests/integration/process.h"
@@ -83,7 +84,8 @@ class AnswerTest : public ::testing::Test {
                                {"--model-dir=" + fx, "--weights=" + weights, "--max-batch-size=8",
                                 "--max-queue-delay-ms=" + std::to_string(kReaderQueueDelayMs)});
     std::string gateway = start("gateway", "orqa-gateway",
-                                {"--retrievers=" + retriever, "--reader=" + reader,
+                                {"--retrievers=" + retriever, "--reader=" + reader, "--admin-token=s3cret",
+                                 "--trainer=127.0.0.1:" + std::to_string(PickFreePort()),
                                  "--default-k=" + std::to_string(config_->reader_beam_size)});
     rest_port_ = PickFreePort();
     rest_ = new Process();
@@ -306,6 +308,60 @@ TEST_F(AnswerTest, OpenApiDocumentIsServed) {
   EXPECT_TRUE(doc["paths"].contains("/v1/answer"));
   EXPECT_TRUE(doc["paths"].contains("/v1/answer:batch"));
   EXPECT_TRUE(doc["paths"].contains("/v1/admin/status"));
+}
+
+TEST_F(AnswerTest, AdminNeedsTheTokenAndDeployHotSwapsWithoutChangingAnswers) {
+  auto admin = orqa::v1::Admin::NewStub(grpc::CreateChannel(Get("gateway").address(), grpc::InsecureChannelCredentials()));
+  orqa::v1::GetStatusResponse status;
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(admin->GetStatus(&ctx, {}, &status).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer wrong");
+    EXPECT_EQ(admin->GetStatus(&ctx, {}, &status).error_message(), "invalid admin token");
+  }
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer s3cret");
+  ASSERT_TRUE(admin->GetStatus(&ctx, {}, &status).ok());
+  ASSERT_EQ(status.backends_size(), 3);  // one shard, the reader, the (not started) trainer
+  EXPECT_EQ(status.backends(0).role(), "retriever");
+  EXPECT_EQ(status.backends(0).health(), "SERVING");
+  EXPECT_EQ(status.backends(0).num_blocks(), 12);
+  EXPECT_EQ(status.total_blocks(), 12);
+  EXPECT_EQ(status.backends(1).role(), "reader");
+  EXPECT_NE(status.backends(1).model().version().find("realm_for_open_qa.safetensors"), std::string::npos);
+  EXPECT_EQ(status.backends(2).role(), "trainer");
+  EXPECT_EQ(status.backends(2).health(), "UNREACHABLE");
+
+  orqa::v1::AnswerResponse before;
+  ASSERT_TRUE(Ask("Who was the first person to walk on the Moon?", &before).ok());
+  // The fixture folder's pytorch_model.bin holds the same weights as the
+  // safetensors file the services started with.
+  grpc::ClientContext dctx;
+  dctx.AddMetadata("authorization", "Bearer s3cret");
+  orqa::v1::DeployRequest deploy;
+  deploy.set_checkpoint_dir(FixtureDir());
+  orqa::v1::DeployResponse deployed;
+  grpc::Status st = admin->Deploy(&dctx, deploy, &deployed);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_NE(deployed.embedder().version().find("pytorch_model.bin"), std::string::npos);
+  EXPECT_NE(deployed.reader().version().find("pytorch_model.bin"), std::string::npos);
+  orqa::v1::AnswerResponse after;
+  ASSERT_TRUE(Ask("Who was the first person to walk on the Moon?", &after).ok());
+  EXPECT_EQ(after.answers(0).text(), before.answers(0).text());
+  EXPECT_NE(after.reader_version().find("pytorch_model.bin"), std::string::npos) << after.reader_version();
+  // A checkpoint that does not load keeps the deployed model serving.
+  grpc::ClientContext bctx;
+  bctx.AddMetadata("authorization", "Bearer s3cret");
+  deploy.set_checkpoint_dir("/nonexistent");
+  st = admin->Deploy(&bctx, deploy, &deployed);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(st.error_message().find("reload failed, still serving the previous state"), std::string::npos)
+      << st.error_message();
+  ASSERT_TRUE(Ask("Who was the first person to walk on the Moon?", &after).ok());
+  EXPECT_EQ(after.answers(0).text(), before.answers(0).text());
 }
 
 TEST_F(AnswerTest, AShardThatIsDownGivesUnavailableNamingIt) {
