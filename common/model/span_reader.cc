@@ -12,6 +12,11 @@
 
 namespace orqa {
 
+namespace {
+// Most reader rows (question-block pairs) run in one forward pass.
+constexpr int64_t kMaxRowsPerForward = 32;
+}  // namespace
+
 struct SpanReader::Impl {
   RealmConfig config;
   std::unique_ptr<WordPieceTokenizer> tokenizer;
@@ -85,9 +90,20 @@ std::vector<std::vector<ReaderSpan>> SpanReader::Read(const std::vector<const Re
   }
   if (tokens) *tokens = token_count;
   torch::InferenceMode guard;
-  auto result = impl_->reader->forward(ids, mask, types, block_mask);
-  auto logits = result.logits_pre_retriever.contiguous();
-  auto starts = result.candidate_starts, ends = result.candidate_ends;
+  // Bounded forward passes: a request may carry thousands of blocks, and one
+  // pass over all of them would need gigabytes of activations. Every chunk is
+  // padded to the same length, so candidates line up across chunks.
+  std::vector<torch::Tensor> chunk_logits;
+  torch::Tensor starts, ends;
+  for (int64_t r = 0; r < n; r += kMaxRowsPerForward) {
+    const int64_t m = std::min(kMaxRowsPerForward, n - r);
+    auto result = impl_->reader->forward(ids.narrow(0, r, m), mask.narrow(0, r, m), types.narrow(0, r, m),
+                                         block_mask.narrow(0, r, m));
+    chunk_logits.push_back(result.logits_pre_retriever);
+    starts = result.candidate_starts;
+    ends = result.candidate_ends;
+  }
+  auto logits = torch::cat(chunk_logits, 0).contiguous();
   const int64_t num_c = logits.size(1);
   const float* lg = logits.data_ptr<float>();
   const int64_t* st = starts.data_ptr<int64_t>();

@@ -217,6 +217,33 @@ TEST_F(AnswerTest, BatchAnswerEqualsIndividualAnswers) {
   EXPECT_EQ(json::parse(body)["responses"].size(), (*meta_)["questions"].size());
 }
 
+TEST_F(AnswerTest, ReadingAllTwelveBlocksForManyQuestionsAtOnceMatchesOneByOne) {
+  // 8 questions x 12 blocks read together exceed one reader forward pass
+  // (32 rows): the chunks must give the same answers as single requests.
+  orqa::v1::BatchAnswerRequest req;
+  for (const auto& q : (*meta_)["questions"]) req.add_questions(q["question"].get<std::string>());
+  req.set_k(12);
+  req.set_num_answers(3);
+  grpc::ClientContext ctx;
+  orqa::v1::BatchAnswerResponse batch;
+  ASSERT_TRUE(stub_->BatchAnswer(&ctx, req, &batch).ok());
+  for (int i = 0; i < req.questions_size(); ++i) {
+    grpc::ClientContext c;
+    orqa::v1::AnswerRequest one;
+    one.set_question(req.questions(i));
+    one.set_k(12);
+    one.set_num_answers(3);
+    orqa::v1::AnswerResponse single;
+    ASSERT_TRUE(stub_->Answer(&c, one, &single).ok());
+    ASSERT_EQ(single.answers_size(), 3);
+    ASSERT_EQ(batch.responses(i).answers_size(), 3);
+    for (int a = 0; a < 3; ++a) {
+      EXPECT_EQ(batch.responses(i).answers(a).text(), single.answers(a).text()) << req.questions(i) << " #" << a;
+      EXPECT_NEAR(batch.responses(i).answers(a).score(), single.answers(a).score(), 1e-4);
+    }
+  }
+}
+
 TEST_F(AnswerTest, SixteenConcurrentClientsAreBatchedAndGetTheSameAnswers) {
   std::vector<std::string> questions;
   std::map<std::string, std::string> unbatched;
