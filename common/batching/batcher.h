@@ -81,11 +81,6 @@ class Batcher {
     return std::move(task->result);
   }
 
-  size_t queue_depth() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return queue_.size();
-  }
-
  private:
   struct Task {
     Request request;

@@ -22,7 +22,6 @@ void BlockTerminationSignals() {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGUSR1);  // internal wake-up used by RequestStop
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 }
@@ -90,13 +89,8 @@ absl::Status ServiceHost::Start() {
 
 void ServiceHost::SetServing(const std::string& service_name, bool serving) {
   std::lock_guard<std::mutex> lock(server_mu_);
-  if (!server_ || stop_requested_) return;
+  if (!server_ || stopping_) return;
   server_->GetHealthCheckService()->SetServingStatus(service_name, serving);
-}
-
-void ServiceHost::RequestStop() {
-  stop_requested_ = true;
-  kill(getpid(), SIGUSR1);
 }
 
 void ServiceHost::Wait() {
@@ -104,17 +98,14 @@ void ServiceHost::Wait() {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGUSR1);
   int sig = 0;
-  while (true) {
-    if (sigwait(&set, &sig) != 0) continue;
-    if (sig != SIGUSR1 || stop_requested_) break;
+  while (sigwait(&set, &sig) != 0) {
   }
-  spdlog::info("{} received {}: draining in-flight calls for up to {} s", name_,
-               sig == SIGUSR1 ? "stop request" : strsignal(sig), options_.grace_period_s);
+  spdlog::info("{} received {}: draining in-flight calls for up to {} s", name_, strsignal(sig),
+               options_.grace_period_s);
   {
     std::lock_guard<std::mutex> lock(server_mu_);
-    stop_requested_ = true;  // no more health changes
+    stopping_ = true;  // no more health changes
   }
   if (server_) {
     // Health flips first so load balancers stop sending; then no new calls are

@@ -47,11 +47,8 @@ class ServiceHost {
   /// Sets the health of `service_name` ("" is the whole server).
   void SetServing(const std::string& service_name, bool serving);
 
-  /// Blocks until SIGTERM/SIGINT (or RequestStop), then drains and stops.
+  /// Blocks until SIGTERM/SIGINT, then drains and stops.
   void Wait();
-
-  /// Asks Wait() to return as if a signal had arrived (for tests and fatal errors).
-  void RequestStop();
 
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
@@ -65,7 +62,7 @@ class ServiceHost {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<httplib::Server> http_;
   std::thread http_thread_;
-  std::atomic<bool> stop_requested_{false};
+  bool stopping_ = false;  // guarded by server_mu_: set once Wait() begins tearing down
   int grpc_port_ = 0;
   int metrics_port_ = 0;
 };

@@ -20,7 +20,6 @@ class ZipReader {
 
   /// Entry bytes; errors name the archive and entry.
   absl::StatusOr<TensorView> Read(const std::string& entry) const;
-  bool Contains(const std::string& entry) const { return entries_.count(entry) > 0; }
   const std::string& name() const { return name_; }
   std::vector<std::string> EntryNames() const;
 

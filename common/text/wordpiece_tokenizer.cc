@@ -60,11 +60,6 @@ absl::StatusOr<WordPieceTokenizer> WordPieceTokenizer::FromVocab(std::vector<std
   return t;
 }
 
-int32_t WordPieceTokenizer::TokenToId(const std::string& token) const {
-  auto it = token_to_id_.find(token);
-  return it == token_to_id_.end() ? -1 : it->second;
-}
-
 const std::string& WordPieceTokenizer::IdToToken(int32_t id) const {
   static const std::string kUnknown = "[UNK]";
   if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size()) return kUnknown;
@@ -151,7 +146,6 @@ void WordPieceTokenizer::WordPieceSplit(const Word& word, std::vector<WordPiece>
     out->push_back({unk_id_, "[UNK]", begin, end});
     return;
   }
-  std::vector<std::string> prefix_utf8(word.size() + 1);  // bytes of chars [0, i)
   std::string all;
   std::vector<size_t> byte_at(word.size() + 1, 0);
   for (size_t i = 0; i < word.size(); ++i) {

@@ -46,7 +46,6 @@ class WordPieceTokenizer {
   /// then re-tokenize. Drops [UNK] and [MASK].
   std::vector<int32_t> RoundTripQuestion(std::string_view question) const;
 
-  int32_t TokenToId(const std::string& token) const;  // -1 if absent
   const std::string& IdToToken(int32_t id) const;
   bool IsSpecialId(int32_t id) const;
   size_t vocab_size() const { return id_to_token_.size(); }
