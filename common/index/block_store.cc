@@ -138,14 +138,9 @@ absl::Status BlockStoreWriter::Finish() {
   uint32_t header_crc = Crc32c(header, 44);
   std::memcpy(header + 44, &header_crc, 4);
   ok = ok && std::fseek(file_, 0, SEEK_SET) == 0 && std::fwrite(header, 1, kHeaderBytes, file_) == kHeaderBytes;
-  ok = ok && std::fflush(file_) == 0 && fsync(fileno(file_)) == 0;
-  ok = (std::fclose(file_) == 0) && ok;
-  file_ = nullptr;
-  if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    std::remove(tmp_.c_str());
-    return absl::DataLossError(absl::StrCat(path_, ": finishing the block store failed: ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
+  std::FILE* f = file_;
+  file_ = nullptr;  // CommitFile closes it
+  return CommitFile(f, tmp_, path_, ok);
 }
 
 }  // namespace orqa

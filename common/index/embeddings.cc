@@ -128,19 +128,11 @@ std::pair<int64_t, int64_t> ShardRange(int64_t rows, int index, int num_shards) 
 
 absl::Status WriteEmbeddingsNpy(const EmbeddingMatrix& m, const std::string& path,
                                 const std::function<void(int64_t)>& progress) {
-  std::string header = absl::StrCat("{'descr': '<f4', 'fortran_order': False, 'shape': (", m.rows(), ", ",
-                                    m.dim(), "), }");
-  size_t total = 10 + header.size() + 1;
-  header.append((64 - total % 64) % 64, ' ');
-  header += '\n';
-  std::string tmp = path + ".tmp";
+  const std::string header = NpyFloat32Header(m.rows(), m.dim());
+  const std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) return absl::PermissionDeniedError(absl::StrCat(tmp, ": ", std::strerror(errno)));
-  std::string prefix = std::string("\x93NUMPY\x01\x00", 8);
-  prefix += static_cast<char>(header.size() & 0xFF);
-  prefix += static_cast<char>(header.size() >> 8);
-  bool ok = std::fwrite(prefix.data(), 1, prefix.size(), f) == prefix.size() &&
-            std::fwrite(header.data(), 1, header.size(), f) == header.size();
+  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
   const int64_t chunk_rows = std::max<int64_t>(1, (64 << 20) / (m.dim() * 4));
   for (int64_t r = 0; ok && r < m.rows(); r += chunk_rows) {
     int64_t n = std::min(chunk_rows, m.rows() - r);
@@ -148,13 +140,7 @@ absl::Status WriteEmbeddingsNpy(const EmbeddingMatrix& m, const std::string& pat
     ok = std::fwrite(m.view.data + r * m.dim() * 4, 1, bytes, f) == bytes;
     if (progress) progress(r + n);
   }
-  ok = ok && std::fflush(f) == 0 && fsync(fileno(f)) == 0;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return absl::DataLossError(absl::StrCat(path, ": write failed: ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
+  return CommitFile(f, tmp, path, ok);
 }
 
 }  // namespace orqa

@@ -43,6 +43,16 @@ bool ParseDescr(const std::string& d, DType* t) {
 
 }  // namespace
 
+std::string NpyFloat32Header(int64_t rows, int64_t cols) {
+  std::string dict = absl::StrCat("{'descr': '<f4', 'fortran_order': False, 'shape': (", rows, ", ", cols, "), }");
+  dict.append((64 - (10 + dict.size() + 1) % 64) % 64, ' ');  // data starts 64-byte aligned
+  dict += '\n';
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out += static_cast<char>(dict.size() & 0xFF);
+  out += static_cast<char>(dict.size() >> 8);
+  return out + dict;
+}
+
 absl::StatusOr<NpyHeader> ParseNpyHeader(const uint8_t* data, size_t size, const std::string& name) {
   if (size < 10 || std::memcmp(data, "\x93NUMPY", 6) != 0) return Bad(name, "missing \\x93NUMPY magic");
   uint8_t major = data[6];

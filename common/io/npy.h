@@ -19,6 +19,10 @@ struct NpyHeader {
   size_t data_offset = 0;  // first byte of the array body
 };
 
+/// The magic, version-1.0 header and padding of a C-order float32 [rows, cols]
+/// .npy; the raw little-endian floats follow it.
+std::string NpyFloat32Header(int64_t rows, int64_t cols);
+
 /// Parses the magic, version and the Python-literal header dict. Errors name
 /// `name` and what was wrong (unsupported version, malformed dict, ...).
 absl::StatusOr<NpyHeader> ParseNpyHeader(const uint8_t* data, size_t size, const std::string& name);

@@ -138,14 +138,7 @@ absl::Status WriteSafetensors(const std::string& path,
   for (const auto& [name, t] : tensors) {
     if (ok && t.nbytes > 0) ok = std::fwrite(t.data, 1, t.nbytes, f) == t.nbytes;
   }
-  ok = (std::fflush(f) == 0) && ok;
-  ok = (fsync(fileno(f)) == 0) && ok;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return absl::DataLossError(absl::StrCat(path, ": write failed: ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
+  return CommitFile(f, tmp, path, ok);
 }
 
 }  // namespace orqa

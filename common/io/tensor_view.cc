@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace orqa {
@@ -92,6 +93,17 @@ std::shared_ptr<MappedFile> MappedFile::Open(const std::string& path, std::strin
   }
   close(fd);
   return f;
+}
+
+absl::Status CommitFile(std::FILE* f, const std::string& tmp, const std::string& path, bool write_ok) {
+  bool ok = write_ok && std::fflush(f) == 0 && fsync(fileno(f)) == 0;
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(tmp.c_str());
+    return absl::DataLossError(path + ": write failed: " + reason);
+  }
+  return absl::OkStatus();
 }
 
 void ReleasePages(const TensorView& view) {

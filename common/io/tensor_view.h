@@ -2,9 +2,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "absl/status/status.h"
 
 namespace orqa {
 
@@ -29,6 +32,11 @@ struct TensorView {
 
   int64_t numel() const;
 };
+
+/// Finishes a file written to `tmp`: flush, fsync, close, rename onto `path`
+/// (so readers never see a half-written file). Removes `tmp` on failure; the
+/// error names `path` and the OS reason.
+absl::Status CommitFile(std::FILE* f, const std::string& tmp, const std::string& path, bool write_ok = true);
 
 /// Asks the kernel to reclaim the pages under `view` (MADV_PAGEOUT: clean
 /// file-mapped pages are dropped and re-read on demand; other memory is kept).

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/index/block_store.h"
+#include "common/io/npy.h"
 #include "common/infra/flags.h"
 #include "common/infra/main_util.h"
 #include "common/infra/status_util.h"
@@ -18,16 +19,6 @@ namespace orqa::cli {
 namespace {
 
 constexpr char kCmd[] = "orqa embed-blocks";
-
-std::string NpyHeader(int64_t rows, int64_t dim) {
-  std::string h = absl::StrCat("{'descr': '<f4', 'fortran_order': False, 'shape': (", rows, ", ", dim, "), }");
-  h.append((64 - (10 + h.size() + 1) % 64) % 64, ' ');
-  h += '\n';
-  std::string out = std::string("\x93NUMPY\x01\x00", 8);
-  out += static_cast<char>(h.size() & 0xFF);
-  out += static_cast<char>(h.size() >> 8);
-  return out + h;
-}
 
 }  // namespace
 
@@ -55,7 +46,7 @@ int RunEmbedBlocks(int argc, char** argv) {
   auto store = BlockStore::Open(blocks_path);
   if (!store.ok()) return ReportFatal(kCmd, store.status());
   const int64_t n = (*store)->size(), dim = (*embedder)->dim();
-  const std::string header = NpyHeader(n, dim);
+  const std::string header = NpyFloat32Header(n, dim);
   const std::string partial = out + ".partial";
 
   // Resume: the partial file is the final .npy minus its missing rows.
@@ -106,11 +97,7 @@ int RunEmbedBlocks(int argc, char** argv) {
     progress.Update(b + static_cast<int64_t>(texts.size()));
   }
   progress.Done(n);
-  bool ok = fsync(fileno(f)) == 0;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(partial.c_str(), out.c_str()) != 0) {
-    return ReportFatal(kCmd, absl::DataLossError(absl::StrCat(out, ": cannot finish: ", std::strerror(errno))));
-  }
+  if (absl::Status st = CommitFile(f, partial, out); !st.ok()) return ReportFatal(kCmd, st);
   std::printf("wrote %lld x %lld embeddings to %s (embedder %s)\n", static_cast<long long>(n),
               static_cast<long long>(dim), out.c_str(), (*embedder)->version().c_str());
   return 0;

@@ -5,7 +5,6 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "common/infra/status_util.h"
 
 namespace orqa {
@@ -17,18 +16,6 @@ bool ConstantTimeEquals(const std::string& a, const std::string& b) {
   unsigned char diff = 0;
   for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
-}
-
-std::string ProbeHealth(const std::string& address) {
-  auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-  grpc::health::v1::HealthCheckRequest req;
-  grpc::health::v1::HealthCheckResponse resp;
-  grpc::Status st = stub->Check(&ctx, req, &resp);
-  if (!st.ok()) return "UNREACHABLE";
-  return grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status());
 }
 
 absl::Status NotWired(const char* rpc) {
@@ -107,8 +94,7 @@ grpc::Status AdminService::Deploy(grpc::ServerContext* context,
       orqa::v1::ReloadResponse resp;
       grpc::Status st = backends_->retriever(i).Reload(ctx.get(), req, &resp);
       if (!st.ok()) {
-        return grpc::Status(st.error_code(), absl::StrCat("retriever shard ", i, " at ", backends_->retriever_address(i),
-                                                          ": ", st.error_message()));
+        return ToGrpcStatus(DownstreamError(st, absl::StrCat("retriever shard ", i), backends_->retriever_address(i)));
       }
       *response->mutable_embedder() = resp.info().embedder();
     }
@@ -119,9 +105,7 @@ grpc::Status AdminService::Deploy(grpc::ServerContext* context,
     req.set_model_dir(request->checkpoint_dir());
     orqa::v1::ReaderInfo info;
     grpc::Status st = backends_->reader().Reload(ctx.get(), req, &info);
-    if (!st.ok()) {
-      return grpc::Status(st.error_code(), absl::StrCat("reader at ", backends_->reader_address(), ": ", st.error_message()));
-    }
+    if (!st.ok()) return ToGrpcStatus(DownstreamError(st, "reader", backends_->reader_address()));
     *response->mutable_reader() = info.model();
   }
   backends_->Refresh();
@@ -155,7 +139,7 @@ grpc::Status AdminService::GetStatus(grpc::ServerContext* context, const orqa::v
     auto* t = response->add_backends();
     t->set_role("trainer");
     t->set_address(options_.trainer_address);
-    t->set_health(ProbeHealth(options_.trainer_address));
+    t->set_health(HealthOf(grpc::CreateChannel(options_.trainer_address, grpc::InsecureChannelCredentials())));
   }
   response->set_total_blocks(total);
   response->set_server_version(ORQA_VERSION);

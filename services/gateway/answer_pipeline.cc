@@ -17,21 +17,6 @@ double MsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
-// A downstream failure, rephrased to name the backend.
-absl::Status Downstream(const grpc::Status& st, const std::string& who, const std::string& address) {
-  switch (st.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
-      return absl::UnavailableError(absl::StrCat(who, " at ", address, " is unavailable: ", st.error_message()));
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return absl::DeadlineExceededError(absl::StrCat("deadline exceeded waiting for ", who, " at ", address));
-    case grpc::StatusCode::CANCELLED:
-      return absl::CancelledError(absl::StrCat("cancelled while waiting for ", who));
-    default:
-      return absl::Status(static_cast<absl::StatusCode>(st.error_code()),
-                          absl::StrCat(who, " at ", address, ": ", st.error_message()));
-  }
-}
-
 // Runs `call`; if it fails UNAVAILABLE because the channel is still backing
 // off from an earlier failure (a backend that just restarted), waits up to a
 // second (within the deadline) for the channel to connect and tries once more.
@@ -88,7 +73,7 @@ absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerPa
   for (size_t i = 0; i < shards; ++i) {
     auto [st, resp] = calls[i].get();
     if (!st.ok()) {
-      if (failure.ok()) failure = Downstream(st, absl::StrCat("retriever shard ", i), backends_->retriever_address(i));
+      if (failure.ok()) failure = DownstreamError(st, absl::StrCat("retriever shard ", i), backends_->retriever_address(i));
       continue;
     }
     ScoredIds part;
@@ -121,7 +106,7 @@ absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerPa
       spans.Clear();
       return backends_->reader().Read(ctx.get(), read, &spans);
     });
-    if (!st.ok()) return Downstream(st, "reader", backends_->reader_address());
+    if (!st.ok()) return DownstreamError(st, "reader", backends_->reader_address());
   }
   double read_ms = MsSince(t_read);
 

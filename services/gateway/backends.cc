@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/str_cat.h"
+#include "common/infra/status_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace orqa {
@@ -17,7 +19,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
-std::string Health(const std::shared_ptr<grpc::Channel>& channel) {
+}  // namespace
+
+std::string HealthOf(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
@@ -26,7 +30,20 @@ std::string Health(const std::shared_ptr<grpc::Channel>& channel) {
   return grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status());
 }
 
-}  // namespace
+absl::Status DownstreamError(const grpc::Status& st, const std::string& who, const std::string& address) {
+  switch (st.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return absl::UnavailableError(absl::StrCat(who, " at ", address, " is unavailable: ", st.error_message()));
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return absl::DeadlineExceededError(absl::StrCat("deadline exceeded waiting for ", who, " at ", address));
+    case grpc::StatusCode::CANCELLED:
+      return absl::CancelledError(absl::StrCat("cancelled while waiting for ", who));
+    default: {
+      absl::Status s = FromGrpcStatus(st);
+      return absl::Status(s.code(), absl::StrCat(who, " at ", address, ": ", s.message()));
+    }
+  }
+}
 
 Backends::Backends(const GatewayOptions& options) : options_(options) {
   for (const auto& a : options_.retriever_addresses) {
@@ -51,7 +68,7 @@ Backends::~Backends() {
 void Backends::Refresh() {
   std::vector<BackendState> shards(retrievers_.size());
   for (size_t i = 0; i < retrievers_.size(); ++i) {
-    shards[i].health = Health(retriever_channels_[i]);
+    shards[i].health = HealthOf(retriever_channels_[i]);
     if (shards[i].health != "SERVING") continue;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
@@ -63,7 +80,7 @@ void Backends::Refresh() {
     }
   }
   BackendState reader;
-  reader.health = Health(reader_channel_);
+  reader.health = HealthOf(reader_channel_);
   if (reader.health == "SERVING") {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));

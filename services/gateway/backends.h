@@ -8,12 +8,21 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "orqa/v1/reader.grpc.pb.h"
 #include "orqa/v1/retriever.grpc.pb.h"
 #include "orqa/v1/trainer.grpc.pb.h"
 #include "services/gateway/gateway_options.h"
 
 namespace orqa {
+
+/// grpc.health.v1 status of the server behind `channel` ("SERVING",
+/// "NOT_SERVING", ...), or "UNREACHABLE"; waits at most 500 ms.
+std::string HealthOf(const std::shared_ptr<grpc::Channel>& channel);
+
+/// A failed downstream call as the gateway reports it: the code kept, the
+/// message naming the backend (`who` at `address`).
+absl::Status DownstreamError(const grpc::Status& st, const std::string& who, const std::string& address);
 
 /// What the gateway last saw of one backend.
 struct BackendState {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/index/embeddings.h"
+#include "common/io/npy.h"
 #include "common/index/searcher.h"
 
 extern "C" void openblas_set_num_threads(int);
@@ -50,15 +51,8 @@ double PeakRssGb() {
 
 // Writes rows × dim standard-normal float32 values as .npy, chunk by chunk.
 void WriteSynthetic(const std::string& path, int64_t rows, int dim) {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
-                       std::to_string(dim) + "), }";
-  header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
-  header += '\n';
+  const std::string header = orqa::NpyFloat32Header(rows, dim);
   std::FILE* f = std::fopen(path.c_str(), "wb");
-  std::string prefix("\x93NUMPY\x01\x00", 8);
-  prefix += static_cast<char>(header.size() & 0xFF);
-  prefix += static_cast<char>(header.size() >> 8);
-  std::fwrite(prefix.data(), 1, prefix.size(), f);
   std::fwrite(header.data(), 1, header.size(), f);
   std::mt19937_64 rng(42);
   std::normal_distribution<float> normal;

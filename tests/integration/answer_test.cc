@@ -15,6 +15,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "orqa/v1/admin.grpc.pb.h"
 #include "orqa/v1/openqa.grpc.pb.h"
+#include "tests/integration/health_probe.h"
 #include "tests/integration/http_client.h"
 #include "tests/integration/process.h"
 #include "tests/unit/fixture_paths.h"
@@ -24,16 +25,6 @@ namespace {
 
 using nlohmann::json;
 using std::chrono::milliseconds;
-
-std::string Bin(const std::string& name) { return std::string(ORQA_BIN_DIR) + "/" + name; }
-
-bool Serving(const std::string& address) {
-  auto stub = grpc::health::v1::Health::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(500));
-  grpc::health::v1::HealthCheckResponse resp;
-  return stub->Check(&ctx, {}, &resp).ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
-}
 
 // The code points [begin, end) of `text`.
 std::string Substr(const std::string& text, int begin, int end) {
@@ -92,7 +83,7 @@ class AnswerTest : public ::testing::Test {
     ASSERT_TRUE(rest_->Start({Bin("orqa-rest"), "--listen=127.0.0.1:" + std::to_string(rest_port_),
                               "--gateway=" + gateway}, *dir_ + "/rest.log"));
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (!Serving(gateway)) {
+    while (!IsServing(gateway)) {
       for (auto& pr : *procs_) ASSERT_TRUE(pr.p->running()) << pr.name << ":\n" << ReadFile(pr.log);
       ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "gateway never became SERVING";
       std::this_thread::sleep_for(milliseconds(100));
@@ -324,7 +315,7 @@ TEST_F(AnswerTest, BadInputGetsTheDocumentedStatusAndServicesKeepServing) {
   EXPECT_EQ(json::parse(body, nullptr, false).value("code", -1), 5) << body;  // JSON, NOT_FOUND
   EXPECT_NE(body.find("Not Found"), std::string::npos) << body;
   // Everything still answers.
-  for (const auto& pr : *procs_) EXPECT_TRUE(Serving(pr.address())) << pr.name;
+  for (const auto& pr : *procs_) EXPECT_TRUE(IsServing(pr.address())) << pr.name;
   EXPECT_TRUE(Ask("What is the capital of France?", &r).ok());
 }
 

@@ -28,8 +28,6 @@ Outcome RunBinary(const std::vector<std::string>& argv, const std::map<std::stri
   return {st, ReadFile(log)};
 }
 
-std::string Bin(const std::string& name) { return std::string(ORQA_BIN_DIR) + "/" + name; }
-
 // A socket listening on 127.0.0.1 that holds a port for the test's duration.
 class PortHolder {
  public:

@@ -37,6 +37,11 @@ class Process {
   int status_ = -1;
 };
 
+#ifdef ORQA_BIN_DIR
+/// Path of a binary built by this project.
+inline std::string Bin(const std::string& name) { return std::string(ORQA_BIN_DIR) + "/" + name; }
+#endif
+
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 int PickFreePort();
 

@@ -21,6 +21,7 @@
 #include "common/model/text_embedder.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "orqa/v1/retriever.grpc.pb.h"
+#include "tests/integration/health_probe.h"
 #include "tests/integration/process.h"
 #include "tests/unit/fixture_paths.h"
 
@@ -31,8 +32,6 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 
 constexpr double kTol = 1e-4;
-
-std::string Bin(const std::string& name) { return std::string(ORQA_BIN_DIR) + "/" + name; }
 
 bool Close(double a, double b) { return std::fabs(a - b) <= kTol + kTol * std::fabs(b); }
 
@@ -49,15 +48,7 @@ class Retriever {
     stub_ = orqa::v1::Retriever::NewStub(grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline && process_.running()) {
-      // A fresh channel per probe: a channel that failed to connect backs off for seconds.
-      auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(500));
-      grpc::health::v1::HealthCheckResponse resp;
-      if (health->Check(&ctx, {}, &resp).ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-        serving_ = true;
-        break;
-      }
+      if ((serving_ = IsServing(address()))) break;
       std::this_thread::sleep_for(milliseconds(50));
     }
     EXPECT_TRUE(serving_) << name << " never became SERVING:\n" << ReadFile(log_);

@@ -13,6 +13,7 @@
 #include "orqa/v1/reader.grpc.pb.h"
 #include "orqa/v1/retriever.grpc.pb.h"
 #include "orqa/v1/trainer.grpc.pb.h"
+#include "tests/integration/health_probe.h"
 #include "tests/integration/http_client.h"
 #include "tests/integration/process.h"
 
@@ -30,17 +31,6 @@ struct Service {
   std::string log;
   std::string address() const { return "127.0.0.1:" + std::to_string(grpc_port); }
 };
-
-std::string Bin(const std::string& name) { return std::string(ORQA_BIN_DIR) + "/" + name; }
-
-grpc::Status CheckHealth(const std::string& address,
-                         grpc::health::v1::HealthCheckResponse* response) {
-  auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + seconds(2));
-  return stub->Check(&ctx, grpc::health::v1::HealthCheckRequest(), response);
-}
 
 class ServicesTest : public ::testing::Test {
  protected:
