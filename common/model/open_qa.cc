@@ -8,17 +8,6 @@
 namespace orqa {
 namespace {
 
-torch::Tensor Rows(const std::vector<PairEncoding>& batch,
-                   std::vector<int32_t> PairEncoding::*field) {
-  const int64_t s = batch.size(), l = s ? batch[0].input_ids.size() : 0;
-  auto t = torch::empty({s, l}, torch::kLong);
-  auto acc = t.accessor<int64_t, 2>();
-  for (int64_t i = 0; i < s; ++i) {
-    for (int64_t j = 0; j < l; ++j) acc[i][j] = (batch[i].*field)[j];
-  }
-  return t;
-}
-
 torch::Tensor ToLongMatrix(const std::vector<std::vector<int32_t>>& rows) {
   const int64_t s = rows.size(), a = s ? rows[0].size() : 0;
   auto t = torch::empty({s, a}, torch::kLong);
@@ -29,6 +18,38 @@ torch::Tensor ToLongMatrix(const std::vector<std::vector<int32_t>>& rows) {
 }
 
 }  // namespace
+
+ReaderInputs EncodeReaderInputs(const WordPieceTokenizer& tok,
+                                const std::vector<std::pair<const std::vector<int32_t>*, const std::string*>>& pairs,
+                                int seq_len) {
+  ReaderInputs in;
+  for (const auto& [q_ids, text] : pairs) {
+    in.block_pieces.push_back(tok.Tokenize(*text));
+    std::vector<int32_t> b_ids;
+    for (const auto& p : in.block_pieces.back()) b_ids.push_back(p.id);
+    in.encodings.push_back(EncodePair(*q_ids, b_ids, seq_len, tok.cls_id(), tok.sep_id()));
+    in.tokens += in.encodings.back().input_ids.size();
+  }
+  PadToLongest(&in.encodings, tok.pad_id());
+  const int64_t n = in.encodings.size(), l = n ? in.encodings[0].input_ids.size() : 0;
+  in.input_ids = torch::empty({n, l}, torch::kLong);
+  in.token_type_ids = torch::empty({n, l}, torch::kLong);
+  in.attention_mask = torch::empty({n, l}, torch::kLong);
+  in.special_tokens_mask = torch::empty({n, l}, torch::kLong);
+  auto ia = in.input_ids.accessor<int64_t, 2>(), ta = in.token_type_ids.accessor<int64_t, 2>();
+  auto ma = in.attention_mask.accessor<int64_t, 2>(), sa = in.special_tokens_mask.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < n; ++i) {
+    const PairEncoding& e = in.encodings[i];
+    for (int64_t j = 0; j < l; ++j) {
+      ia[i][j] = e.input_ids[j];
+      ta[i][j] = e.token_type_ids[j];
+      ma[i][j] = e.attention_mask[j];
+      sa[i][j] = e.special_tokens_mask[j];
+    }
+  }
+  in.block_mask = in.special_tokens_mask.to(torch::kBool).logical_not().logical_and(in.token_type_ids.to(torch::kBool));
+  return in;
+}
 
 void EncodeSingles(const WordPieceTokenizer& tok, const std::vector<std::string>& texts, int max_length,
                    torch::Tensor* ids, torch::Tensor* mask, torch::Tensor* types) {
@@ -92,25 +113,15 @@ OpenQAOutput RealmOpenQA::Forward(const std::string& question, const std::vector
 
   // Reader inputs: the question round trip, then [CLS] q [SEP] block [SEP].
   std::vector<int32_t> q_ids = tok.RoundTripQuestion(question);
-  for (int64_t i = 0; i < beam; ++i) {
-    const std::string& text = blocks.at(out.retrieved_block_ids[i].item<int64_t>());
-    out.block_pieces.push_back(tok.Tokenize(text));
-    std::vector<int32_t> b_ids;
-    for (const auto& p : out.block_pieces.back()) b_ids.push_back(p.id);
-    out.encodings.push_back(EncodePair(q_ids, b_ids, config_.reader_seq_len, tok.cls_id(), tok.sep_id()));
-  }
-  PadToLongest(&out.encodings, tok.pad_id());
-  out.input_ids = Rows(out.encodings, &PairEncoding::input_ids);
-  out.token_type_ids = Rows(out.encodings, &PairEncoding::token_type_ids);
-  out.attention_mask = Rows(out.encodings, &PairEncoding::attention_mask);
-  out.special_tokens_mask = Rows(out.encodings, &PairEncoding::special_tokens_mask);
-  out.block_mask = out.special_tokens_mask.to(torch::kBool).logical_not().logical_and(
-      out.token_type_ids.to(torch::kBool));
+  std::vector<std::pair<const std::vector<int32_t>*, const std::string*>> pairs;
+  for (int64_t i = 0; i < beam; ++i) pairs.push_back({&q_ids, &blocks.at(out.retrieved_block_ids[i].item<int64_t>())});
+  out.reader_inputs = EncodeReaderInputs(tok, pairs, config_.reader_seq_len);
+  const ReaderInputs& in = out.reader_inputs;
 
   const int64_t r = std::min<int64_t>(config_.reader_beam_size, beam);
   auto rows = torch::indexing::Slice(0, r);
-  auto reader_out = reader_(out.input_ids.index({rows}), out.attention_mask.index({rows}),
-                            out.token_type_ids.index({rows}), out.block_mask.index({rows}));
+  auto reader_out = reader_(in.input_ids.index({rows}), in.attention_mask.index({rows}),
+                            in.token_type_ids.index({rows}), in.block_mask.index({rows}));
   out.reader_sequence_output = reader_out.sequence_output;
   out.reader_logits_pre_retriever = reader_out.logits_pre_retriever;
   out.candidate_starts = reader_out.candidate_starts;
@@ -123,20 +134,20 @@ OpenQAOutput RealmOpenQA::Forward(const std::string& question, const std::vector
   out.start_pos = out.candidate_starts[out.candidate].item<int64_t>();
   out.end_pos = out.candidate_ends[out.candidate].item<int64_t>();
   out.predicted_answer_ids =
-      out.input_ids[out.block_idx].index({torch::indexing::Slice(out.start_pos, out.end_pos + 1)});
+      in.input_ids[out.block_idx].index({torch::indexing::Slice(out.start_pos, out.end_pos + 1)});
 
   if (answers == nullptr) return out;
   std::vector<std::vector<int32_t>> answer_ids;
   for (const auto& a : *answers) answer_ids.push_back(tok.Encode(a));
   std::vector<std::vector<int32_t>> id_rows;
-  for (const auto& e : out.encodings) id_rows.push_back(e.input_ids);
+  for (const auto& e : in.encodings) id_rows.push_back(e.input_ids);
   GoldSpans gold = FindGoldSpans(id_rows, answer_ids, tok.sep_id());
   out.has_answers = torch::zeros({beam}, torch::kBool);
   for (int64_t i = 0; i < beam; ++i) out.has_answers[i] = static_cast<bool>(gold.has_answers[i]);
   out.start_positions = ToLongMatrix(gold.start_pos);
   out.end_positions = ToLongMatrix(gold.end_pos);
 
-  const int64_t seq_len = out.input_ids.size(1);
+  const int64_t seq_len = in.input_ids.size(1);
   auto starts = out.start_positions.clamp(-1, seq_len).index({rows});
   auto ends = out.end_positions.clamp(-1, seq_len).index({rows});
   // [1,1,C] == [R,A,1] → any over answers → [R, C]

@@ -10,6 +10,22 @@
 
 namespace orqa {
 
+/// Reader inputs for question-block pairs, built as the reference does:
+/// `[CLS] q [SEP] block [SEP]`, longest_first truncation to `seq_len`, padded
+/// to the longest pair, block_mask = block tokens only.
+struct ReaderInputs {
+  std::vector<PairEncoding> encodings;               // padded
+  std::vector<std::vector<WordPiece>> block_pieces;  // word pieces of each block text (offsets)
+  torch::Tensor input_ids, token_type_ids, attention_mask, special_tokens_mask;  // [n, L] int64
+  torch::Tensor block_mask;                                                        // [n, L] bool
+  int64_t tokens = 0;                                                              // non-padding tokens
+};
+
+/// One pair per (question ids, block text); the pointers must stay valid for the call.
+ReaderInputs EncodeReaderInputs(const WordPieceTokenizer& tok,
+                                const std::vector<std::pair<const std::vector<int32_t>*, const std::string*>>& pairs,
+                                int seq_len);
+
 /// Everything one RealmForOpenQA forward computes, named as the reference's
 /// intermediates. S = searcher beam (reader beam in eval), R = reader beam,
 /// L = padded pair length, C = number of span candidates.
@@ -18,10 +34,7 @@ struct OpenQAOutput {
   torch::Tensor question_projection;   // [1, D]
   torch::Tensor retrieved_block_ids;   // [S]
   torch::Tensor retrieved_logits;      // [S]
-  torch::Tensor input_ids, token_type_ids, attention_mask, special_tokens_mask;  // [S, L]
-  torch::Tensor block_mask;            // [S, L] bool
-  std::vector<PairEncoding> encodings;  // [S]
-  std::vector<std::vector<WordPiece>> block_pieces;  // [S] word pieces of each block text
+  ReaderInputs reader_inputs;          // [S] pairs: input_ids, masks, block_mask [S, L]
   torch::Tensor reader_sequence_output;  // [R, L, H]
   torch::Tensor reader_logits_pre_retriever, reader_logits;  // [R, C]
   torch::Tensor candidate_starts, candidate_ends;  // [C]

@@ -8,6 +8,7 @@
 #include "common/model/realm_models.h"
 #include "common/model/state_dict.h"
 #include "common/model/model_dir.h"
+#include "common/model/open_qa.h"
 #include "common/text/utf8.h"
 
 namespace orqa {
@@ -49,46 +50,19 @@ std::vector<std::vector<ReaderSpan>> SpanReader::Read(const std::vector<const Re
                                                       int64_t* tokens) const {
   const WordPieceTokenizer& tok = *impl_->tokenizer;
   const RealmConfig& c = impl_->config;
-  struct Row {
-    size_t query;
-    int block;
-    PairEncoding enc;
-    std::vector<WordPiece> pieces;
-  };
-  std::vector<Row> rows;
+  // One row per (query, block), all padded together.
+  std::vector<std::vector<int32_t>> q_ids;
+  std::vector<std::pair<const std::vector<int32_t>*, const std::string*>> pairs;
+  q_ids.reserve(queries.size());
+  for (const ReaderQuery* q : queries) q_ids.push_back(tok.RoundTripQuestion(q->question));
   for (size_t q = 0; q < queries.size(); ++q) {
-    std::vector<int32_t> q_ids = tok.RoundTripQuestion(queries[q]->question);
-    for (size_t b = 0; b < queries[q]->blocks.size(); ++b) {
-      Row row{q, static_cast<int>(b), {}, tok.Tokenize(queries[q]->blocks[b].text)};
-      std::vector<int32_t> b_ids;
-      for (const auto& p : row.pieces) b_ids.push_back(p.id);
-      row.enc = EncodePair(q_ids, b_ids, c.reader_seq_len, tok.cls_id(), tok.sep_id());
-      rows.push_back(std::move(row));
-    }
+    for (const ReaderBlock& b : queries[q]->blocks) pairs.push_back({&q_ids[q], &b.text});
   }
   std::vector<std::vector<ReaderSpan>> out(queries.size());
-  if (rows.empty()) return out;
-  size_t longest = 0;
-  for (const auto& r : rows) longest = std::max(longest, r.enc.input_ids.size());
-  const int64_t n = rows.size(), l = longest;
-  auto ids = torch::full({n, l}, tok.pad_id(), torch::kLong);
-  auto mask = torch::zeros({n, l}, torch::kLong);
-  auto types = torch::zeros({n, l}, torch::kLong);
-  auto block_mask = torch::zeros({n, l}, torch::kBool);
-  auto ia = ids.accessor<int64_t, 2>(), ma = mask.accessor<int64_t, 2>(), ta = types.accessor<int64_t, 2>();
-  auto ba = block_mask.accessor<bool, 2>();
-  int64_t token_count = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const PairEncoding& e = rows[i].enc;
-    for (size_t j = 0; j < e.input_ids.size(); ++j) {
-      ia[i][j] = e.input_ids[j];
-      ma[i][j] = 1;
-      ta[i][j] = e.token_type_ids[j];
-      ba[i][j] = !e.special_tokens_mask[j] && e.token_type_ids[j];
-    }
-    token_count += e.input_ids.size();
-  }
-  if (tokens) *tokens = token_count;
+  if (pairs.empty()) return out;
+  const ReaderInputs in = EncodeReaderInputs(tok, pairs, c.reader_seq_len);
+  if (tokens) *tokens = in.tokens;
+  const int64_t n = in.input_ids.size(0);
   torch::InferenceMode guard;
   // Bounded forward passes: a request may carry thousands of blocks, and one
   // pass over all of them would need gigabytes of activations. Every chunk is
@@ -97,8 +71,8 @@ std::vector<std::vector<ReaderSpan>> SpanReader::Read(const std::vector<const Re
   torch::Tensor starts, ends;
   for (int64_t r = 0; r < n; r += kMaxRowsPerForward) {
     const int64_t m = std::min(kMaxRowsPerForward, n - r);
-    auto result = impl_->reader->forward(ids.narrow(0, r, m), mask.narrow(0, r, m), types.narrow(0, r, m),
-                                         block_mask.narrow(0, r, m));
+    auto result = impl_->reader->forward(in.input_ids.narrow(0, r, m), in.attention_mask.narrow(0, r, m),
+                                         in.token_type_ids.narrow(0, r, m), in.block_mask.narrow(0, r, m));
     chunk_logits.push_back(result.logits_pre_retriever);
     starts = result.candidate_starts;
     ends = result.candidate_ends;
@@ -149,7 +123,8 @@ std::vector<std::vector<ReaderSpan>> SpanReader::Read(const std::vector<const Re
       }
     }
     for (const auto& [b, cand] : chosen) {
-      const Row& row = rows[row0 + b];
+      const PairEncoding& enc = in.encodings[row0 + b];
+      const std::vector<WordPiece>& pieces = in.block_pieces[row0 + b];
       ReaderSpan s;
       s.block_index = static_cast<int>(b);
       s.block_id = query.blocks[b].id;
@@ -159,8 +134,8 @@ std::vector<std::vector<ReaderSpan>> SpanReader::Read(const std::vector<const Re
       s.retrieval_score = query.blocks[b].retrieval_score;
       s.score = s.reader_score + s.retrieval_score;
       // Valid spans lie inside the block's tokens: map them to its original bytes.
-      const WordPiece& first = row.pieces[s.start_token - row.enc.b_offset()];
-      const WordPiece& last = row.pieces[s.end_token - row.enc.b_offset()];
+      const WordPiece& first = pieces[s.start_token - enc.b_offset()];
+      const WordPiece& last = pieces[s.end_token - enc.b_offset()];
       const std::string& text = query.blocks[b].text;
       s.text = text.substr(first.byte_begin, last.byte_end - first.byte_begin);
       s.char_begin = ByteToCodePointOffset(text, first.byte_begin);

@@ -18,21 +18,19 @@ struct TextEmbedder::Impl {
   mutable RealmEmbedder embedder{nullptr};
 
   // Each row: ids and the number of leading type-0 tokens (the rest are type 1).
-  std::vector<float> Run(const std::vector<std::pair<std::vector<int32_t>, size_t>>& input) const {
-    std::vector<std::vector<int32_t>> rows;
-    for (const auto& r : input) rows.push_back(r.first);
+  std::vector<float> Run(const std::vector<std::pair<std::vector<int32_t>, size_t>>& rows) const {
     size_t longest = 0;
-    for (const auto& r : rows) longest = std::max(longest, r.size());
+    for (const auto& r : rows) longest = std::max(longest, r.first.size());
     const int64_t n = rows.size(), l = longest;
     auto ids = torch::full({n, l}, tokenizer->pad_id(), torch::kLong);
     auto mask = torch::zeros({n, l}, torch::kLong);
     auto types = torch::zeros({n, l}, torch::kLong);
     auto ia = ids.accessor<int64_t, 2>(), ma = mask.accessor<int64_t, 2>(), ta = types.accessor<int64_t, 2>();
     for (int64_t i = 0; i < n; ++i) {
-      for (size_t j = 0; j < rows[i].size(); ++j) {
-        ia[i][j] = rows[i][j];
+      for (size_t j = 0; j < rows[i].first.size(); ++j) {
+        ia[i][j] = rows[i].first[j];
         ma[i][j] = 1;
-        ta[i][j] = j < input[i].second ? 0 : 1;
+        ta[i][j] = j < rows[i].second ? 0 : 1;
       }
     }
     torch::InferenceMode guard;

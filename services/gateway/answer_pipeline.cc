@@ -35,15 +35,16 @@ absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerPa
                                     orqa::v1::AnswerResponse* response) const {
   auto t_start = std::chrono::steady_clock::now();
   const size_t shards = backends_->num_shards();
+  // Each shard is asked for at most the blocks it holds (sizes from the monitor's last poll).
   int64_t total_blocks = 0;
+  bool sizes_known = true;
   std::vector<int> shard_k(shards, p.k);
   for (size_t i = 0; i < shards; ++i) {
-    BackendState s = backends_->shard_state(i);
-    if (s.num_blocks > 0) shard_k[i] = static_cast<int>(std::min<int64_t>(p.k, s.num_blocks));
-    total_blocks += s.num_blocks;
+    const int64_t blocks = backends_->shard_state(i).num_blocks;
+    if (blocks > 0) shard_k[i] = static_cast<int>(std::min<int64_t>(p.k, blocks));
+    sizes_known = sizes_known && blocks > 0;
+    total_blocks += blocks;
   }
-  bool sizes_known = true;
-  for (size_t i = 0; i < shards; ++i) sizes_known = sizes_known && backends_->shard_state(i).num_blocks > 0;
   if (sizes_known && p.k > total_blocks) {
     return absl::InvalidArgumentError(absl::StrCat("k: ", p.k, " exceeds the ", total_blocks, " blocks served"));
   }

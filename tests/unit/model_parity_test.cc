@@ -174,11 +174,11 @@ void CheckOpenQA(RealmOpenQA& model, const json& entry) {
   ExpectClose(o.question_projection, p + "question_projection");
   ExpectEqual(o.retrieved_block_ids, p + "retrieved_block_ids");
   ExpectClose(o.retrieved_logits, p + "retrieved_logits");
-  ExpectEqual(o.input_ids, p + "concat.input_ids");
-  ExpectEqual(o.token_type_ids, p + "concat.token_type_ids");
-  ExpectEqual(o.attention_mask, p + "concat.attention_mask");
-  ExpectEqual(o.special_tokens_mask, p + "concat.special_tokens_mask");
-  ExpectEqual(o.block_mask, p + "block_mask");
+  ExpectEqual(o.reader_inputs.input_ids, p + "concat.input_ids");
+  ExpectEqual(o.reader_inputs.token_type_ids, p + "concat.token_type_ids");
+  ExpectEqual(o.reader_inputs.attention_mask, p + "concat.attention_mask");
+  ExpectEqual(o.reader_inputs.special_tokens_mask, p + "concat.special_tokens_mask");
+  ExpectEqual(o.reader_inputs.block_mask, p + "block_mask");
   ExpectEqual(o.has_answers, p + "has_answers");
   ExpectEqual(o.start_positions, p + "start_positions");
   ExpectEqual(o.end_positions, p + "end_positions");
@@ -206,7 +206,7 @@ void CheckOpenQA(RealmOpenQA& model, const json& entry) {
   EXPECT_EQ(F().tokenizer->Decode(q_ids, true, true), entry["decoded_question"].get<std::string>());
   EXPECT_EQ(o.block_idx, entry["block_idx"].get<int64_t>());
   EXPECT_EQ(o.candidate, entry["candidate"].get<int64_t>());
-  EXPECT_EQ(o.input_ids.size(1), entry["padded_seq_len"].get<int64_t>());
+  EXPECT_EQ(o.reader_inputs.input_ids.size(1), entry["padded_seq_len"].get<int64_t>());
   EXPECT_EQ(o.candidate_starts.size(0), entry["num_span_candidates"].get<int64_t>());
   std::vector<int64_t> valid;
   for (int64_t r = 0; r < o.reader_logits_pre_retriever.size(0); ++r) {
