@@ -107,6 +107,7 @@ void ServiceHost::Wait() {
     std::lock_guard<std::mutex> lock(server_mu_);
     stopping_ = true;  // no more health changes
   }
+  if (on_stopping_) on_stopping_();
   if (server_) {
     // Health flips first so load balancers stop sending; then no new calls are
     // accepted and in-flight ones get the grace period before cancellation.

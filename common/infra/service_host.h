@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,6 +51,10 @@ class ServiceHost {
   /// Blocks until SIGTERM/SIGINT, then drains and stops.
   void Wait();
 
+  /// Called once, on the signal, before draining starts (e.g. to tell a
+  /// running job to checkpoint and to end long-lived streams). Set before Wait().
+  void OnStopping(std::function<void()> fn) { on_stopping_ = std::move(fn); }
+
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
 
@@ -62,6 +67,7 @@ class ServiceHost {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<httplib::Server> http_;
   std::thread http_thread_;
+  std::function<void()> on_stopping_;
   bool stopping_ = false;  // guarded by server_mu_: set once Wait() begins tearing down
   int grpc_port_ = 0;
   int metrics_port_ = 0;

@@ -14,7 +14,7 @@ torch::Tensor Activation(const std::string& name, const torch::Tensor& x) {
   return torch::gelu(x);
 }
 
-BertEmbeddingsImpl::BertEmbeddingsImpl(const RealmConfig& c) {
+BertEmbeddingsImpl::BertEmbeddingsImpl(const RealmConfig& c) : dropout(c.hidden_dropout_prob) {
   word_embeddings = register_module("word_embeddings", torch::nn::Embedding(c.vocab_size, c.hidden_size));
   position_embeddings = register_module(
       "position_embeddings", torch::nn::Embedding(c.max_position_embeddings, c.hidden_size));
@@ -29,11 +29,11 @@ torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& input_ids,
   auto positions = torch::arange(input_ids.size(1), input_ids.options().dtype(torch::kLong));
   auto x = word_embeddings(input_ids) + token_type_embeddings(token_type_ids);
   x = x + position_embeddings(positions).unsqueeze(0);
-  return LayerNorm(x);
+  return torch::dropout(LayerNorm(x), dropout, is_training());
 }
 
 BertSelfAttentionImpl::BertSelfAttentionImpl(const RealmConfig& c)
-    : heads(c.num_attention_heads), head_dim(c.head_dim()) {
+    : heads(c.num_attention_heads), head_dim(c.head_dim()), dropout(c.attention_probs_dropout_prob) {
   query = register_module("query", torch::nn::Linear(c.hidden_size, c.hidden_size));
   key = register_module("key", torch::nn::Linear(c.hidden_size, c.hidden_size));
   value = register_module("value", torch::nn::Linear(c.hidden_size, c.hidden_size));
@@ -46,23 +46,23 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& hidden,
   auto q = split(query(hidden)), k = split(key(hidden)), v = split(value(hidden));
   auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
   scores = scores + mask_bias;
-  auto probs = torch::softmax(scores, -1);
+  auto probs = torch::dropout(torch::softmax(scores, -1), dropout, is_training());
   auto context = torch::matmul(probs, v).permute({0, 2, 1, 3}).contiguous();
   return context.view({b, l, heads * head_dim});
 }
 
-BertResidualOutputImpl::BertResidualOutputImpl(int in, int out, double eps) {
+BertResidualOutputImpl::BertResidualOutputImpl(int in, int out, double eps, double dropout) : dropout(dropout) {
   dense = register_module("dense", torch::nn::Linear(in, out));
   LayerNorm = register_module("LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({out}).eps(eps)));
 }
 
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
-  return LayerNorm(dense(x) + residual);
+  return LayerNorm(torch::dropout(dense(x), dropout, is_training()) + residual);
 }
 
 BertAttentionImpl::BertAttentionImpl(const RealmConfig& c) {
   self = register_module("self", BertSelfAttention(c));
-  output = register_module("output", BertResidualOutput(c.hidden_size, c.hidden_size, c.layer_norm_eps));
+  output = register_module("output", BertResidualOutput(c.hidden_size, c.hidden_size, c.layer_norm_eps, c.hidden_dropout_prob));
 }
 
 torch::Tensor BertAttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& mask_bias) {
@@ -78,7 +78,7 @@ torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& x) { return Act
 BertLayerImpl::BertLayerImpl(const RealmConfig& c) {
   attention = register_module("attention", BertAttention(c));
   intermediate = register_module("intermediate", BertIntermediate(c));
-  output = register_module("output", BertResidualOutput(c.intermediate_size, c.hidden_size, c.layer_norm_eps));
+  output = register_module("output", BertResidualOutput(c.intermediate_size, c.hidden_size, c.layer_norm_eps, c.hidden_dropout_prob));
 }
 
 torch::Tensor BertLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& mask_bias) {

@@ -22,6 +22,7 @@ struct BertEmbeddingsImpl : torch::nn::Module {
   torch::nn::Embedding word_embeddings{nullptr}, position_embeddings{nullptr},
       token_type_embeddings{nullptr};
   torch::nn::LayerNorm LayerNorm{nullptr};
+  double dropout;
 };
 TORCH_MODULE(BertEmbeddings);
 
@@ -30,14 +31,16 @@ struct BertSelfAttentionImpl : torch::nn::Module {
   /// `mask_bias` is [B,1,1,L]: 0 where attended, float32 min where masked.
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& mask_bias);
   int heads, head_dim;
+  double dropout;
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
 };
 TORCH_MODULE(BertSelfAttention);
 
 /// dense → (+ residual) → LayerNorm; used after attention and after the FFN.
 struct BertResidualOutputImpl : torch::nn::Module {
-  BertResidualOutputImpl(int in, int out, double eps);
+  BertResidualOutputImpl(int in, int out, double eps, double dropout);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual);
+  double dropout;
   torch::nn::Linear dense{nullptr};
   torch::nn::LayerNorm LayerNorm{nullptr};
 };

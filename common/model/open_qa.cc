@@ -95,26 +95,43 @@ absl::Status RealmOpenQA::Load(const StateDict& state, const std::string& source
   return absl::OkStatus();
 }
 
+torch::Tensor RealmOpenQA::EmbedQuestion(const std::string& question, torch::Tensor* input_ids) {
+  torch::Tensor q_mask, q_types;
+  EncodeSingles(*tokenizer_, {question}, 0, input_ids, &q_mask, &q_types);
+  return embedder_(*input_ids, q_mask, q_types).projected_score;
+}
+
 OpenQAOutput RealmOpenQA::Forward(const std::string& question, const std::vector<std::string>& blocks,
                                   const std::vector<std::string>* answers, bool training) {
-  const WordPieceTokenizer& tok = *tokenizer_;
   OpenQAOutput out;
-  torch::Tensor q_mask, q_types;
-  EncodeSingles(tok, {question}, 0, &out.question_input_ids, &q_mask, &q_types);
-  out.question_projection = embedder_(out.question_input_ids, q_mask, q_types).projected_score;
+  torch::Tensor q = EmbedQuestion(question, &out.question_input_ids);
 
-  // Retrieval: scores = block_emb · q, top-k, logits recomputed on the gathered rows.
-  auto scores = torch::einsum("BD,QD->QB", {block_emb_, out.question_projection});
+  // Retrieval: scores = block_emb · q, top-k; the logits are recomputed on the gathered rows.
+  auto scores = torch::einsum("BD,QD->QB", {block_emb_, q});
   int64_t beam = training ? config_.searcher_beam_size : config_.reader_beam_size;
   beam = std::min<int64_t>(beam, block_emb_.size(0));
-  out.retrieved_block_ids = std::get<1>(torch::topk(scores, beam, -1)).squeeze(0);
-  auto retrieved_emb = block_emb_.index_select(0, out.retrieved_block_ids);
-  out.retrieved_logits = torch::einsum("D,BD->B", {out.question_projection.squeeze(0), retrieved_emb});
+  auto ids = std::get<1>(torch::topk(scores, beam, -1)).squeeze(0);
+  std::vector<const std::string*> texts;
+  for (int64_t i = 0; i < beam; ++i) texts.push_back(&blocks.at(ids[i].item<int64_t>()));
+  ForwardRetrieved(question, q, ids, block_emb_.index_select(0, ids), texts, answers, &out);
+  return out;
+}
+
+void RealmOpenQA::ForwardRetrieved(const std::string& question, const torch::Tensor& question_projection,
+                                   const torch::Tensor& retrieved_block_ids, const torch::Tensor& retrieved_emb,
+                                   const std::vector<const std::string*>& texts,
+                                   const std::vector<std::string>* answers, OpenQAOutput* result) {
+  const WordPieceTokenizer& tok = *tokenizer_;
+  OpenQAOutput& out = *result;
+  const int64_t beam = retrieved_emb.size(0);
+  out.question_projection = question_projection;
+  out.retrieved_block_ids = retrieved_block_ids;
+  out.retrieved_logits = torch::einsum("D,BD->B", {question_projection.squeeze(0), retrieved_emb});
 
   // Reader inputs: the question round trip, then [CLS] q [SEP] block [SEP].
   std::vector<int32_t> q_ids = tok.RoundTripQuestion(question);
   std::vector<std::pair<const std::vector<int32_t>*, const std::string*>> pairs;
-  for (int64_t i = 0; i < beam; ++i) pairs.push_back({&q_ids, &blocks.at(out.retrieved_block_ids[i].item<int64_t>())});
+  for (int64_t i = 0; i < beam; ++i) pairs.push_back({&q_ids, texts.at(i)});
   out.reader_inputs = EncodeReaderInputs(tok, pairs, config_.reader_seq_len);
   const ReaderInputs& in = out.reader_inputs;
 
@@ -136,7 +153,7 @@ OpenQAOutput RealmOpenQA::Forward(const std::string& question, const std::vector
   out.predicted_answer_ids =
       in.input_ids[out.block_idx].index({torch::indexing::Slice(out.start_pos, out.end_pos + 1)});
 
-  if (answers == nullptr) return out;
+  if (answers == nullptr) return;
   std::vector<std::vector<int32_t>> answer_ids;
   for (const auto& a : *answers) answer_ids.push_back(tok.Encode(a));
   std::vector<std::vector<int32_t>> id_rows;
@@ -160,7 +177,6 @@ OpenQAOutput RealmOpenQA::Forward(const std::string& question, const std::vector
   out.reader_loss = MarginalLogLoss(out.reader_logits.view({-1}), out.reader_correct.view({-1})) *
                     out.reader_correct.any().to(torch::kFloat32);
   out.loss = out.retriever_loss + out.reader_loss;
-  return out;
 }
 
 EvalMetrics ComputeEvalMetrics(const OpenQAOutput& out, const std::string& predicted_answer,

@@ -65,6 +65,19 @@ class RealmOpenQA {
   OpenQAOutput Forward(const std::string& question, const std::vector<std::string>& blocks,
                        const std::vector<std::string>* answers, bool training);
 
+  /// The question's `[CLS] q [SEP]` ids [1, Lq] and its projection [1, D]
+  /// (with gradients when grad mode is on).
+  torch::Tensor EmbedQuestion(const std::string& question, torch::Tensor* input_ids);
+
+  /// Everything after retrieval, for blocks retrieved elsewhere (a retriever
+  /// service): `retrieved_emb` [S, D] are the rows of the S retrieved blocks
+  /// best first, `texts` their texts. The retrieval logits are recomputed
+  /// here so gradients reach `question_projection`.
+  void ForwardRetrieved(const std::string& question, const torch::Tensor& question_projection,
+                        const torch::Tensor& retrieved_block_ids, const torch::Tensor& retrieved_emb,
+                        const std::vector<const std::string*>& texts, const std::vector<std::string>* answers,
+                        OpenQAOutput* out);
+
   RealmEmbedder& embedder() { return embedder_; }
   RealmReader& reader() { return reader_; }
   torch::Tensor& block_emb() { return block_emb_; }

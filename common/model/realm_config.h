@@ -28,6 +28,10 @@ struct RealmConfig {
   int reader_seq_len = 320;
   int num_block_records = 13353718;
   int searcher_beam_size = 5000;
+  /// Dropout after embeddings and each residual branch, and on attention
+  /// probabilities; applied only while a module is in training mode.
+  double hidden_dropout_prob = 0.1;
+  double attention_probs_dropout_prob = 0.1;
 
   int head_dim() const { return hidden_size / num_attention_heads; }
 };

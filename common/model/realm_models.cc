@@ -18,6 +18,7 @@ RealmEmbedderImpl::RealmEmbedderImpl(const RealmConfig& c) {
   LayerNorm = cls->register_module(
       "LayerNorm",
       torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.retriever_proj_size}).eps(c.layer_norm_eps)));
+  eval();  // inference by default; trainers switch to train() for dropout
 }
 
 RealmEmbedderImpl::Output RealmEmbedderImpl::forward(const torch::Tensor& input_ids,
@@ -74,6 +75,7 @@ torch::Tensor RealmReaderProjectionImpl::forward(const torch::Tensor& sequence_o
 RealmReaderImpl::RealmReaderImpl(const RealmConfig& c) {
   realm = register_module("realm", BertModel(c, /*with_pooler=*/false));
   qa_outputs = register_module("qa_outputs", RealmReaderProjection(c));
+  eval();  // inference by default; trainers switch to train() for dropout
 }
 
 RealmReaderImpl::Output RealmReaderImpl::forward(const torch::Tensor& input_ids,
@@ -101,6 +103,7 @@ RealmKnowledgeAugEncoderImpl::RealmKnowledgeAugEncoderImpl(const RealmConfig& c)
   transform_LayerNorm = transform->register_module(
       "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
   predictions_bias = predictions->register_parameter("bias", torch::zeros({c.vocab_size}));
+  eval();  // inference by default; trainers switch to train() for dropout
 }
 
 RealmKnowledgeAugEncoderImpl::Output RealmKnowledgeAugEncoderImpl::forward(

@@ -1,72 +1,86 @@
 #include "services/trainer/trainer_service.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include "absl/strings/str_cat.h"
 #include "common/infra/status_util.h"
+#include "services/trainer/job_validation.h"
+#include "services/trainer/retriever_client.h"
 
 namespace orqa {
 namespace {
 
-absl::Status UnknownJob(const std::string& id) {
+absl::Status CheckId(const std::string& id) {
   if (id.empty()) return absl::InvalidArgumentError("job_id: must not be empty");
-  return absl::NotFoundError(absl::StrCat("job_id: no job '", id, "'"));
+  return absl::OkStatus();
+}
+
+bool Ended(orqa::v1::JobState s) {
+  return s == orqa::v1::JOB_STATE_SUCCEEDED || s == orqa::v1::JOB_STATE_FAILED || s == orqa::v1::JOB_STATE_CANCELLED;
 }
 
 }  // namespace
 
-absl::Status ValidateJobSpec(const orqa::v1::JobSpec& spec) {
-  if (spec.kind() == orqa::v1::JOB_KIND_UNSPECIFIED) {
-    return absl::InvalidArgumentError("kind: must be JOB_KIND_FINETUNE or JOB_KIND_BUILD_INDEX");
-  }
-  if (spec.model_dir().empty()) return absl::InvalidArgumentError("model_dir: must not be empty");
-  if (spec.kind() == orqa::v1::JOB_KIND_FINETUNE && spec.train_path().empty()) {
-    return absl::InvalidArgumentError("train_path: must not be empty for a finetune job");
-  }
-  if (spec.num_steps() <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("num_steps: expected > 0, got ", spec.num_steps()));
-  }
-  if (spec.batch_size() <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch_size: expected > 0, got ", spec.batch_size()));
-  }
-  if (!(spec.learning_rate() > 0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("learning_rate: expected > 0, got ", spec.learning_rate()));
-  }
-  if (spec.eval_every_steps() < 0 || spec.searcher_beam_size() < 0) {
-    return absl::InvalidArgumentError("eval_every_steps and searcher_beam_size: expected >= 0");
-  }
-  return absl::OkStatus();
-}
-
 grpc::Status TrainerService::StartJob(grpc::ServerContext*, const orqa::v1::JobSpec* request,
-                                      orqa::v1::Job*) {
+                                      orqa::v1::Job* response) {
   ORQA_RETURN_GRPC_IF_ERROR(ValidateJobSpec(*request));
-  return ToGrpcStatus(absl::UnimplementedError(
-      "StartJob is not available in this build: the training loop is not wired yet"));
+  RetrieverClient probe(options_.retriever_addresses, /*attempts=*/1);
+  ORQA_RETURN_GRPC_IF_ERROR(CheckJobInputs(*request, &probe));
+  auto job = jobs_->Submit(*request);
+  ORQA_RETURN_GRPC_IF_ERROR(job.status());
+  *response = *job;
+  return grpc::Status::OK;
 }
 
 grpc::Status TrainerService::GetJob(grpc::ServerContext*, const orqa::v1::JobId* request,
-                                    orqa::v1::Job*) {
-  return ToGrpcStatus(UnknownJob(request->job_id()));
+                                    orqa::v1::Job* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(CheckId(request->job_id()));
+  auto job = jobs_->Get(request->job_id());
+  ORQA_RETURN_GRPC_IF_ERROR(job.status());
+  *response = *job;
+  return grpc::Status::OK;
 }
 
 grpc::Status TrainerService::ListJobs(grpc::ServerContext*,
                                       const orqa::v1::ListTrainerJobsRequest* request,
-                                      orqa::v1::JobList*) {
+                                      orqa::v1::JobList* response) {
   if (request->limit() < 0) {
-    return ToGrpcStatus(absl::InvalidArgumentError("limit: expected >= 0"));
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("limit: expected >= 0, got ", request->limit())));
   }
-  return grpc::Status::OK;  // no job can exist yet
+  for (auto& j : jobs_->List(request->limit() == 0 ? 100 : request->limit())) *response->add_jobs() = std::move(j);
+  return grpc::Status::OK;
 }
 
 grpc::Status TrainerService::CancelJob(grpc::ServerContext*, const orqa::v1::JobId* request,
-                                       orqa::v1::Job*) {
-  return ToGrpcStatus(UnknownJob(request->job_id()));
+                                       orqa::v1::Job* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(CheckId(request->job_id()));
+  auto job = jobs_->Cancel(request->job_id(), std::chrono::seconds(60));
+  ORQA_RETURN_GRPC_IF_ERROR(job.status());
+  *response = *job;
+  return grpc::Status::OK;
 }
 
-grpc::Status TrainerService::WatchJob(grpc::ServerContext*, const orqa::v1::JobId* request,
-                                      grpc::ServerWriter<orqa::v1::JobEvent>*) {
-  return ToGrpcStatus(UnknownJob(request->job_id()));
+grpc::Status TrainerService::WatchJob(grpc::ServerContext* context, const orqa::v1::JobId* request,
+                                      grpc::ServerWriter<orqa::v1::JobEvent>* writer) {
+  ORQA_RETURN_GRPC_IF_ERROR(CheckId(request->job_id()));
+  ORQA_RETURN_GRPC_IF_ERROR(jobs_->Get(request->job_id()).status());
+  uint64_t version = 0;
+  auto gone = [context] { return context->IsCancelled(); };
+  while (true) {
+    orqa::v1::JobEvent event;
+    const auto remaining = context->deadline() - std::chrono::system_clock::now();  // max() without a deadline
+    const auto until = std::chrono::steady_clock::now() +
+                       (remaining > std::chrono::hours(24 * 365)
+                            ? std::chrono::steady_clock::duration(std::chrono::hours(24 * 365))
+                            : std::chrono::duration_cast<std::chrono::steady_clock::duration>(remaining));
+    if (!jobs_->WaitForChange(request->job_id(), &version, event.mutable_job(), event.mutable_message(), until, gone)) {
+      if (context->IsCancelled()) return grpc::Status::CANCELLED;
+      if (jobs_->stopping()) return ToGrpcStatus(absl::UnavailableError("the trainer is shutting down"));
+      return ToGrpcStatus(absl::DeadlineExceededError("deadline reached while watching the job"));
+    }
+    if (!writer->Write(event)) return grpc::Status::CANCELLED;
+    if (Ended(event.job().state())) return grpc::Status::OK;
+  }
 }
 
 }  // namespace orqa

@@ -1,16 +1,19 @@
 #pragma once
 
+#include <memory>
+
 #include "orqa/v1/trainer.grpc.pb.h"
+#include "services/trainer/job_manager.h"
 #include "services/trainer/trainer_options.h"
 
 namespace orqa {
 
-/// orqa.v1.Trainer. Job specs are validated; running jobs needs the training
-/// loop, which this build does not have yet, so StartJob is UNIMPLEMENTED and
-/// the job table is empty.
+/// orqa.v1.Trainer over the job engine: StartJob validates and queues,
+/// Get/List/Cancel read and change the table, WatchJob streams every change
+/// of a job until it ends.
 class TrainerService final : public orqa::v1::Trainer::Service {
  public:
-  explicit TrainerService(const TrainerOptions& options) : options_(options) {}
+  TrainerService(const TrainerOptions& options, JobManager* jobs) : options_(options), jobs_(jobs) {}
 
   grpc::Status StartJob(grpc::ServerContext* context, const orqa::v1::JobSpec* request,
                         orqa::v1::Job* response) override;
@@ -26,9 +29,7 @@ class TrainerService final : public orqa::v1::Trainer::Service {
 
  private:
   TrainerOptions options_;
+  JobManager* jobs_;
 };
-
-/// Checks a job spec; the error names the first bad field.
-absl::Status ValidateJobSpec(const orqa::v1::JobSpec& spec);
 
 }  // namespace orqa

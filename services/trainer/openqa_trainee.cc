@@ -1,0 +1,131 @@
+#include "services/trainer/openqa_trainee.h"
+
+#include <torch/torch.h>
+
+#include <regex>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/model/model_dir.h"
+#include "common/text/answer_metrics.h"
+#include "services/trainer/retriever_client.h"
+
+namespace orqa {
+
+absl::StatusOr<OpenQATrainee> LoadTrainee(const std::string& model_dir, const std::string& weights_path,
+                                          const orqa::v1::JobSpec& spec) {
+  auto files = LoadModelFiles(model_dir, weights_path);
+  if (!files.ok()) return files.status();
+  OpenQATrainee t;
+  t.config = files->config;
+  if (spec.searcher_beam_size() > 0) t.config.searcher_beam_size = spec.searcher_beam_size();
+  if (spec.reader_beam_size() > 0) t.config.reader_beam_size = spec.reader_beam_size();
+  if (files->tokenizer->vocab_size() != static_cast<size_t>(t.config.vocab_size)) {
+    return absl::InvalidArgumentError(absl::StrCat(model_dir, ": vocab.txt has ", files->tokenizer->vocab_size(),
+                                                   " tokens but config.json says vocab_size ", t.config.vocab_size));
+  }
+  if (!files->state.count("embedder.realm.embeddings.word_embeddings.weight") ||
+      !files->state.count("reader.realm.embeddings.word_embeddings.weight")) {
+    return absl::InvalidArgumentError(absl::StrCat(files->weights_path,
+                                                   ": not a RealmForOpenQA checkpoint (needs embedder.* and reader.* keys)"));
+  }
+  t.tokenizer = std::move(files->tokenizer);
+  t.model = std::make_unique<RealmOpenQA>(t.config, t.tokenizer.get());
+  absl::Status st = t.model->embedder()->Load(SelectSubmodule(files->state, "embedder.", {"realm.", "cls."}),
+                                              "embedder.", files->weights_path);
+  if (!st.ok()) return st;
+  st = t.model->reader()->Load(SelectSubmodule(files->state, "reader.", {"realm.", "cls.", "qa_outputs."}), "reader.",
+                               files->weights_path);
+  if (!st.ok()) return st;
+  t.source_dir = model_dir;
+  t.weights_path = files->weights_path;
+  return t;
+}
+
+absl::StatusOr<std::vector<std::string>> AnswersIn(const QaExample& example, bool regex,
+                                                   const std::vector<std::string>& texts) {
+  if (!regex) return example.answers;
+  std::set<std::string> seen;
+  std::vector<std::string> out;
+  for (const auto& pattern : example.answers) {
+    std::regex re;
+    try {
+      re = std::regex(pattern, std::regex::ECMAScript | std::regex::icase);
+    } catch (const std::regex_error& e) {
+      return absl::InvalidArgumentError(absl::StrCat("line ", example.line, ": invalid answer regex '", pattern,
+                                                     "': ", e.what()));
+    }
+    for (const auto& text : texts) {
+      for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it) {
+        if (it->length(0) > 0 && seen.insert(it->str(0)).second) out.push_back(it->str(0));
+      }
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, double>> EvaluateOpenQA(OpenQATrainee& t, const std::vector<QaExample>& data,
+                                                             int limit, bool regex, RetrieverClient& retriever,
+                                                             const std::function<bool()>& stop) {
+  static const std::vector<int> kKs = {1, 5, 20, 100};
+  torch::NoGradGuard no_grad;
+  t.model->embedder()->eval();
+  t.model->reader()->eval();
+  const WordPieceTokenizer& tok = *t.tokenizer;
+  const int64_t n = limit > 0 ? std::min<int64_t>(limit, data.size()) : data.size();
+  const int k = static_cast<int>(std::min<int64_t>(100, retriever.total_blocks()));
+  std::map<std::string, double> sums;
+  for (int64_t i = 0; i < n; ++i) {
+    if (stop && stop()) return absl::AbortedError("evaluation stopped");
+    const QaExample& ex = data[i];
+    torch::Tensor ids;
+    torch::Tensor q = t.model->EmbedQuestion(ex.question, &ids);
+    auto hits = retriever.Search(std::vector<float>(q.data_ptr<float>(), q.data_ptr<float>() + q.numel()), k, true);
+    if (!hits.ok()) return hits.status();
+    auto answers = AnswersIn(ex, regex, hits->texts);
+    if (!answers.ok()) return answers.status();
+
+    // The reader beam, exactly as the reference's eval forward.
+    const int64_t r = std::min<int64_t>(t.config.reader_beam_size, hits->ids.size());
+    std::vector<const std::string*> texts;
+    for (int64_t j = 0; j < r; ++j) texts.push_back(&hits->texts[j]);
+    auto emb = torch::from_blob(hits->vectors.data(), {r, retriever.dim()}, torch::kFloat32);
+    auto block_ids = torch::tensor(std::vector<int64_t>(hits->ids.begin(), hits->ids.begin() + r), torch::kLong);
+    OpenQAOutput out;
+    t.model->ForwardRetrieved(ex.question, q, block_ids, emb, texts, &*answers, &out);
+    const std::string predicted = tok.Decode(
+        std::vector<int32_t>(out.predicted_answer_ids.data_ptr<int64_t>(),
+                             out.predicted_answer_ids.data_ptr<int64_t>() + out.predicted_answer_ids.numel()),
+        false, true);
+    EvalMetrics m = ComputeEvalMetrics(out, predicted, *answers);
+    bool official = m.official_exact_match;
+    if (regex) {
+      official = false;
+      for (const auto& p : ex.answers) official = official || RegexMatch(predicted, p).value_or(false);
+    }
+    sums["exact_match"] += m.exact_match;
+    sums["official_exact_match"] += official;
+    sums["reader_oracle"] += m.reader_oracle;
+
+    // top-k match over the whole top-k retrieval (block_has_answer per block).
+    std::vector<int32_t> q_ids = tok.RoundTripQuestion(ex.question);
+    std::vector<std::pair<const std::vector<int32_t>*, const std::string*>> pairs;
+    for (const auto& text : hits->texts) pairs.push_back({&q_ids, &text});
+    ReaderInputs in = EncodeReaderInputs(tok, pairs, t.config.reader_seq_len);
+    std::vector<std::vector<int32_t>> rows, answer_ids;
+    for (const auto& e : in.encodings) rows.push_back(e.input_ids);
+    for (const auto& a : *answers) answer_ids.push_back(tok.Encode(a));
+    GoldSpans gold = FindGoldSpans(rows, answer_ids, tok.sep_id());
+    for (int kk : kKs) {
+      bool any = false;
+      for (size_t j = 0; j < gold.has_answers.size() && j < static_cast<size_t>(kk); ++j) any = any || gold.has_answers[j];
+      sums[absl::StrCat("top_", kk, "_match")] += any;
+    }
+  }
+  std::map<std::string, double> metrics;
+  for (const auto& [name, s] : sums) metrics[name] = n > 0 ? s / static_cast<double>(n) : 0.0;
+  metrics["questions"] = static_cast<double>(n);
+  return metrics;
+}
+
+}  // namespace orqa
