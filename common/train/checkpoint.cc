@@ -2,11 +2,15 @@
 
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "common/io/safetensors.h"
+#include "common/io/tensor_view.h"
 
 namespace orqa {
 namespace fs = std::filesystem;
@@ -34,7 +38,20 @@ absl::Status WriteState(const std::string& path, const StateDict& state,
 
 }  // namespace
 
-absl::Status WriteModelDir(const std::string& dir, const std::string& source_dir, const StateDict& weights,
+absl::StatusOr<ModelDirFiles> ReadModelDirFiles(const std::string& source_dir) {
+  ModelDirFiles out;
+  for (const char* name : {"config.json", "vocab.txt"}) {
+    const std::string path = source_dir + "/" + name;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    out.files[name] = ss.str();
+  }
+  return out;
+}
+
+absl::Status WriteModelDir(const std::string& dir, const ModelDirFiles& files, const StateDict& weights,
                            const std::map<std::string, std::string>& metadata, const StateDict* training_state) {
   const std::string tmp = dir + ".tmp";
   std::error_code ec;
@@ -42,9 +59,12 @@ absl::Status WriteModelDir(const std::string& dir, const std::string& source_dir
   if (!fs::create_directories(tmp, ec) || ec) {
     return absl::PermissionDeniedError(absl::StrCat(tmp, ": cannot create checkpoint directory: ", ec.message()));
   }
-  for (const char* name : {"config.json", "vocab.txt"}) {
-    fs::copy_file(source_dir + "/" + name, tmp + "/" + name, fs::copy_options::overwrite_existing, ec);
-    if (ec) return absl::DataLossError(absl::StrCat(tmp, "/", name, ": cannot copy from ", source_dir, ": ", ec.message()));
+  for (const auto& [name, contents] : files.files) {
+    const std::string path = tmp + "/" + name;
+    std::FILE* f = std::fopen((path + ".part").c_str(), "wb");
+    if (!f) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write"));
+    const bool ok = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
+    if (absl::Status st = CommitFile(f, path + ".part", path, ok); !st.ok()) return st;
   }
   std::map<std::string, std::string> meta = metadata;
   meta["format"] = "pt";

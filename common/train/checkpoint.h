@@ -3,7 +3,7 @@
 #include <map>
 #include <string>
 
-#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/model/state_dict.h"
 
 namespace orqa {
@@ -15,12 +15,19 @@ StateDict NamedParameters(torch::nn::Module& module, const std::string& prefix);
 /// weights (optimiser moments, step).
 inline constexpr char kTrainingStateFile[] = "training_state.safetensors";
 
+/// The text files of a model directory besides its weights (config.json,
+/// vocab.txt), read once so later checkpoints do not depend on the source.
+struct ModelDirFiles {
+  std::map<std::string, std::string> files;  // name → contents
+};
+absl::StatusOr<ModelDirFiles> ReadModelDirFiles(const std::string& source_dir);
+
 /// Writes a model directory the retriever, the reader and Admin.Deploy load
-/// unchanged: config.json and vocab.txt copied from `source_dir`,
-/// model.safetensors holding `weights` (with `metadata`), and, when given,
-/// `training_state` as training_state.safetensors. Written to `dir.tmp` and
-/// renamed, so `dir` is either the old or the complete new checkpoint.
-absl::Status WriteModelDir(const std::string& dir, const std::string& source_dir, const StateDict& weights,
+/// unchanged: `files` (config.json, vocab.txt), model.safetensors holding
+/// `weights` (with `metadata`), and, when given, `training_state` as
+/// training_state.safetensors. Written to `dir.tmp` and renamed, so `dir` is
+/// either the old or the complete new checkpoint.
+absl::Status WriteModelDir(const std::string& dir, const ModelDirFiles& files, const StateDict& weights,
                            const std::map<std::string, std::string>& metadata,
                            const StateDict* training_state = nullptr);
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <string>
+
 namespace orqa::cli {
 
 /// `orqa health ADDRESS [--service NAME] [--timeout-ms N]`: prints the
@@ -22,5 +24,12 @@ int RunImportEmbeddings(int argc, char** argv);
 /// `orqa ask "QUESTION" [--gateway ADDR] [--json]`: asks a running gateway and
 /// prints the answer, its passage with the answer marked, and the scores.
 int RunAsk(int argc, char** argv);
+
+/// `orqa jobs start|list|get|watch|cancel|deploy`: trainer jobs through the
+/// gateway's Admin API (token from --admin-token / ORQA_ADMIN_TOKEN).
+int RunJobs(int argc, char** argv);
+
+/// Streams a job's events until it ends; 0 when it SUCCEEDED.
+int RunJobsWatch(const std::string& gateway, const std::string& token, bool json, const std::string& job_id);
 
 }  // namespace orqa::cli

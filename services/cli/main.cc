@@ -16,6 +16,7 @@ constexpr char kUsage[] =
     "  build-blocks        Build a block store from blocks.jsonl, blocks.tfr or block_records.npy.\n"
     "  embed-blocks        Embed every block with a REALM embedder into a .npy (resumable).\n"
     "  import-embeddings   Copy block embeddings from a HF/TF checkpoint or .npy into a .npy.\n"
+    "  jobs                Trainer jobs via the gateway: start, list, get, watch, cancel, deploy.\n"
     "\n"
     "Flags:\n"
     "  --help           Print this text.\n"
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   if (command == "health") return orqa::cli::RunHealth(argc - 1, argv + 1);
   if (command == "build-blocks") return orqa::cli::RunBuildBlocks(argc - 1, argv + 1);
   if (command == "embed-blocks") return orqa::cli::RunEmbedBlocks(argc - 1, argv + 1);
+  if (command == "jobs") return orqa::cli::RunJobs(argc - 1, argv + 1);
   if (command == "import-embeddings") return orqa::cli::RunImportEmbeddings(argc - 1, argv + 1);
   std::fprintf(stderr, "orqa: error: unknown command '%s' (see orqa --help)\n", command.c_str());
   return 2;

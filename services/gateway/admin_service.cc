@@ -18,12 +18,37 @@ bool ConstantTimeEquals(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-absl::Status NotWired(const char* rpc) {
-  return absl::UnimplementedError(
-      absl::StrCat(rpc, " is not available in this build: the trainer job path is not wired yet"));
+// A trainer error as the Admin caller sees it: the code kept, the trainer named
+// only when it could not be reached (its own messages already name the field).
+grpc::Status FromTrainer(const grpc::Status& st, const std::string& address) {
+  switch (st.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::CANCELLED:
+      return ToGrpcStatus(DownstreamError(st, "trainer", address));
+    default:
+      return st;
+  }
 }
 
 }  // namespace
+
+AdminService::AdminService(const GatewayOptions& options, Backends* backends) : options_(options), backends_(backends) {
+  if (!options_.trainer_address.empty()) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    args.SetMaxReceiveMessageSize(64 << 20);  // a long job history
+    trainer_ = orqa::v1::Trainer::NewStub(
+        grpc::CreateCustomChannel(options_.trainer_address, grpc::InsecureChannelCredentials(), args));
+  }
+}
+
+absl::StatusOr<orqa::v1::Trainer::Stub*> AdminService::Trainer() const {
+  if (!trainer_) return absl::FailedPreconditionError("no trainer: start orqa-gateway with --trainer");
+  return trainer_.get();
+}
 
 absl::Status AdminService::Authorize(const grpc::ServerContext& context) const {
   if (options_.admin_token.empty()) {
@@ -43,54 +68,120 @@ absl::Status AdminService::Authorize(const grpc::ServerContext& context) const {
   return absl::OkStatus();
 }
 
+grpc::Status AdminService::StartOnTrainer(grpc::ServerContext* context, const orqa::v1::JobSpec& spec,
+                                          orqa::v1::Job* response) {
+  auto trainer = Trainer();
+  ORQA_RETURN_GRPC_IF_ERROR(trainer.status());
+  auto ctx = grpc::ClientContext::FromServerContext(*context);
+  return FromTrainer((*trainer)->StartJob(ctx.get(), spec, response), options_.trainer_address);
+}
+
 grpc::Status AdminService::StartFinetune(grpc::ServerContext* context,
-                                         const orqa::v1::StartFinetuneRequest*, orqa::v1::Job*) {
+                                         const orqa::v1::StartFinetuneRequest* request, orqa::v1::Job* response) {
   ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
-  return ToGrpcStatus(NotWired("StartFinetune"));
+  orqa::v1::JobSpec spec = request->spec();
+  if (spec.kind() == orqa::v1::JOB_KIND_UNSPECIFIED) spec.set_kind(orqa::v1::JOB_KIND_FINETUNE);
+  if (spec.kind() != orqa::v1::JOB_KIND_FINETUNE) {
+    return ToGrpcStatus(absl::InvalidArgumentError("spec.kind: StartFinetune starts JOB_KIND_FINETUNE jobs; use StartJob"));
+  }
+  return StartOnTrainer(context, spec, response);
 }
 
-grpc::Status AdminService::GetJob(grpc::ServerContext* context,
-                                  const orqa::v1::GetJobRequest* request, orqa::v1::Job*) {
+grpc::Status AdminService::StartJob(grpc::ServerContext* context, const orqa::v1::StartJobRequest* request,
+                                    orqa::v1::Job* response) {
   ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
-  if (request->job_id().empty()) {
-    return ToGrpcStatus(absl::InvalidArgumentError("job_id: must not be empty"));
-  }
-  return ToGrpcStatus(NotWired("GetJob"));
+  return StartOnTrainer(context, request->spec(), response);
 }
 
-grpc::Status AdminService::ListJobs(grpc::ServerContext* context,
-                                    const orqa::v1::ListJobsRequest* request,
-                                    orqa::v1::ListJobsResponse*) {
+grpc::Status AdminService::WatchJob(grpc::ServerContext* context, const orqa::v1::WatchJobRequest* request,
+                                    grpc::ServerWriter<orqa::v1::JobEvent>* writer) {
   ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
-  if (request->limit() < 0) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("limit: expected >= 0, got ", request->limit())));
+  auto trainer = Trainer();
+  ORQA_RETURN_GRPC_IF_ERROR(trainer.status());
+  orqa::v1::JobId id;
+  id.set_job_id(request->job_id());
+  auto ctx = grpc::ClientContext::FromServerContext(*context);  // the client's cancel reaches the trainer
+  auto reader = (*trainer)->WatchJob(ctx.get(), id);
+  orqa::v1::JobEvent event;
+  while (reader->Read(&event)) {
+    if (!writer->Write(event)) {
+      ctx->TryCancel();
+      break;
+    }
   }
-  return ToGrpcStatus(NotWired("ListJobs"));
+  return FromTrainer(reader->Finish(), options_.trainer_address);
 }
 
-grpc::Status AdminService::CancelJob(grpc::ServerContext* context,
-                                     const orqa::v1::CancelJobRequest* request, orqa::v1::Job*) {
+grpc::Status AdminService::GetJob(grpc::ServerContext* context, const orqa::v1::GetJobRequest* request,
+                                  orqa::v1::Job* response) {
   ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
-  if (request->job_id().empty()) {
-    return ToGrpcStatus(absl::InvalidArgumentError("job_id: must not be empty"));
-  }
-  return ToGrpcStatus(NotWired("CancelJob"));
+  auto trainer = Trainer();
+  ORQA_RETURN_GRPC_IF_ERROR(trainer.status());
+  orqa::v1::JobId id;
+  id.set_job_id(request->job_id());
+  auto ctx = grpc::ClientContext::FromServerContext(*context);
+  return FromTrainer((*trainer)->GetJob(ctx.get(), id, response), options_.trainer_address);
+}
+
+grpc::Status AdminService::ListJobs(grpc::ServerContext* context, const orqa::v1::ListJobsRequest* request,
+                                    orqa::v1::ListJobsResponse* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
+  auto trainer = Trainer();
+  ORQA_RETURN_GRPC_IF_ERROR(trainer.status());
+  orqa::v1::ListTrainerJobsRequest req;
+  req.set_limit(request->limit());
+  orqa::v1::JobList list;
+  auto ctx = grpc::ClientContext::FromServerContext(*context);
+  grpc::Status st = (*trainer)->ListJobs(ctx.get(), req, &list);
+  if (!st.ok()) return FromTrainer(st, options_.trainer_address);
+  response->mutable_jobs()->Swap(list.mutable_jobs());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::CancelJob(grpc::ServerContext* context, const orqa::v1::CancelJobRequest* request,
+                                     orqa::v1::Job* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
+  auto trainer = Trainer();
+  ORQA_RETURN_GRPC_IF_ERROR(trainer.status());
+  orqa::v1::JobId id;
+  id.set_job_id(request->job_id());
+  auto ctx = grpc::ClientContext::FromServerContext(*context);
+  return FromTrainer((*trainer)->CancelJob(ctx.get(), id, response), options_.trainer_address);
 }
 
 grpc::Status AdminService::Deploy(grpc::ServerContext* context,
                                   const orqa::v1::DeployRequest* request,
                                   orqa::v1::DeployResponse* response) {
   ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
-  if (request->checkpoint_dir().empty()) {
-    return ToGrpcStatus(absl::InvalidArgumentError("checkpoint_dir: must not be empty"));
+  std::string checkpoint = request->checkpoint_dir();
+  if (!request->job_id().empty()) {
+    if (!checkpoint.empty()) {
+      return ToGrpcStatus(absl::InvalidArgumentError("job_id: give either checkpoint_dir or job_id, not both"));
+    }
+    auto trainer = Trainer();
+    ORQA_RETURN_GRPC_IF_ERROR(trainer.status());
+    orqa::v1::JobId id;
+    id.set_job_id(request->job_id());
+    orqa::v1::Job job;
+    auto ctx = grpc::ClientContext::FromServerContext(*context);
+    grpc::Status st = (*trainer)->GetJob(ctx.get(), id, &job);
+    if (!st.ok()) return FromTrainer(st, options_.trainer_address);
+    checkpoint = !job.best_checkpoint_dir().empty() ? job.best_checkpoint_dir() : job.checkpoint_dir();
+    if (checkpoint.empty()) {
+      return ToGrpcStatus(absl::FailedPreconditionError(
+          absl::StrCat("job_id: job ", job.job_id(), " has written no checkpoint yet (state ",
+                       orqa::v1::JobState_Name(job.state()), ")")));
+    }
+  }
+  if (checkpoint.empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError("checkpoint_dir: must not be empty (or give job_id)"));
   }
   const bool both = !request->embedder() && !request->reader();
   if (both || request->embedder()) {
     for (size_t i = 0; i < backends_->num_shards(); ++i) {
       auto ctx = grpc::ClientContext::FromServerContext(*context);
       orqa::v1::ReloadRequest req;
-      req.set_embedder_dir(request->checkpoint_dir());
+      req.set_embedder_dir(checkpoint);
       orqa::v1::ReloadResponse resp;
       grpc::Status st = backends_->retriever(i).Reload(ctx.get(), req, &resp);
       if (!st.ok()) {
@@ -102,12 +193,13 @@ grpc::Status AdminService::Deploy(grpc::ServerContext* context,
   if (both || request->reader()) {
     auto ctx = grpc::ClientContext::FromServerContext(*context);
     orqa::v1::ReloadReaderRequest req;
-    req.set_model_dir(request->checkpoint_dir());
+    req.set_model_dir(checkpoint);
     orqa::v1::ReaderInfo info;
     grpc::Status st = backends_->reader().Reload(ctx.get(), req, &info);
     if (!st.ok()) return ToGrpcStatus(DownstreamError(st, "reader", backends_->reader_address()));
     *response->mutable_reader() = info.model();
   }
+  response->set_checkpoint_dir(checkpoint);
   backends_->Refresh();
   return grpc::Status::OK;
 }

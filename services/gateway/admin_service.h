@@ -1,6 +1,10 @@
 #pragma once
 
+#include <memory>
+
+#include "absl/status/statusor.h"
 #include "orqa/v1/admin.grpc.pb.h"
+#include "orqa/v1/trainer.grpc.pb.h"
 #include "services/gateway/backends.h"
 #include "services/gateway/gateway_options.h"
 
@@ -8,15 +12,19 @@ namespace orqa {
 
 /// orqa.v1.Admin on the gateway: every call first checks the bearer token.
 /// GetStatus reports each backend's health and model; Deploy hot-swaps a
-/// checkpoint into every retriever shard and the reader; the job calls need
-/// the trainer, which is not wired yet (UNIMPLEMENTED).
+/// checkpoint (a directory, or a trainer job's best one) into every retriever
+/// shard and the reader; the job calls are forwarded to the trainer.
 class AdminService final : public orqa::v1::Admin::Service {
  public:
-  AdminService(const GatewayOptions& options, Backends* backends) : options_(options), backends_(backends) {}
+  AdminService(const GatewayOptions& options, Backends* backends);
 
   grpc::Status StartFinetune(grpc::ServerContext* context,
                              const orqa::v1::StartFinetuneRequest* request,
                              orqa::v1::Job* response) override;
+  grpc::Status StartJob(grpc::ServerContext* context, const orqa::v1::StartJobRequest* request,
+                        orqa::v1::Job* response) override;
+  grpc::Status WatchJob(grpc::ServerContext* context, const orqa::v1::WatchJobRequest* request,
+                        grpc::ServerWriter<orqa::v1::JobEvent>* writer) override;
   grpc::Status GetJob(grpc::ServerContext* context, const orqa::v1::GetJobRequest* request,
                       orqa::v1::Job* response) override;
   grpc::Status ListJobs(grpc::ServerContext* context, const orqa::v1::ListJobsRequest* request,
@@ -30,9 +38,13 @@ class AdminService final : public orqa::v1::Admin::Service {
 
  private:
   absl::Status Authorize(const grpc::ServerContext& context) const;
+  /// The trainer stub, or FAILED_PRECONDITION when the gateway has none.
+  absl::StatusOr<orqa::v1::Trainer::Stub*> Trainer() const;
+  grpc::Status StartOnTrainer(grpc::ServerContext* context, const orqa::v1::JobSpec& spec, orqa::v1::Job* response);
 
   GatewayOptions options_;
   Backends* backends_;
+  std::unique_ptr<orqa::v1::Trainer::Stub> trainer_;
 };
 
 }  // namespace orqa

@@ -154,7 +154,7 @@ absl::Status RunFinetune(JobContext& ctx, RetrieverClient& retriever, TrainerMet
     std::map<std::string, std::string> meta = {{"architecture", "RealmForOpenQA"},
                                                {"orqa_job", start.job_id()},
                                                {"orqa_step", std::to_string(step)}};
-    if (absl::Status st = WriteModelDir(dir, t.source_dir, weights, meta, &opt); !st.ok()) return st;
+    if (absl::Status st = WriteModelDir(dir, t.files, weights, meta, &opt); !st.ok()) return st;
     last_ckpt = step;
     PruneCheckpoints(spec.output_dir(), keep, best_dir);
     ctx.Update([&](Job* j) { j->set_checkpoint_dir(dir); }, absl::StrCat("checkpoint ", dir), true);

@@ -37,7 +37,9 @@ absl::StatusOr<OpenQATrainee> LoadTrainee(const std::string& model_dir, const st
   st = t.model->reader()->Load(SelectSubmodule(files->state, "reader.", {"realm.", "cls.", "qa_outputs."}), "reader.",
                                files->weights_path);
   if (!st.ok()) return st;
-  t.source_dir = model_dir;
+  auto text_files = ReadModelDirFiles(model_dir);
+  if (!text_files.ok()) return text_files.status();
+  t.files = std::move(*text_files);
   t.weights_path = files->weights_path;
   return t;
 }

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "common/eval/qa_dataset.h"
 #include "common/model/open_qa.h"
+#include "common/train/checkpoint.h"
 #include "orqa/v1/trainer.pb.h"
 
 namespace orqa {
@@ -22,7 +23,7 @@ struct OpenQATrainee {
   RealmConfig config;  // with the job's beam sizes
   std::unique_ptr<WordPieceTokenizer> tokenizer;
   std::unique_ptr<RealmOpenQA> model;
-  std::string source_dir;
+  ModelDirFiles files;  // config.json and vocab.txt, written into every checkpoint
   std::string weights_path;
 };
 

@@ -1,0 +1,685 @@
+// The trainer as a real process behind the gateway: finetune against the
+// reference losses, lifecycle, restart and resume, index builds, bad input.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <sstream>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/io/npy.h"
+#include "common/io/safetensors.h"
+#include "common/model/model_dir.h"
+#include "orqa/v1/admin.grpc.pb.h"
+#include "orqa/v1/openqa.grpc.pb.h"
+#include "orqa/v1/retriever.grpc.pb.h"
+#include "orqa/v1/trainer.grpc.pb.h"
+#include "tests/integration/health_probe.h"
+#include "tests/integration/http_client.h"
+#include "tests/integration/process.h"
+#include "tests/unit/fixture_paths.h"
+
+namespace orqa::testing {
+namespace {
+
+using nlohmann::json;
+using orqa::v1::Job;
+using orqa::v1::JobSpec;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+struct Service {
+  std::string name, log;
+  std::vector<std::string> argv;
+  int grpc_port = 0, metrics_port = 0;
+  std::unique_ptr<Process> p;
+  std::string address() const { return "127.0.0.1:" + std::to_string(grpc_port); }
+  void Start() {
+    p = std::make_unique<Process>();
+    ASSERT_TRUE(p->Start(argv, log));
+  }
+};
+
+bool WaitServing(Service& s, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!IsServing(s.address())) {
+    if (!s.p->running() || std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return true;
+}
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(MakeTempDir("orqa-trainer-"));
+    services_ = new std::vector<std::unique_ptr<Service>>();
+    const std::string fx = FixtureDir();
+    std::ifstream in(fx + "/goldens.json");
+    meta_ = new json(json::parse(in));
+    // The fixture's blocks as a block store and its questions as training data.
+    {
+      std::ofstream blocks(*dir_ + "/blocks.jsonl"), train(*dir_ + "/train.jsonl");
+      int id = 0;
+      for (const auto& b : (*meta_)["blocks"]) blocks << json{{"id", id++}, {"title", ""}, {"text", b}}.dump() << "\n";
+      for (const auto& q : (*meta_)["questions"]) {
+        train << json{{"question", q["question"]}, {"answers", q["answers"]}}.dump() << "\n";
+      }
+    }
+    std::string out;
+    ASSERT_EQ(RunCommand(Bin("orqa") + " build-blocks --from " + *dir_ + "/blocks.jsonl --out " + *dir_ + "/fx.blocks", &out), 0) << out;
+    weights_ = new std::string(fx + "/realm_for_open_qa.safetensors");
+    Service& retriever = Add("retriever", "orqa-retriever",
+                             {"--model-dir=" + fx, "--weights=" + *weights_, "--blocks=" + *dir_ + "/fx.blocks",
+                              "--embeddings=" + *weights_});
+    Service& reader = Add("reader", "orqa-reader", {"--model-dir=" + fx, "--weights=" + *weights_});
+    Service& trainer = Add("trainer", "orqa-trainer",
+                           {"--state-dir=" + *dir_ + "/state", "--retriever=" + retriever.address(), "--queue-limit=1",
+                            "--grace-period-s=20"});
+    Add("gateway", "orqa-gateway",
+        {"--retrievers=" + retriever.address(), "--reader=" + reader.address(), "--trainer=" + trainer.address(),
+         "--admin-token=s3cret"});
+    for (auto& s : *services_) {
+      s->Start();
+      ASSERT_TRUE(WaitServing(*s, seconds(60))) << s->name << ":\n" << ReadFile(s->log);
+    }
+    admin_ = orqa::v1::Admin::NewStub(grpc::CreateChannel(Get("gateway").address(), grpc::InsecureChannelCredentials()))
+                 .release();
+  }
+
+  static void TearDownTestSuite() {
+    delete admin_;
+    for (auto it = services_->rbegin(); it != services_->rend(); ++it) {
+      if ((*it)->p && (*it)->p->running()) {
+        EXPECT_EQ((*it)->p->StopAndWait(SIGTERM, milliseconds(30000)), 0) << (*it)->name << ":\n" << ReadFile((*it)->log);
+      }
+    }
+    delete services_;
+    if (!std::getenv("ORQA_KEEP_TEST_FILES")) RunCommand("rm -rf '" + *dir_ + "'", nullptr);
+    delete dir_;
+    delete meta_;
+    delete weights_;
+  }
+
+  static Service& Add(const std::string& name, const std::string& bin, const std::vector<std::string>& args) {
+    auto s = std::make_unique<Service>();
+    s->name = name;
+    s->grpc_port = PickFreePort();
+    s->metrics_port = PickFreePort();
+    s->log = *dir_ + "/" + name + ".log";
+    s->argv = {Bin(bin), "--grpc-port=" + std::to_string(s->grpc_port),
+               "--metrics-port=" + std::to_string(s->metrics_port)};
+    s->argv.insert(s->argv.end(), args.begin(), args.end());
+    services_->push_back(std::move(s));
+    return *services_->back();
+  }
+
+  static Service& Get(const std::string& name) {
+    for (auto& s : *services_) {
+      if (s->name == name) return *s;
+    }
+    throw std::runtime_error(name);
+  }
+
+  static JobSpec Finetune(const std::string& out, int steps, int batch, float lr) {
+    JobSpec spec;
+    spec.set_kind(orqa::v1::JOB_KIND_FINETUNE);
+    spec.set_model_dir(FixtureDir());
+    spec.set_weights_path(*weights_);
+    spec.set_train_path(*dir_ + "/train.jsonl");
+    spec.set_output_dir(*dir_ + "/" + out);
+    spec.set_num_steps(steps);
+    spec.set_batch_size(batch);
+    spec.set_learning_rate(lr);
+    spec.set_seed(7);
+    return spec;
+  }
+
+  static grpc::Status Start(const JobSpec& spec, Job* job, const std::string& token = "s3cret") {
+    grpc::ClientContext ctx;
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    orqa::v1::StartJobRequest req;
+    *req.mutable_spec() = spec;
+    return admin_->StartJob(&ctx, req, job);
+  }
+
+  static grpc::Status GetJob(const std::string& id, Job* job) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer s3cret");
+    orqa::v1::GetJobRequest req;
+    req.set_job_id(id);
+    return admin_->GetJob(&ctx, req, job);
+  }
+
+  static grpc::Status Cancel(const std::string& id, Job* job) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer s3cret");
+    orqa::v1::CancelJobRequest req;
+    req.set_job_id(id);
+    return admin_->CancelJob(&ctx, req, job);
+  }
+
+  // Polls until the job satisfies `done` (or `limit` passes); returns the last view.
+  static Job WaitFor(const std::string& id, const std::function<bool(const Job&)>& done, seconds limit = seconds(120)) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    Job job;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (GetJob(id, &job).ok() && done(job)) return job;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    ADD_FAILURE() << "job " << id << " never reached the expected state; last: " << job.ShortDebugString();
+    return job;
+  }
+
+  static bool Ended(const Job& j) {
+    return j.state() == orqa::v1::JOB_STATE_SUCCEEDED || j.state() == orqa::v1::JOB_STATE_FAILED ||
+           j.state() == orqa::v1::JOB_STATE_CANCELLED;
+  }
+
+  static std::vector<double> GoldenTrainLosses() {
+    std::vector<double> out;
+    for (const auto& o : (*meta_)["openqa"]) {
+      if (o["mode"] == "train_nodropout") out.push_back(o["loss"].get<double>());
+    }
+    return out;
+  }
+
+  static std::string* dir_;
+  static std::string* weights_;
+  static json* meta_;
+  static std::vector<std::unique_ptr<Service>>* services_;
+  static orqa::v1::Admin::Stub* admin_;
+};
+
+std::string* TrainerTest::dir_ = nullptr;
+std::string* TrainerTest::weights_ = nullptr;
+json* TrainerTest::meta_ = nullptr;
+std::vector<std::unique_ptr<Service>>* TrainerTest::services_ = nullptr;
+orqa::v1::Admin::Stub* TrainerTest::admin_ = nullptr;
+
+// Every tensor of two safetensors files, byte for byte (metadata aside).
+void ExpectSameTensors(const std::string& a, const std::string& b) {
+  auto x = ReadSafetensors(a);
+  auto y = ReadSafetensors(b);
+  ASSERT_TRUE(x.ok() && y.ok()) << x.status() << " " << y.status();
+  ASSERT_EQ(x->tensors.size(), y->tensors.size());
+  for (const auto& [name, v] : x->tensors) {
+    auto it = y->tensors.find(name);
+    ASSERT_NE(it, y->tensors.end()) << name;
+    ASSERT_EQ(v.nbytes, it->second.nbytes) << name;
+    EXPECT_EQ(std::memcmp(v.data, it->second.data, v.nbytes), 0) << name << " differs";
+  }
+}
+
+TEST_F(TrainerTest, FirstStepLossEqualsTheReferenceTrainingLossAndTrainingLowersIt) {
+  const std::vector<double> golden = GoldenTrainLosses();
+  ASSERT_FALSE(golden.empty());
+  double mean = 0;
+  for (double l : golden) mean += l / static_cast<double>(golden.size());
+
+  // One batch of every question, dropout off: the first step's loss is the
+  // mean of the reference's train-mode losses.
+  JobSpec spec = Finetune("lowers", 30, static_cast<int>(golden.size()), 3e-3f);
+  spec.set_disable_dropout(true);
+  spec.set_eval_path(*dir_ + "/train.jsonl");
+  Job job;
+  ASSERT_TRUE(Start(spec, &job).ok());
+  job = WaitFor(job.job_id(), Ended);
+  ASSERT_EQ(job.state(), orqa::v1::JOB_STATE_SUCCEEDED) << job.error();
+  ASSERT_EQ(job.history_size(), 30);
+  EXPECT_NEAR(job.history(0).loss(), mean, 1e-4);
+  EXPECT_EQ(job.history(0).step(), 1);
+  EXPECT_LT(job.history(29).loss(), 0.5 * job.history(0).loss());
+  EXPECT_FALSE(job.checkpoint_dir().empty());
+  EXPECT_EQ(job.best_checkpoint_dir(), *dir_ + "/lowers/step-00000030");
+  for (const char* m : {"exact_match", "official_exact_match", "reader_oracle", "top_1_match", "top_5_match",
+                        "top_20_match", "top_100_match"}) {
+    EXPECT_EQ(job.metrics().count(m), 1u) << m;
+  }
+  EXPECT_EQ(job.metrics().at("questions"), static_cast<double>(golden.size()));
+  EXPECT_EQ(job.history(29).metrics().at("exact_match"), job.metrics().at("exact_match"));
+
+  // One question per step with a negligible learning rate: each step's loss is
+  // one question's reference loss.
+  JobSpec each = Finetune("each", static_cast<int>(golden.size()), 1, 1e-9f);
+  each.set_disable_dropout(true);
+  ASSERT_TRUE(Start(each, &job).ok());
+  job = WaitFor(job.job_id(), Ended);
+  ASSERT_EQ(job.state(), orqa::v1::JOB_STATE_SUCCEEDED) << job.error();
+  std::vector<double> seen;
+  for (const auto& h : job.history()) seen.push_back(h.loss());
+  std::vector<double> want = golden;
+  std::sort(seen.begin(), seen.end());
+  std::sort(want.begin(), want.end());
+  ASSERT_EQ(seen.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(seen[i], want[i], 1e-4) << i;
+}
+
+TEST_F(TrainerTest, DeployByJobIdSwapsTheServedModels) {
+  JobSpec spec = Finetune("deploy", 20, 8, 3e-3f);
+  spec.set_eval_path(*dir_ + "/train.jsonl");
+  Job job;
+  ASSERT_TRUE(Start(spec, &job).ok());
+  job = WaitFor(job.job_id(), Ended);
+  ASSERT_EQ(job.state(), orqa::v1::JOB_STATE_SUCCEEDED) << job.error();
+  auto status = [&] {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer s3cret");
+    orqa::v1::GetStatusResponse st;
+    EXPECT_TRUE(admin_->GetStatus(&ctx, {}, &st).ok());
+    return st;
+  };
+  auto ask = [&](const std::string& q) {
+    auto stub = orqa::v1::OpenQA::NewStub(grpc::CreateChannel(Get("gateway").address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    orqa::v1::AnswerRequest req;
+    req.set_question(q);
+    orqa::v1::AnswerResponse resp;
+    EXPECT_TRUE(stub->Answer(&ctx, req, &resp).ok());
+    return resp;
+  };
+  const std::string question = (*meta_)["questions"][0]["question"];
+  orqa::v1::AnswerResponse before = ask(question);
+  orqa::v1::GetStatusResponse st0 = status();
+
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer s3cret");
+  orqa::v1::DeployRequest req;
+  req.set_job_id(job.job_id());
+  orqa::v1::DeployResponse resp;
+  ASSERT_TRUE(admin_->Deploy(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.checkpoint_dir(), job.best_checkpoint_dir());
+  const std::string version = WeightsVersion(job.best_checkpoint_dir() + "/model.safetensors");
+  EXPECT_EQ(resp.embedder().version(), version);
+  EXPECT_EQ(resp.reader().version(), version);
+  orqa::v1::GetStatusResponse st1 = status();
+  for (int i = 0; i < 2; ++i) {  // retriever shard, reader
+    EXPECT_NE(st1.backends(i).model().version(), st0.backends(i).model().version());
+    EXPECT_EQ(st1.backends(i).model().version(), version);
+  }
+  orqa::v1::AnswerResponse after = ask(question);
+  ASSERT_GT(after.answers_size(), 0);
+  EXPECT_NE(after.answers(0).score(), before.answers(0).score()) << "answers still come from the old weights";
+
+  // Deploying the fixture again restores the original answers.
+  grpc::ClientContext ctx2;
+  ctx2.AddMetadata("authorization", "Bearer s3cret");
+  orqa::v1::DeployRequest back;
+  back.set_checkpoint_dir(FixtureDir());
+  ASSERT_TRUE(admin_->Deploy(&ctx2, back, &resp).ok());
+  EXPECT_FLOAT_EQ(ask(question).answers(0).score(), before.answers(0).score());
+}
+
+TEST_F(TrainerTest, LifecycleWatchListCancelQueueLimitAndErrors) {
+  // A long job runs; one more may wait (--queue-limit=1); a third is refused.
+  Job running, queued, refused;
+  ASSERT_TRUE(Start(Finetune("long", 100000, 1, 1e-4f), &running).ok());
+  EXPECT_EQ(running.state(), orqa::v1::JOB_STATE_QUEUED);
+  WaitFor(running.job_id(), [](const Job& j) { return j.state() == orqa::v1::JOB_STATE_RUNNING && j.step() >= 2; });
+  ASSERT_TRUE(Start(Finetune("queued", 5, 1, 1e-4f), &queued).ok());
+  grpc::Status full = Start(Finetune("refused", 5, 1, 1e-4f), &refused);
+  EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(full.error_message().find("queue is full"), std::string::npos) << full.error_message();
+
+  // Watch the running job: events in step order until the cancel ends it.
+  std::vector<Job> events;
+  std::thread watcher([&] {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer s3cret");
+    orqa::v1::WatchJobRequest req;
+    req.set_job_id(running.job_id());
+    auto reader = admin_->WatchJob(&ctx, req);
+    orqa::v1::JobEvent e;
+    while (reader->Read(&e)) events.push_back(e.job());
+    EXPECT_TRUE(reader->Finish().ok());
+  });
+  std::this_thread::sleep_for(milliseconds(500));
+
+  // List: newest first.
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer s3cret");
+    orqa::v1::ListJobsRequest req;
+    req.set_limit(2);
+    orqa::v1::ListJobsResponse list;
+    ASSERT_TRUE(admin_->ListJobs(&ctx, req, &list).ok());
+    ASSERT_EQ(list.jobs_size(), 2);
+    EXPECT_EQ(list.jobs(0).job_id(), queued.job_id());
+    EXPECT_EQ(list.jobs(1).job_id(), running.job_id());
+  }
+  Job j;
+  ASSERT_TRUE(Cancel(queued.job_id(), &j).ok());
+  EXPECT_EQ(j.state(), orqa::v1::JOB_STATE_CANCELLED);
+  ASSERT_TRUE(Cancel(running.job_id(), &j).ok());
+  EXPECT_EQ(j.state(), orqa::v1::JOB_STATE_CANCELLED);
+  watcher.join();
+  ASSERT_GE(events.size(), 3u);
+  for (size_t i = 1; i < events.size(); ++i) EXPECT_LE(events[i - 1].step(), events[i].step());
+  EXPECT_EQ(events.back().state(), orqa::v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(events.back().step(), j.step());
+
+  EXPECT_EQ(Cancel(running.job_id(), &j).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Cancel("job-none", &j).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(GetJob("job-none", &j).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Start(Finetune("x", 1, 1, 1e-4f), &j, "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Start(Finetune("x", 1, 1, 1e-4f), &j, "wrong").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  // Metrics of the trainer.
+  std::string text;
+  ASSERT_EQ(HttpGet(Get("trainer").metrics_port, "/metrics", &text), 200);
+  EXPECT_GE(SampleValue(text, {"orqa_trainer_steps_total"}), 2.0);
+  EXPECT_GE(SampleValue(text, {"orqa_trainer_jobs", "state=\"JOB_STATE_CANCELLED\""}), 2.0);
+  EXPECT_TRUE(IsServing(Get("trainer").address()));
+}
+
+TEST_F(TrainerTest, BadSpecsAreInvalidArgumentNamingTheField) {
+  struct Case {
+    std::function<void(JobSpec*)> change;
+    std::string message;
+  };
+  const std::string missing = *dir_ + "/no-such-file.jsonl";
+  std::filesystem::create_directories(*dir_ + "/bad-model");
+  {
+    std::ifstream in(FixtureDir() + "/config.json");
+    json c = json::parse(in);
+    c["retriever_proj_size"] = 8;  // the fixture's weights project to 16
+    std::ofstream(*dir_ + "/bad-model/config.json") << c.dump();
+    std::filesystem::copy_file(FixtureDir() + "/vocab.txt", *dir_ + "/bad-model/vocab.txt",
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  std::ofstream(*dir_ + "/a-file") << "x";
+  std::vector<Case> cases = {
+      {[&](JobSpec* s) { s->set_train_path(missing); }, "train_path: cannot read '" + missing + "'"},
+      {[&](JobSpec* s) { s->set_eval_path(missing); }, "eval_path: cannot read '" + missing + "'"},
+      {[&](JobSpec* s) { s->set_model_dir(missing); }, "model_dir: cannot read '" + missing + "'"},
+      {[](JobSpec* s) { s->set_num_steps(0); }, "num_steps: expected > 0, got 0"},
+      {[](JobSpec* s) { s->set_batch_size(-1); }, "batch_size: expected > 0, got -1"},
+      {[](JobSpec* s) { s->set_learning_rate(0); }, "learning_rate: expected in (0, 1], got 0"},
+      {[](JobSpec* s) { s->set_warmup_steps(-2); }, "warmup_steps: expected in [0, num_steps], got -2"},
+      {[](JobSpec* s) { s->set_eval_every_steps(-1); }, "eval_every_steps: expected >= 0, got -1"},
+      {[](JobSpec* s) { s->set_kind(orqa::v1::JOB_KIND_UNSPECIFIED); }, "kind: must be JOB_KIND_FINETUNE or JOB_KIND_BUILD_INDEX"},
+      {[&](JobSpec* s) { s->set_output_dir(*dir_ + "/a-file/sub"); },
+       "output_dir: cannot write to directory '" + *dir_ + "/a-file/sub'"},
+      {[&](JobSpec* s) { s->set_model_dir(*dir_ + "/bad-model"); }, "model_dir: " + *weights_ + ": mis-shaped keys"},
+  };
+  for (const auto& c : cases) {
+    JobSpec spec = Finetune("bad", 1, 1, 1e-4f);
+    c.change(&spec);
+    Job j;
+    grpc::Status st = Start(spec, &j);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.message;
+    EXPECT_EQ(st.error_message().rfind(c.message, 0), 0u) << st.error_message();
+  }
+
+  // A malformed line fails the job, named by file and line; the trainer keeps serving.
+  const std::string bad = *dir_ + "/bad.jsonl";
+  std::ofstream(bad) << "{\"question\": \"ok?\", \"answers\": [\"yes\"]}\n\n{\"question\": \"no answers\"}\n";
+  JobSpec spec = Finetune("badline", 2, 1, 1e-4f);
+  spec.set_train_path(bad);
+  Job j;
+  ASSERT_TRUE(Start(spec, &j).ok());
+  j = WaitFor(j.job_id(), Ended);
+  EXPECT_EQ(j.state(), orqa::v1::JOB_STATE_FAILED);
+  EXPECT_EQ(j.error(), bad + ":3: no \"answers\" or \"answer\" field");
+  EXPECT_TRUE(IsServing(Get("trainer").address()));
+}
+
+TEST_F(TrainerTest, KilledAndStoppedTrainerResumesToTheParametersOfAnUninterruptedRun) {
+  // Dropout on: the resumed run must also replay the dropout noise.
+  JobSpec spec = Finetune("whole", 240, 4, 1e-3f);
+  spec.set_checkpoint_every_steps(10);
+  spec.set_keep_checkpoints(1);
+  Job whole;
+  ASSERT_TRUE(Start(spec, &whole).ok());
+  whole = WaitFor(whole.job_id(), Ended);
+  ASSERT_EQ(whole.state(), orqa::v1::JOB_STATE_SUCCEEDED) << whole.error();
+
+  spec.set_output_dir(*dir_ + "/interrupted");
+  Job job, queued;
+  ASSERT_TRUE(Start(spec, &job).ok());
+  ASSERT_TRUE(Start(Finetune("after-restart", 3, 1, 1e-4f), &queued).ok());
+  Service& trainer = Get("trainer");
+  // SIGKILL past a checkpoint: the work since it is lost and redone.
+  WaitFor(job.job_id(), [](const Job& j) { return j.step() >= 75; });
+  ASSERT_EQ(trainer.p->StopAndWait(SIGKILL, milliseconds(5000)), 128 + SIGKILL);
+  trainer.Start();
+  ASSERT_TRUE(WaitServing(trainer, seconds(60))) << ReadFile(trainer.log);
+  // SIGTERM: it checkpoints where it is and exits 0 within the grace period.
+  Job mid = WaitFor(job.job_id(), [](const Job& j) { return j.step() >= 150; });
+  EXPECT_GE(mid.resumed(), 1);
+  ASSERT_EQ(trainer.p->StopAndWait(SIGTERM, milliseconds(20000)), 0) << ReadFile(trainer.log);
+  trainer.Start();
+  ASSERT_TRUE(WaitServing(trainer, seconds(60))) << ReadFile(trainer.log);
+  Job done = WaitFor(job.job_id(), Ended, seconds(180));
+  ASSERT_EQ(done.state(), orqa::v1::JOB_STATE_SUCCEEDED) << done.error();
+  EXPECT_EQ(done.resumed(), 2);
+  EXPECT_EQ(done.step(), 240);
+  ASSERT_EQ(done.history_size(), 240);
+  for (int i = 0; i < 240; ++i) {
+    EXPECT_EQ(done.history(i).step(), i + 1);
+    EXPECT_EQ(done.history(i).loss(), whole.history(i).loss()) << "step " << i + 1;
+  }
+  ExpectSameTensors(whole.checkpoint_dir() + "/model.safetensors", done.checkpoint_dir() + "/model.safetensors");
+  // The job queued behind it survived both restarts.
+  Job after = WaitFor(queued.job_id(), Ended);
+  EXPECT_EQ(after.state(), orqa::v1::JOB_STATE_SUCCEEDED) << after.error();
+}
+
+TEST_F(TrainerTest, RetrieverDownAtStartOrDyingMidJobFailsTheJobNamingIt) {
+  // A trainer of its own, in front of a retriever of its own.
+  const std::string fx = FixtureDir();
+  Service& r = Add("retriever-doomed", "orqa-retriever",
+                   {"--model-dir=" + fx, "--weights=" + *weights_, "--blocks=" + *dir_ + "/fx.blocks",
+                    "--embeddings=" + *weights_});
+  const int dead_port = PickFreePort();
+  Service& t = Add("trainer-doomed", "orqa-trainer",
+                   {"--state-dir=" + *dir_ + "/state-doomed", "--retriever=" + r.address(), "--retriever-attempts=2"});
+  Service& t2 = Add("trainer-nothing", "orqa-trainer",
+                    {"--state-dir=" + *dir_ + "/state-nothing", "--retriever=127.0.0.1:" + std::to_string(dead_port),
+                     "--retriever-attempts=2"});
+  for (Service* s : {&r, &t, &t2}) {
+    s->Start();
+    ASSERT_TRUE(WaitServing(*s, seconds(60))) << s->name << ":\n" << ReadFile(s->log);
+  }
+  auto start = [&](Service& trainer, const JobSpec& spec) {
+    auto stub = orqa::v1::Trainer::NewStub(grpc::CreateChannel(trainer.address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    Job j;
+    EXPECT_TRUE(stub->StartJob(&ctx, spec, &j).ok());
+    return std::make_pair(std::move(stub), j.job_id());
+  };
+  auto wait = [&](orqa::v1::Trainer::Stub& stub, const std::string& id, const std::function<bool(const Job&)>& done) {
+    Job j;
+    auto deadline = std::chrono::steady_clock::now() + seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      grpc::ClientContext ctx;
+      orqa::v1::JobId req;
+      req.set_job_id(id);
+      if (stub.GetJob(&ctx, req, &j).ok() && done(j)) break;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return j;
+  };
+  // Down when the job starts.
+  auto [stub2, id2] = start(t2, Finetune("nothing", 5, 1, 1e-4f));
+  Job j2 = wait(*stub2, id2, Ended);
+  EXPECT_EQ(j2.state(), orqa::v1::JOB_STATE_FAILED);
+  EXPECT_EQ(j2.error().rfind("GetInfo on retriever shard 0 at 127.0.0.1:" + std::to_string(dead_port) +
+                                 " failed after 2 tries (unavailable)", 0),
+            0u)
+      << j2.error();
+  EXPECT_TRUE(IsServing(t2.address()));
+
+  // Dies mid-job.
+  auto [stub, id] = start(t, Finetune("doomed", 100000, 1, 1e-4f));
+  wait(*stub, id, [](const Job& j) { return j.step() >= 3; });
+  ASSERT_EQ(r.p->StopAndWait(SIGKILL, milliseconds(5000)), 128 + SIGKILL);
+  Job j = wait(*stub, id, Ended);
+  EXPECT_EQ(j.state(), orqa::v1::JOB_STATE_FAILED);
+  EXPECT_EQ(j.error().rfind("Search on retriever shard 0 at " + r.address() + " failed after 2 tries (unavailable)", 0),
+            0u)
+      << j.error();
+  EXPECT_TRUE(IsServing(t.address()));
+  for (Service* s : {&t, &t2}) EXPECT_EQ(s->p->StopAndWait(SIGTERM, milliseconds(20000)), 0);
+}
+
+TEST_F(TrainerTest, BuildIndexEqualsEmbedBlocksAndReloadsTheRetrieverUnderLoad) {
+  const std::string fx = FixtureDir(), squad = SharedDir() + "/data/squad-v1.1-dev-open/blocks.jsonl";
+  std::string out;
+  ASSERT_EQ(RunCommand(Bin("orqa") + " build-blocks --from " + squad + " --out " + *dir_ + "/squad.blocks", &out), 0) << out;
+  ASSERT_EQ(RunCommand(Bin("orqa") + " embed-blocks --model " + fx + " --weights " + *weights_ + " --blocks " + *dir_ +
+                           "/squad.blocks --out " + *dir_ + "/cli.npy --batch-size 32",
+                       &out),
+            0)
+      << out;
+  Service& r = Add("retriever-squad", "orqa-retriever",
+                   {"--model-dir=" + fx, "--weights=" + *weights_, "--blocks=" + *dir_ + "/squad.blocks",
+                    "--embeddings=" + *dir_ + "/cli.npy"});
+  Service& t = Add("trainer-squad", "orqa-trainer", {"--state-dir=" + *dir_ + "/state-squad", "--retriever=" + r.address()});
+  for (Service* s : {&r, &t}) {
+    s->Start();
+    ASSERT_TRUE(WaitServing(*s, seconds(60))) << s->name << ":\n" << ReadFile(s->log);
+  }
+  auto trainer = orqa::v1::Trainer::NewStub(grpc::CreateChannel(t.address(), grpc::InsecureChannelCredentials()));
+  auto get = [&](const std::string& id) {
+    grpc::ClientContext ctx;
+    orqa::v1::JobId req;
+    req.set_job_id(id);
+    Job j;
+    EXPECT_TRUE(trainer->GetJob(&ctx, req, &j).ok());
+    return j;
+  };
+  JobSpec spec;
+  spec.set_kind(orqa::v1::JOB_KIND_BUILD_INDEX);
+  spec.set_model_dir(fx);
+  spec.set_weights_path(*weights_);
+  spec.set_blocks_path(*dir_ + "/squad.blocks");
+  spec.set_embeddings_path(*dir_ + "/built.npy");
+  spec.set_batch_size(32);
+  spec.set_reload_retriever(true);
+
+  // Clients keep asking while the job embeds and the retriever reloads.
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 2; ++c) {
+    clients.emplace_back([&] {
+      auto stub = orqa::v1::Retriever::NewStub(grpc::CreateChannel(r.address(), grpc::InsecureChannelCredentials()));
+      for (int i = 0; !stop && i < 100000; ++i) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + seconds(30));
+        orqa::v1::RetrieveRequest req;
+        req.set_question("What is the name of the stadium?");
+        req.set_k(5);
+        orqa::v1::RetrieveResponse resp;
+        (stub->Retrieve(&ctx, req, &resp).ok() && resp.blocks_size() == 5 ? ok : failed)++;
+      }
+    });
+  }
+  Job job;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(trainer->StartJob(&ctx, spec, &job).ok());
+  }
+  auto deadline = std::chrono::steady_clock::now() + seconds(300);
+  while (!Ended(job = get(job.job_id())) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  std::this_thread::sleep_for(milliseconds(300));
+  stop = true;
+  for (auto& c : clients) c.join();
+  ASSERT_EQ(job.state(), orqa::v1::JOB_STATE_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.done(), 2067);
+  EXPECT_EQ(job.total(), 2067);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(ok.load(), 0);
+
+  auto a = ReadNpyArray(*dir_ + "/cli.npy");
+  auto b = ReadNpyArray(*dir_ + "/built.npy");
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->shape, b->shape);
+  const float* x = reinterpret_cast<const float*>(a->data);
+  const float* y = reinterpret_cast<const float*>(b->data);
+  float worst = 0;
+  for (int64_t i = 0; i < a->numel(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
+  EXPECT_LE(worst, 1e-5f);
+  {
+    auto stub = orqa::v1::Retriever::NewStub(grpc::CreateChannel(r.address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    orqa::v1::RetrieverInfo info;
+    ASSERT_TRUE(stub->GetInfo(&ctx, {}, &info).ok());
+    EXPECT_EQ(info.embeddings_version().rfind("built.npy", 0), 0u) << info.embeddings_version();
+  }
+
+  // A build is cancelled within 2 s; its partial file goes with it.
+  spec.set_embeddings_path(*dir_ + "/cancelled.npy");
+  spec.set_batch_size(1);
+  spec.set_reload_retriever(false);
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(trainer->StartJob(&ctx, spec, &job).ok());
+  }
+  while ((job = get(job.job_id())).done() < 10 && !Ended(job)) std::this_thread::sleep_for(milliseconds(10));
+  auto t0 = std::chrono::steady_clock::now();
+  {
+    grpc::ClientContext ctx;
+    orqa::v1::JobId req;
+    req.set_job_id(job.job_id());
+    ASSERT_TRUE(trainer->CancelJob(&ctx, req, &job).ok());
+  }
+  EXPECT_EQ(job.state(), orqa::v1::JOB_STATE_CANCELLED);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(2));
+  EXPECT_FALSE(std::filesystem::exists(*dir_ + "/cancelled.npy.partial"));
+  EXPECT_FALSE(std::filesystem::exists(*dir_ + "/cancelled.npy"));
+  for (Service* s : {&t, &r}) EXPECT_EQ(s->p->StopAndWait(SIGTERM, milliseconds(20000)), 0);
+}
+
+TEST_F(TrainerTest, RestRoutesListGetAndStreamAJob) {
+  JobSpec spec = Finetune("rest", 5, 2, 1e-4f);
+  Job job;
+  ASSERT_TRUE(Start(spec, &job).ok());
+  WaitFor(job.job_id(), Ended);
+  const int port = PickFreePort();
+  Process rest;
+  ASSERT_TRUE(rest.Start({Bin("orqa-rest"), "--listen=127.0.0.1:" + std::to_string(port), "--gateway=" + Get("gateway").address()},
+                         *dir_ + "/rest.log"));
+  auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (HttpGet(port, "/healthz", nullptr) != 200 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  const std::string base = "curl -sS -m 30 -H 'Authorization: Bearer s3cret' http://127.0.0.1:" + std::to_string(port);
+  std::string out;
+  ASSERT_EQ(RunCommand(base + "/v1/admin/jobs?limit=1", &out), 0) << out;
+  json list = json::parse(out);
+  EXPECT_EQ(list["jobs"][0]["job_id"], job.job_id());
+  out.clear();
+  ASSERT_EQ(RunCommand(base + "/v1/admin/jobs/" + job.job_id(), &out), 0) << out;
+  EXPECT_EQ(json::parse(out)["history"].size(), 5u);
+  // The watch stream: newline-delimited JSON, the last object the final state.
+  out.clear();
+  ASSERT_EQ(RunCommand(base + "/v1/admin/jobs/" + job.job_id() + ":watch", &out), 0) << out;
+  std::vector<std::string> lines;
+  std::stringstream ss(out);
+  for (std::string line; std::getline(ss, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  ASSERT_GE(lines.size(), 1u) << out;
+  EXPECT_EQ(json::parse(lines.back())["result"]["job"]["state"], "JOB_STATE_SUCCEEDED") << out;
+  // Without the token: 401.
+  out.clear();
+  ASSERT_EQ(RunCommand("curl -sS -m 30 -o /dev/null -w '%{http_code}' http://127.0.0.1:" + std::to_string(port) +
+                           "/v1/admin/jobs",
+                       &out),
+            0);
+  EXPECT_EQ(out, "401");
+  EXPECT_EQ(rest.StopAndWait(SIGTERM, milliseconds(10000)), 0);
+}
+
+}  // namespace
+}  // namespace orqa::testing
