@@ -1,0 +1,202 @@
+// Training building blocks: AdamW against LibTorch's, the schedule, dropout
+// only in training mode, checkpoints the serving loaders accept, the dataset
+// reader and the persisted job table.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/eval/qa_dataset.h"
+#include "common/model/model_dir.h"
+#include "common/model/open_qa.h"
+#include "common/model/span_reader.h"
+#include "common/model/text_embedder.h"
+#include "common/train/adamw.h"
+#include "common/train/checkpoint.h"
+#include "services/trainer/job_store.h"
+#include "tests/unit/fixture_paths.h"
+
+namespace orqa {
+namespace {
+
+std::string TempDir() {
+  std::string t = "/tmp/orqa-train-test-XXXXXX";
+  return mkdtemp(t.data());
+}
+
+TEST(AdamW, MatchesLibTorchAdamWOnThreeSteps) {
+  torch::manual_seed(3);
+  auto w = torch::randn({4, 3}).requires_grad_(true);
+  auto w_ref = w.detach().clone().requires_grad_(true);
+  AdamWOptions o;
+  o.weight_decay = 0.01;
+  AdamW mine({{"layer.weight", w}}, o);
+  torch::optim::AdamW ref({w_ref}, torch::optim::AdamWOptions(1e-2).eps(1e-6).weight_decay(0.01));
+  for (int step = 0; step < 3; ++step) {
+    auto g = torch::randn({4, 3});
+    w.mutable_grad() = g.clone();
+    w_ref.mutable_grad() = g.clone();
+    mine.Step(1e-2);
+    ref.step();
+  }
+  EXPECT_TRUE(torch::allclose(w, w_ref, 1e-6, 1e-7)) << (w - w_ref).abs().max().item<float>();
+  EXPECT_EQ(mine.steps(), 3);
+}
+
+TEST(AdamW, NoWeightDecayOnBiasesAndLayerNorm) {
+  auto bias = torch::ones({2}).requires_grad_(true);
+  auto ln = torch::ones({2}).requires_grad_(true);
+  AdamWOptions o;
+  o.weight_decay = 0.5;
+  AdamW adam({{"dense.bias", bias}, {"LayerNorm.weight", ln}}, o);
+  bias.mutable_grad() = torch::zeros({2});
+  ln.mutable_grad() = torch::zeros({2});
+  adam.Step(0.1);  // zero gradients: only weight decay could move them
+  EXPECT_TRUE(torch::equal(bias, torch::ones({2})));
+  EXPECT_TRUE(torch::equal(ln, torch::ones({2})));
+}
+
+TEST(AdamW, StateRoundTripContinuesBitForBit) {
+  torch::manual_seed(5);
+  auto a = torch::randn({3}).requires_grad_(true);
+  auto b = a.detach().clone().requires_grad_(true);
+  AdamW first({{"p", a}}, {});
+  std::vector<torch::Tensor> grads = {torch::randn({3}), torch::randn({3}), torch::randn({3})};
+  a.mutable_grad() = grads[0];
+  first.Step(0.1);
+  AdamW second({{"p", b}}, {});
+  b.mutable_grad() = grads[0];
+  second.Step(0.1);
+  AdamW resumed({{"p", b}}, {});
+  ASSERT_TRUE(resumed.LoadState(second.State(), "state").ok());
+  for (int i = 1; i < 3; ++i) {
+    a.mutable_grad() = grads[i];
+    b.mutable_grad() = grads[i];
+    first.Step(0.1);
+    resumed.Step(0.1);
+  }
+  EXPECT_TRUE(torch::equal(a, b));
+  StateDict bad = second.State();
+  bad.erase("exp_avg.p");
+  EXPECT_EQ(resumed.LoadState(bad, "ckpt").message(), "ckpt: missing optimiser key exp_avg.p");
+}
+
+TEST(Schedule, WarmupThenLinearDecayToZero) {
+  EXPECT_DOUBLE_EQ(WarmupLinearDecay(1.0, 0, 4, 12), 0.25);
+  EXPECT_DOUBLE_EQ(WarmupLinearDecay(1.0, 3, 4, 12), 1.0);
+  EXPECT_DOUBLE_EQ(WarmupLinearDecay(1.0, 4, 4, 12), 1.0);
+  EXPECT_DOUBLE_EQ(WarmupLinearDecay(1.0, 8, 4, 12), 0.5);
+  EXPECT_DOUBLE_EQ(WarmupLinearDecay(1.0, 11, 4, 12), 0.125);
+  EXPECT_DOUBLE_EQ(WarmupLinearDecay(2.0, 0, 0, 10), 2.0);
+}
+
+TEST(ClipGradNorm, ScalesToTheLimitAndReportsTheNorm) {
+  auto p = torch::zeros({2}).requires_grad_(true);
+  p.mutable_grad() = torch::tensor({3.0f, 4.0f});
+  EXPECT_NEAR(ClipGradNorm({p}, 1.0), 5.0, 1e-6);
+  EXPECT_NEAR(p.grad().norm().item<double>(), 1.0, 1e-5);
+}
+
+TEST(Dropout, OnlyInTrainingModeAndWithinTheConfiguredRate) {
+  auto config = ReadRealmConfig(testing::FixtureDir() + "/config.json");
+  ASSERT_TRUE(config.ok());
+  EXPECT_DOUBLE_EQ(config->hidden_dropout_prob, 0.1);
+  RealmEmbedder e(*config);
+  EXPECT_FALSE(e->is_training()) << "models start in inference mode";
+  auto ids = torch::tensor({{101, 2040, 2003, 102}}, torch::kLong);
+  auto mask = torch::ones_like(ids), types = torch::zeros_like(ids);
+  torch::NoGradGuard g;
+  auto a = e(ids, mask, types).projected_score, b = e(ids, mask, types).projected_score;
+  EXPECT_TRUE(torch::equal(a, b));
+  e->train();
+  torch::manual_seed(1);
+  auto c = e(ids, mask, types).projected_score;
+  torch::manual_seed(1);
+  auto d = e(ids, mask, types).projected_score;
+  EXPECT_TRUE(torch::equal(c, d)) << "same seed, same dropout";
+  EXPECT_FALSE(torch::equal(a, c)) << "dropout changed nothing in training mode";
+}
+
+TEST(Checkpoint, ModelDirIsLoadedUnchangedByTheServingEmbedderAndReader) {
+  const std::string fx = testing::FixtureDir(), dir = TempDir();
+  auto files = LoadModelFiles(fx, fx + "/realm_for_open_qa.safetensors");
+  ASSERT_TRUE(files.ok());
+  RealmOpenQA model(files->config, files->tokenizer.get());
+  ASSERT_TRUE(model.Load(files->state, "fixture").ok());
+  StateDict weights = NamedParameters(*model.embedder(), "embedder.");
+  for (auto& [k, v] : NamedParameters(*model.reader(), "reader.")) weights[k] = v;
+  auto text = ReadModelDirFiles(fx);
+  ASSERT_TRUE(text.ok());
+  ASSERT_TRUE(WriteModelDir(dir + "/ckpt", *text, weights, {{"architecture", "RealmForOpenQA"}}).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir + "/ckpt.tmp"));
+  auto embedder = TextEmbedder::Load(dir + "/ckpt");
+  ASSERT_TRUE(embedder.ok()) << embedder.status();
+  auto reference = TextEmbedder::Load(fx, fx + "/realm_for_open_qa.safetensors");
+  ASSERT_TRUE(reference.ok());
+  EXPECT_EQ((*embedder)->EmbedQuestions({"who wrote hamlet?"}), (*reference)->EmbedQuestions({"who wrote hamlet?"}));
+  auto reader = SpanReader::Load(dir + "/ckpt");
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(QaDataset, ReadsAnswersAndAnswerAsListsOrStrings) {
+  const std::string dir = TempDir(), path = dir + "/qa.jsonl";
+  std::ofstream(path) << "{\"question\": \"q1\", \"answers\": [\"a\", \"b\"], \"id\": 3}\n"
+                         "\n"
+                         "{\"question\": \"q2\", \"answer\": \"c\"}\n";
+  auto data = ReadQaJsonl(path);
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_EQ(data->size(), 2u);
+  EXPECT_EQ((*data)[0].answers, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ((*data)[1].answers, (std::vector<std::string>{"c"}));
+  EXPECT_EQ((*data)[1].line, 3);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(QaDataset, MalformedLinesAreNamedByFileAndLine) {
+  const std::string dir = TempDir(), path = dir + "/bad.jsonl";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{\"question\": \"q\"", "not valid JSON"},
+      {"[1, 2]", "expected a JSON object"},
+      {"{\"answers\": [\"a\"]}", "\"question\" must be a non-empty string"},
+      {"{\"question\": \"q\"}", "no \"answers\" or \"answer\" field"},
+      {"{\"question\": \"q\", \"answers\": [1]}", "\"answers\" must hold only strings"},
+      {"{\"question\": \"q\", \"answer\": []}", "\"answer\" is empty"},
+      {"{\"question\": \"q\", \"answers\": 5}", "\"answers\" must be a string or a list of strings"},
+  };
+  for (const auto& [line, what] : cases) {
+    std::ofstream(path) << "{\"question\": \"fine\", \"answers\": [\"x\"]}\n" << line << "\n";
+    auto data = ReadQaJsonl(path);
+    EXPECT_EQ(data.status().message(), path + ":2: " + what) << line;
+  }
+  std::ofstream(path) << "\n";
+  EXPECT_EQ(ReadQaJsonl(path).status().message(), path + ": no examples");
+  EXPECT_EQ(ReadQaJsonl(dir + "/none").status().message(), dir + "/none: cannot open");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(JobStore, SavesAndLoadsJobsIgnoringTornTemporaries) {
+  const std::string dir = TempDir();
+  auto store = JobStore::Open(dir);
+  ASSERT_TRUE(store.ok());
+  orqa::v1::Job job;
+  job.set_job_id("job-0000000000001-000");
+  job.set_state(orqa::v1::JOB_STATE_RUNNING);
+  job.set_step(12);
+  job.mutable_spec()->set_num_steps(40);
+  (*job.mutable_metrics())["exact_match"] = 0.25;
+  job.add_history()->set_loss(1.5f);
+  ASSERT_TRUE(store->Save(job).ok());
+  std::ofstream(dir + "/jobs/job-0000000000002-000.json.tmp") << "{\"job_id\": \"torn";
+  auto jobs = store->LoadAll();
+  ASSERT_TRUE(jobs.ok()) << jobs.status();
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].SerializeAsString(), job.SerializeAsString());
+  std::ofstream(dir + "/jobs/broken.json") << "not json";
+  EXPECT_EQ(store->LoadAll().status().message().rfind(dir + "/jobs/broken.json: not a job record", 0), 0u);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace orqa
