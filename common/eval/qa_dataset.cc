@@ -46,6 +46,7 @@ absl::StatusOr<std::vector<QaExample>> ReadQaJsonl(const std::string& path) {
     } else {
       return absl::InvalidArgumentError(absl::StrCat(where(), "\"", key, "\" must be a string or a list of strings"));
     }
+    if (auto b = j.find("block_id"); b != j.end() && b->is_number_integer()) ex.block_id = b->get<int64_t>();
     if (ex.answers.empty()) return absl::InvalidArgumentError(absl::StrCat(where(), "\"", key, "\" is empty"));
     out.push_back(std::move(ex));
   }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@ struct QaExample {
   std::string question;
   std::vector<std::string> answers;  // strings, or regexes for CuratedTrec
   int line = 0;                      // 1-based line in the file
+  int64_t block_id = -1;             // the gold block, where the dataset names one (SQuAD-open)
 };
 
 /// Reads JSON lines `{"question": str, "answers"|"answer": str or [str]}`

@@ -25,6 +25,14 @@ int RunImportEmbeddings(int argc, char** argv);
 /// prints the answer, its passage with the answer marked, and the scores.
 int RunAsk(int argc, char** argv);
 
+/// `orqa eval --data FILE --model-dir DIR [--gateway ADDR]`: scores a QA
+/// dataset through a running gateway (ORQA's metrics, latency, throughput).
+int RunEval(int argc, char** argv);
+
+/// `orqa init-model --out DIR --vocab vocab.txt [sizes]`: a RealmForOpenQA
+/// model directory with fresh BERT-initialised weights.
+int RunInitModel(int argc, char** argv);
+
 /// `orqa jobs start|list|get|watch|cancel|deploy`: trainer jobs through the
 /// gateway's Admin API (token from --admin-token / ORQA_ADMIN_TOKEN).
 int RunJobs(int argc, char** argv);

@@ -106,11 +106,17 @@ int RunStart(int argc, char** argv) {
   std::string kind = "finetune", model_dir, weights, train, eval, output, blocks, embeddings;
   int num_steps = 0, batch_size = 0, warmup = 0, eval_every = 0, ckpt_every = 0, searcher_beam = 0,
       reader_beam = 0, seed = 0, keep = 0, eval_limit = 0, shard_index = 0, num_shards = 0, max_block_length = 0;
-  double lr = 1e-5, weight_decay = 0, max_grad_norm = 0;
+  double lr = 1e-5, weight_decay = 0, max_grad_norm = 0, mask_prob = 0, ict_keep_prob = 0;
+  std::string text;
+  int max_seq_length = 0;
   bool regex = false, no_dropout = false, reload = false, watch = false;
   FlagSet flags(cmd, "Queues a trainer job through the gateway. Relative paths are made absolute here.");
   AddCommon(flags, &c);
-  flags.String("kind", &kind, "finetune or build-index.");
+  flags.String("kind", &kind, "finetune, build-index, mlm (PRETRAIN_MLM) or ict (PRETRAIN_ICT).");
+  flags.String("text", &text, "MLM/ICT: extra plain text, one passage per line.");
+  flags.Int("max-seq-length", &max_seq_length, "MLM/ICT: tokens per sequence (0 = 128 for MLM, 288 for ICT).");
+  flags.Double("mask-prob", &mask_prob, "MLM: share of words masked (0 = 0.15).");
+  flags.Double("ict-keep-prob", &ict_keep_prob, "ICT: share of contexts that keep the query sentence (0 = 0.1).");
   flags.String("model-dir", &model_dir, "Starting model directory (config.json, vocab.txt, weights).");
   flags.String("weights", &weights, "Weights file, if not the one in --model-dir.");
   flags.String("train", &train, "FINETUNE: training questions (JSON lines: question, answers).");
@@ -131,7 +137,7 @@ int RunStart(int argc, char** argv) {
   flags.Int("eval-limit", &eval_limit, "FINETUNE: evaluate on at most N questions (0 = all).");
   flags.Bool("regex-answers", &regex, "FINETUNE: answers are regexes (CuratedTrec).");
   flags.Bool("no-dropout", &no_dropout, "FINETUNE: turn dropout off.");
-  flags.String("blocks", &blocks, "BUILD_INDEX: block store.");
+  flags.String("blocks", &blocks, "BUILD_INDEX, MLM, ICT: block store.");
   flags.String("embeddings", &embeddings, "BUILD_INDEX: output .npy.");
   flags.Int("shard-index", &shard_index, "BUILD_INDEX: shard to embed.");
   flags.Int("num-shards", &num_shards, "BUILD_INDEX: shard count (0 = the whole store).");
@@ -143,9 +149,17 @@ int RunStart(int argc, char** argv) {
     spec.set_kind(orqa::v1::JOB_KIND_FINETUNE);
   } else if (kind == "build-index") {
     spec.set_kind(orqa::v1::JOB_KIND_BUILD_INDEX);
+  } else if (kind == "mlm") {
+    spec.set_kind(orqa::v1::JOB_KIND_PRETRAIN_MLM);
+  } else if (kind == "ict") {
+    spec.set_kind(orqa::v1::JOB_KIND_PRETRAIN_ICT);
   } else {
-    return ReportFatal(cmd, absl::InvalidArgumentError("--kind: expected finetune or build-index, got '" + kind + "'"), 2);
+    return ReportFatal(cmd, absl::InvalidArgumentError("--kind: expected finetune, build-index, mlm or ict, got '" + kind + "'"), 2);
   }
+  spec.set_text_path(Absolute(text));
+  spec.set_max_seq_length(max_seq_length);
+  spec.set_mask_prob(static_cast<float>(mask_prob));
+  spec.set_ict_keep_prob(static_cast<float>(ict_keep_prob));
   // The trainer resolves paths in its own working directory: send absolute ones.
   for (std::string* p : {&model_dir, &weights, &train, &eval, &output, &blocks, &embeddings}) *p = Absolute(*p);
   spec.set_model_dir(model_dir);

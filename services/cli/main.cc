@@ -16,6 +16,8 @@ constexpr char kUsage[] =
     "  build-blocks        Build a block store from blocks.jsonl, blocks.tfr or block_records.npy.\n"
     "  embed-blocks        Embed every block with a REALM embedder into a .npy (resumable).\n"
     "  import-embeddings   Copy block embeddings from a HF/TF checkpoint or .npy into a .npy.\n"
+    "  eval                Score a QA dataset through a running gateway (EM, top-k match, latency).\n"
+    "  init-model          Write a model directory with fresh weights (pre-training from nothing).\n"
     "  jobs                Trainer jobs via the gateway: start, list, get, watch, cancel, deploy.\n"
     "\n"
     "Flags:\n"
@@ -41,6 +43,8 @@ int main(int argc, char** argv) {
   if (command == "health") return orqa::cli::RunHealth(argc - 1, argv + 1);
   if (command == "build-blocks") return orqa::cli::RunBuildBlocks(argc - 1, argv + 1);
   if (command == "embed-blocks") return orqa::cli::RunEmbedBlocks(argc - 1, argv + 1);
+  if (command == "eval") return orqa::cli::RunEval(argc - 1, argv + 1);
+  if (command == "init-model") return orqa::cli::RunInitModel(argc - 1, argv + 1);
   if (command == "jobs") return orqa::cli::RunJobs(argc - 1, argv + 1);
   if (command == "import-embeddings") return orqa::cli::RunImportEmbeddings(argc - 1, argv + 1);
   std::fprintf(stderr, "orqa: error: unknown command '%s' (see orqa --help)\n", command.c_str());

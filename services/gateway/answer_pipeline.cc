@@ -96,7 +96,8 @@ absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerPa
   orqa::v1::ReadRequest read;
   read.set_question(p.question);
   read.set_num_spans(p.num_answers);
-  for (size_t j = 0; j < merged.ids.size(); ++j) {
+  const size_t to_read = p.read_k > 0 ? std::min<size_t>(p.read_k, merged.ids.size()) : merged.ids.size();
+  for (size_t j = 0; j < to_read; ++j) {
     *read.add_blocks() = blocks[merged.ids[j]];
     read.mutable_blocks(static_cast<int>(j))->set_retrieval_score(merged.scores[j]);
   }

@@ -13,10 +13,11 @@ namespace orqa {
 /// One question's parameters after defaults are applied.
 struct AnswerParams {
   std::string question;
-  int k = 0;            // blocks to retrieve and read
+  int k = 0;            // blocks to retrieve
   int num_answers = 1;
   bool return_retrieved = false;
   bool return_timings = false;
+  int read_k = 0;       // blocks to read, the best of the k; 0 = all k
 };
 
 /// question → Retrieve on every shard (in parallel, exact merge) → Read →

@@ -13,14 +13,23 @@ namespace {
 // batch these concurrent calls into shared forward passes.
 constexpr size_t kBatchConcurrency = 16;
 
+absl::Status ValidateReadK(int read_k, int k) {
+  if (read_k < 0 || read_k > k) {
+    return absl::InvalidArgumentError(absl::StrCat("read_k: expected 0 (all) or 1..k (", k, "), got ", read_k));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 grpc::Status OpenQAService::Answer(grpc::ServerContext* context, const orqa::v1::AnswerRequest* request,
                                    orqa::v1::AnswerResponse* response) {
   ORQA_RETURN_GRPC_IF_ERROR(ValidateQuestion("question", request->question()));
   ORQA_RETURN_GRPC_IF_ERROR(ValidateAnswerLimits(request->k(), request->num_answers()));
+  ORQA_RETURN_GRPC_IF_ERROR(ValidateReadK(request->read_k(), request->k() > 0 ? request->k() : options_.default_k));
   AnswerParams p{request->question(), request->k() > 0 ? request->k() : options_.default_k,
-                 std::max(1, request->num_answers()), request->return_retrieved(), request->return_timings()};
+                 std::max(1, request->num_answers()), request->return_retrieved(), request->return_timings(),
+                 request->read_k()};
   return ToGrpcStatus(pipeline_.Answer(context, p, response));
 }
 
@@ -34,6 +43,7 @@ grpc::Status OpenQAService::BatchAnswer(grpc::ServerContext* context, const orqa
     ORQA_RETURN_GRPC_IF_ERROR(ValidateQuestion(absl::StrCat("questions[", i, "]"), request->questions(i)));
   }
   ORQA_RETURN_GRPC_IF_ERROR(ValidateAnswerLimits(request->k(), request->num_answers()));
+  ORQA_RETURN_GRPC_IF_ERROR(ValidateReadK(request->read_k(), request->k() > 0 ? request->k() : options_.default_k));
   const int n = request->questions_size();
   std::vector<orqa::v1::AnswerResponse> results(n);
   std::vector<absl::Status> statuses(n);
@@ -42,7 +52,8 @@ grpc::Status OpenQAService::BatchAnswer(grpc::ServerContext* context, const orqa
     for (int i = start; i < std::min<int>(n, start + kBatchConcurrency); ++i) {
       running.push_back(std::async(std::launch::async, [&, i] {
         AnswerParams p{request->questions(i), request->k() > 0 ? request->k() : options_.default_k,
-                       std::max(1, request->num_answers()), request->return_retrieved(), request->return_timings()};
+                       std::max(1, request->num_answers()), request->return_retrieved(), request->return_timings(),
+                       request->read_k()};
         statuses[i] = pipeline_.Answer(context, p, &results[i]);
       }));
     }

@@ -43,18 +43,42 @@ absl::Status About(const char* field, const absl::Status& st) {
 
 }  // namespace
 
+bool IsPretrain(const orqa::v1::JobSpec& spec) {
+  return spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_MLM || spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_ICT;
+}
+
 absl::Status ValidateJobSpec(const orqa::v1::JobSpec& spec) {
+  const bool pretrain = IsPretrain(spec);
   const bool finetune = spec.kind() == orqa::v1::JOB_KIND_FINETUNE;
-  if (!finetune && spec.kind() != orqa::v1::JOB_KIND_BUILD_INDEX) {
-    return Invalid("kind", "must be JOB_KIND_FINETUNE or JOB_KIND_BUILD_INDEX");
+  const bool trains = finetune || pretrain;
+  if (!trains && spec.kind() != orqa::v1::JOB_KIND_BUILD_INDEX) {
+    return Invalid("kind", "must be JOB_KIND_FINETUNE, JOB_KIND_BUILD_INDEX, JOB_KIND_PRETRAIN_MLM or JOB_KIND_PRETRAIN_ICT");
   }
   if (spec.model_dir().empty()) return Invalid("model_dir", "must not be empty");
-  if (spec.batch_size() < 0 || (finetune && spec.batch_size() == 0)) {
+  if (spec.batch_size() < 0 || (trains && spec.batch_size() == 0) ||
+      (spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_ICT && spec.batch_size() < 2)) {
+    if (spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_ICT) {
+      return Invalid("batch_size", absl::StrCat("expected >= 2 (in-batch negatives), got ", spec.batch_size()));
+    }
     return Invalid("batch_size", absl::StrCat("expected > 0, got ", spec.batch_size()));
   }
-  if (finetune) {
-    if (spec.train_path().empty()) return Invalid("train_path", "must not be empty for a finetune job");
-    if (spec.output_dir().empty()) return Invalid("output_dir", "must not be empty for a finetune job");
+  if (pretrain) {
+    if (spec.blocks_path().empty() && spec.text_path().empty()) {
+      return Invalid("blocks_path", "a pretraining job needs blocks_path or text_path");
+    }
+    if (spec.max_seq_length() < 0 || (spec.max_seq_length() > 0 && spec.max_seq_length() < 8)) {
+      return Invalid("max_seq_length", absl::StrCat("expected 0 or >= 8, got ", spec.max_seq_length()));
+    }
+    if (!(spec.mask_prob() >= 0 && spec.mask_prob() < 1)) {
+      return Invalid("mask_prob", absl::StrCat("expected in [0, 1), got ", spec.mask_prob()));
+    }
+    if (!(spec.ict_keep_prob() >= 0 && spec.ict_keep_prob() <= 1)) {
+      return Invalid("ict_keep_prob", absl::StrCat("expected in [0, 1], got ", spec.ict_keep_prob()));
+    }
+  }
+  if (trains) {
+    if (finetune && spec.train_path().empty()) return Invalid("train_path", "must not be empty for a finetune job");
+    if (spec.output_dir().empty()) return Invalid("output_dir", "must not be empty for a training job");
     if (spec.num_steps() <= 0) return Invalid("num_steps", absl::StrCat("expected > 0, got ", spec.num_steps()));
     if (!(spec.learning_rate() > 0) || spec.learning_rate() > 1) {
       return Invalid("learning_rate", absl::StrCat("expected in (0, 1], got ", spec.learning_rate()));
@@ -98,6 +122,19 @@ absl::Status CheckJobInputs(const orqa::v1::JobSpec& spec, RetrieverClient* retr
   if (absl::Status st = Readable("model_dir", spec.model_dir()); !st.ok()) return st;
   if (!spec.weights_path().empty()) {
     if (absl::Status st = Readable("weights_path", spec.weights_path()); !st.ok()) return st;
+  }
+  if (IsPretrain(spec)) {
+    if (!spec.blocks_path().empty()) {
+      if (absl::Status st = Readable("blocks_path", spec.blocks_path()); !st.ok()) return st;
+      if (absl::Status st = About("blocks_path", BlockStore::Open(spec.blocks_path()).status()); !st.ok()) return st;
+    }
+    if (!spec.text_path().empty()) {
+      if (absl::Status st = Readable("text_path", spec.text_path()); !st.ok()) return st;
+    }
+    if (absl::Status st = WritableDir("output_dir", spec.output_dir()); !st.ok()) return st;
+    auto embedder = TextEmbedder::Load(spec.model_dir(), spec.weights_path());
+    if (!embedder.ok()) return About("model_dir", embedder.status());
+    return absl::OkStatus();
   }
   if (spec.kind() == orqa::v1::JOB_KIND_BUILD_INDEX) {
     if (absl::Status st = Readable("blocks_path", spec.blocks_path()); !st.ok()) return st;

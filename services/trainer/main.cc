@@ -10,6 +10,7 @@
 #include "services/trainer/build_index_job.h"
 #include "services/trainer/finetune_job.h"
 #include "services/trainer/job_manager.h"
+#include "services/trainer/pretrain_jobs.h"
 #include "services/trainer/retriever_client.h"
 #include "services/trainer/trainer_metrics.h"
 #include "services/trainer/trainer_service.h"
@@ -25,7 +26,7 @@ int main(int argc, char** argv) {
   options.server.metrics_port = 9154;
   std::string retrievers = "127.0.0.1:50052";
 
-  orqa::FlagSet flags(kProgram, "Trainer: finetune and index-build jobs with a persisted job table.");
+  orqa::FlagSet flags(kProgram, "Trainer: finetune, pre-training (MLM, ICT) and index-build jobs with a persisted job table.");
   orqa::AddServerFlags(flags, &options.server);
   flags.String("state-dir", &options.state_dir, "Directory for the job table (jobs survive restarts).");
   flags.String("retriever", &retrievers,
@@ -64,6 +65,10 @@ int main(int argc, char** argv) {
         return orqa::RunFinetune(ctx, retriever, &metrics);
       case orqa::v1::JOB_KIND_BUILD_INDEX:
         return orqa::RunBuildIndex(ctx, retriever, &metrics);
+      case orqa::v1::JOB_KIND_PRETRAIN_MLM:
+        return orqa::RunPretrainMlm(ctx, &metrics);
+      case orqa::v1::JOB_KIND_PRETRAIN_ICT:
+        return orqa::RunPretrainIct(ctx, &metrics);
       default:
         return absl::InvalidArgumentError("kind: not a job kind this trainer runs");
     }

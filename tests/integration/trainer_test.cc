@@ -403,7 +403,7 @@ TEST_F(TrainerTest, BadSpecsAreInvalidArgumentNamingTheField) {
       {[](JobSpec* s) { s->set_learning_rate(0); }, "learning_rate: expected in (0, 1], got 0"},
       {[](JobSpec* s) { s->set_warmup_steps(-2); }, "warmup_steps: expected in [0, num_steps], got -2"},
       {[](JobSpec* s) { s->set_eval_every_steps(-1); }, "eval_every_steps: expected >= 0, got -1"},
-      {[](JobSpec* s) { s->set_kind(orqa::v1::JOB_KIND_UNSPECIFIED); }, "kind: must be JOB_KIND_FINETUNE or JOB_KIND_BUILD_INDEX"},
+      {[](JobSpec* s) { s->set_kind(orqa::v1::JOB_KIND_UNSPECIFIED); }, "kind: must be JOB_KIND_FINETUNE, JOB_KIND_BUILD_INDEX, JOB_KIND_PRETRAIN_MLM or JOB_KIND_PRETRAIN_ICT"},
       {[&](JobSpec* s) { s->set_output_dir(*dir_ + "/a-file/sub"); },
        "output_dir: cannot write to directory '" + *dir_ + "/a-file/sub'"},
       {[&](JobSpec* s) { s->set_model_dir(*dir_ + "/bad-model"); }, "model_dir: " + *weights_ + ": mis-shaped keys"},
@@ -638,6 +638,64 @@ TEST_F(TrainerTest, BuildIndexEqualsEmbedBlocksAndReloadsTheRetrieverUnderLoad) 
   EXPECT_FALSE(std::filesystem::exists(*dir_ + "/cancelled.npy.partial"));
   EXPECT_FALSE(std::filesystem::exists(*dir_ + "/cancelled.npy"));
   for (Service* s : {&t, &r}) EXPECT_EQ(s->p->StopAndWait(SIGTERM, milliseconds(20000)), 0);
+}
+
+TEST_F(TrainerTest, PretrainingJobsLowerTheirLossAndWriteServableModels) {
+  const int blocks = static_cast<int>((*meta_)["blocks"].size());
+  auto run = [&](orqa::v1::JobKind kind, const std::string& out, float lr) {
+    JobSpec spec;
+    spec.set_kind(kind);
+    spec.set_model_dir(FixtureDir());
+    spec.set_weights_path(*weights_);
+    spec.set_blocks_path(*dir_ + "/fx.blocks");
+    spec.set_output_dir(*dir_ + "/" + out);
+    spec.set_num_steps(30);
+    spec.set_batch_size(blocks);
+    spec.set_learning_rate(lr);
+    spec.set_disable_dropout(true);
+    spec.set_seed(3);
+    Job job;
+    grpc::Status st = Start(spec, &job);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return WaitFor(job.job_id(), Ended);
+  };
+  auto mean = [](const Job& j, int from, int to) {
+    double s = 0;
+    for (int i = from; i < to; ++i) s += j.history(i).loss();
+    return s / (to - from);
+  };
+  Job mlm = run(orqa::v1::JOB_KIND_PRETRAIN_MLM, "mlm", 2e-3f);
+  ASSERT_EQ(mlm.state(), orqa::v1::JOB_STATE_SUCCEEDED) << mlm.error();
+  ASSERT_EQ(mlm.history_size(), 30);
+  EXPECT_LT(mean(mlm, 25, 30), mean(mlm, 0, 5) - 0.5) << "MLM loss did not fall";
+  EXPECT_EQ(mlm.history(0).metrics().count("mlm_accuracy"), 1u);
+  // Both encoders of the checkpoint start from the trained BERT; the MLM head is kept.
+  auto weights = ReadSafetensors(mlm.checkpoint_dir() + "/model.safetensors");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  const auto& t = weights->tensors;
+  ASSERT_TRUE(t.count("embedder.cls.predictions.transform.dense.weight"));
+  const auto& a = t.at("embedder.realm.encoder.layer.0.attention.self.query.weight");
+  const auto& b = t.at("reader.realm.encoder.layer.0.attention.self.query.weight");
+  ASSERT_EQ(a.nbytes, b.nbytes);
+  EXPECT_EQ(std::memcmp(a.data, b.data, a.nbytes), 0);
+
+  Job ict = run(orqa::v1::JOB_KIND_PRETRAIN_ICT, "ict", 1e-3f);
+  ASSERT_EQ(ict.state(), orqa::v1::JOB_STATE_SUCCEEDED) << ict.error();
+  EXPECT_LT(mean(ict, 25, 30), 0.5 * mean(ict, 0, 5)) << "ICT loss did not fall";
+  EXPECT_EQ(ict.history(0).metrics().count("ict_accuracy"), 1u);
+  // The ICT checkpoint serves: the retriever reloads its embedder.
+  auto stub = orqa::v1::Retriever::NewStub(grpc::CreateChannel(Get("retriever").address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  orqa::v1::ReloadRequest req;
+  req.set_embedder_dir(ict.checkpoint_dir());
+  orqa::v1::ReloadResponse resp;
+  grpc::Status st = stub->Reload(&ctx, req, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  grpc::ClientContext ctx2;
+  orqa::v1::ReloadRequest back;
+  back.set_embedder_dir(FixtureDir());
+  back.set_weights_path(*weights_);
+  EXPECT_TRUE(stub->Reload(&ctx2, back, &resp).ok());
 }
 
 TEST_F(TrainerTest, RestRoutesListGetAndStreamAJob) {

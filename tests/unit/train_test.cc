@@ -14,7 +14,9 @@
 #include "common/model/text_embedder.h"
 #include "common/train/adamw.h"
 #include "common/train/checkpoint.h"
+#include "services/trainer/data_order.h"
 #include "services/trainer/job_store.h"
+#include "services/trainer/pretrain_examples.h"
 #include "tests/unit/fixture_paths.h"
 
 namespace orqa {
@@ -196,6 +198,90 @@ TEST(JobStore, SavesAndLoadsJobsIgnoringTornTemporaries) {
   std::ofstream(dir + "/jobs/broken.json") << "not json";
   EXPECT_EQ(store->LoadAll().status().message().rfind(dir + "/jobs/broken.json: not a job record", 0), 0u);
   std::filesystem::remove_all(dir);
+}
+
+TEST(DataOrder, EveryEpochIsAPermutationFixedBySeed) {
+  DataOrder a(10, 3), b(10, 3), c(10, 4);
+  std::vector<size_t> first, again, other;
+  for (int64_t i = 0; i < 20; ++i) first.push_back(a.At(i));
+  for (int64_t i = 19; i >= 0; --i) again.insert(again.begin(), b.At(i));  // any access order
+  for (int64_t i = 0; i < 20; ++i) other.push_back(c.At(i));
+  EXPECT_EQ(first, again);
+  EXPECT_NE(first, other);
+  std::vector<size_t> epoch0(first.begin(), first.begin() + 10), epoch1(first.begin() + 10, first.end());
+  EXPECT_NE(epoch0, epoch1);
+  std::sort(epoch0.begin(), epoch0.end());
+  std::sort(epoch1.begin(), epoch1.end());
+  for (size_t i = 0; i < 10; ++i) {
+    EXPECT_EQ(epoch0[i], i);
+    EXPECT_EQ(epoch1[i], i);
+  }
+}
+
+TEST(Sentences, SplitAfterTerminalPunctuationAndSpace) {
+  EXPECT_EQ(SplitSentences("Paris is big. It has 2.1 million people! Is it old? Yes"),
+            (std::vector<std::string>{"Paris is big.", "It has 2.1 million people!", "Is it old?", "Yes"}));
+  EXPECT_EQ(SplitSentences("  one sentence  "), (std::vector<std::string>{"one sentence"}));
+  EXPECT_TRUE(SplitSentences("").empty());
+}
+
+TEST(Ict, RemovesTheQuerySentenceAtTheStatedRate) {
+  const std::string text = "Alan Turing was a mathematician. He was born in London. He broke the Enigma code.";
+  std::mt19937_64 rng(42);
+  int removed = 0;
+  for (int i = 0; i < 1000; ++i) {
+    IctExample ex = MakeIctExample(text, 0.1, rng);
+    ASSERT_NE(text.find(ex.question), std::string::npos);
+    const bool in_context = ex.context.find(ex.question) != std::string::npos;
+    EXPECT_EQ(in_context, !ex.sentence_removed) << ex.question << " | " << ex.context;
+    removed += ex.sentence_removed;
+  }
+  // 90 % expected; a binomial(1000, 0.9) lies within ±3 % with overwhelming probability.
+  EXPECT_NEAR(removed / 1000.0, 0.9, 0.03) << removed;
+  std::mt19937_64 same(42);
+  EXPECT_EQ(removed, [&] {
+    int r = 0;
+    for (int i = 0; i < 1000; ++i) r += MakeIctExample(text, 0.1, same).sentence_removed;
+    return r;
+  }());
+}
+
+TEST(Mlm, MasksWholeWordsAtTheStatedRate) {
+  auto tok = WordPieceTokenizer::FromVocabFile(testing::FixtureDir() + "/vocab.txt");
+  ASSERT_TRUE(tok.ok());
+  const std::string text =
+      "The Normans were descended from Norse raiders and pirates from Denmark, Iceland and Norway who, under their "
+      "leader Rollo, agreed to swear fealty to King Charles III of West Francia.";
+  std::vector<WordPiece> pieces = tok->Tokenize(text);
+  size_t words = 0;
+  for (const auto& p : pieces) words += p.piece.rfind("##", 0) != 0;
+  std::mt19937_64 rng(7);
+  for (int draw = 0; draw < 50; ++draw) {
+    MlmExample ex = MakeMlmExample(*tok, text, 128, 0.15, rng);
+    ASSERT_EQ(ex.input_ids.size(), pieces.size() + 2);
+    EXPECT_EQ(ex.masked_words, static_cast<int>(0.15 * words + 0.5));
+    EXPECT_EQ(ex.input_ids.front(), tok->cls_id());
+    EXPECT_EQ(ex.input_ids.back(), tok->sep_id());
+    int masked_words = 0;
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      const bool labelled = ex.labels[i + 1] != -100;
+      if (labelled) {
+        EXPECT_EQ(ex.labels[i + 1], pieces[i].id);
+      } else {
+        EXPECT_EQ(ex.input_ids[i + 1], pieces[i].id) << "an unmasked piece changed";
+      }
+      // A word is masked whole: a continuation piece is labelled exactly when its word start is.
+      if (pieces[i].piece.rfind("##", 0) == 0) {
+        EXPECT_EQ(labelled, ex.labels[i] != -100) << pieces[i].piece;
+      } else {
+        masked_words += labelled;
+      }
+    }
+    EXPECT_EQ(masked_words, ex.masked_words);
+  }
+  // A long text is cut to a window of whole words.
+  MlmExample cut = MakeMlmExample(*tok, text, 16, 0.15, rng);
+  EXPECT_EQ(cut.input_ids.size(), 16u);
 }
 
 }  // namespace

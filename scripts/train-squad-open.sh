@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Trains a REALM/ORQA model from nothing on the SQuAD-open corpus with orqa's
+# own trainer service, driven through the gateway's Admin API (`orqa jobs`):
+#   block store → init-model → PRETRAIN_MLM → PRETRAIN_ICT → BUILD_INDEX →
+#   FINETUNE (qa-train) → Deploy → `orqa eval` on qa-dev
+# and prints one table. The steps of each stage scale with --budget-minutes
+# (the training time on this 2-core machine; rates measured for the default
+# model size, 4 layers × 256 hidden).
+#
+# Usage: scripts/train-squad-open.sh [--budget-minutes N] [--out DIR] [--data DIR] [--eval-limit N]
+#        [--threads N] [--keep-running]
+# env:   BUILD_DIR, ORQA_SHARED_DIR, BASE_PORT (default 63000)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="${BUILD_DIR:-$ROOT/build}/bin"
+SHARED="${ORQA_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
+BUDGET=60
+OUT="$ROOT/build/squad-open-model"
+DATA="$SHARED/data/squad-v1.1-dev-open"
+EVAL_LIMIT=0
+THREADS=2
+KEEP=0
+VOCAB=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --budget-minutes) BUDGET="$2"; shift 2 ;;
+    --out) OUT="$2"; shift 2 ;;
+    --data) DATA="$2"; shift 2 ;;
+    --vocab) VOCAB="$2"; shift 2 ;;
+    --eval-limit) EVAL_LIMIT="$2"; shift 2 ;;
+    --threads) THREADS="$2"; shift 2 ;;
+    --keep-running) KEEP=1; shift ;;
+    -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+    *) echo "train-squad-open.sh: error: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[ -n "$VOCAB" ] || VOCAB="$DATA/vocab.txt"
+[ -f "$VOCAB" ] || VOCAB="$SHARED/fixtures/realm-tiny/vocab.txt"
+for f in "$DATA/blocks.jsonl" "$DATA/qa-train.jsonl" "$DATA/qa-dev.jsonl" "$VOCAB"; do
+  [ -r "$f" ] || { echo "train-squad-open.sh: error: cannot read $f" >&2; exit 2; }
+done
+PORT="${BASE_PORT:-63000}"
+GW=127.0.0.1:$PORT
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+LOGS="$OUT/logs"
+mkdir -p "$LOGS"
+export ORQA_ADMIN_TOKEN="train-$RANDOM$RANDOM"
+PIDS=()
+cleanup() {
+  [ "$KEEP" = 1 ] && return 0
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+wait_serving() {  # address what
+  for _ in $(seq 1 600); do
+    "$BIN/orqa" health "$1" --timeout-ms 500 >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  echo "train-squad-open.sh: error: $2 at $1 never became SERVING (logs in $LOGS)" >&2
+  exit 1
+}
+
+# Steps per stage from the budget: shares of the time and measured rates
+# (examples/s on 2 cores for 4 × 256: MLM 22 seq/s, ICT 14 ex/s, finetune ~6 q/s).
+steps() {  # share rate batch
+  python3 -c "import sys; b,s,r,n=map(float,sys.argv[1:]); print(max(2, int(b*60*s*r/n)))" "$BUDGET" "$1" "$2" "$3"
+}
+MLM_STEPS=$(steps 0.30 22 32)
+ICT_STEPS=$(steps 0.22 14 32)
+FT_STEPS=$(steps 0.40 6 8)
+
+stage_seconds() { cat "$OUT/.seconds-$1" 2>/dev/null || echo -; }
+stage() {  # name, then the `orqa jobs start` arguments; prints the job's best/latest checkpoint
+  local name=$1
+  shift
+  local t0 id
+  t0=$(date +%s)
+  id=$("$BIN/orqa" jobs start --gateway $GW --json "$@" | python3 -c 'import sys, json; print(json.load(sys.stdin)["job_id"])')
+  echo "[$name] job $id" >&2
+  "$BIN/orqa" jobs watch "$id" --gateway $GW >&2 || {
+    echo "train-squad-open.sh: error: stage $name failed:" >&2
+    "$BIN/orqa" jobs get "$id" --gateway $GW >&2
+    exit 1
+  }
+  echo $(( $(date +%s) - t0 )) > "$OUT/.seconds-$name"
+  echo "$id"
+}
+ckpt_of() {
+  "$BIN/orqa" jobs get "$1" --gateway $GW --json |
+    python3 -c 'import sys, json; j = json.load(sys.stdin); print(j.get("best_checkpoint_dir") or j.get("checkpoint_dir"))'
+}
+
+# 0. The corpus, a fresh model, and the services (retriever and reader come once there is an index).
+"$BIN/orqa" build-blocks --from "$DATA/blocks.jsonl" --out "$OUT/blocks.store" >"$LOGS/build-blocks.log" 2>&1
+[ -d "$OUT/init" ] || "$BIN/orqa" init-model --out "$OUT/init" --vocab "$VOCAB" --hidden-size 256 --layers 4 --heads 4 \
+  --intermediate-size 1024 --proj-size 128 --reader-seq-len 288 --reader-beam 5 --searcher-beam 100 --seed 1 >&2
+# Finetuning keeps its last 300 training questions aside to pick the best checkpoint (qa-dev stays unseen).
+head -n -300 "$DATA/qa-train.jsonl" > "$OUT/train.jsonl"
+tail -n 300 "$DATA/qa-train.jsonl" > "$OUT/heldout.jsonl"
+"$BIN/orqa-trainer" --grpc-port=$((PORT + 3)) --metrics-port=0 --state-dir="$OUT/trainer-state" \
+  --retriever=127.0.0.1:$((PORT + 1)) --torch-threads="$THREADS" 2>"$LOGS/trainer.log" & PIDS+=($!)
+"$BIN/orqa-gateway" --grpc-port=$PORT --metrics-port=0 --retrievers=127.0.0.1:$((PORT + 1)) \
+  --reader=127.0.0.1:$((PORT + 2)) --trainer=127.0.0.1:$((PORT + 3)) --admin-token="$ORQA_ADMIN_TOKEN" \
+  2>"$LOGS/gateway.log" & PIDS+=($!)
+wait_serving 127.0.0.1:$((PORT + 3)) orqa-trainer
+
+# 1. Masked LM over the blocks: warm-starts both encoders.
+MLM=$(stage mlm --kind mlm --model-dir "$OUT/init" --blocks "$OUT/blocks.store" --output-dir "$OUT/mlm" \
+  --num-steps "$MLM_STEPS" --batch-size 32 --learning-rate 5e-4 --warmup-steps $((MLM_STEPS / 10)) --weight-decay 0.01 \
+  --max-grad-norm 1 --keep-checkpoints 1)
+# 2. Inverse cloze task: the retriever learns to find a sentence's block.
+ICT=$(stage ict --kind ict --model-dir "$(ckpt_of "$MLM")" --blocks "$OUT/blocks.store" --output-dir "$OUT/ict" \
+  --num-steps "$ICT_STEPS" --batch-size 32 --learning-rate 2e-4 --warmup-steps $((ICT_STEPS / 10)) --max-grad-norm 1 \
+  --keep-checkpoints 1)
+ICT_DIR=$(ckpt_of "$ICT")
+# 3. The index: every block embedded with the ICT embedder.
+INDEX=$(stage index --kind build-index --model-dir "$ICT_DIR" --blocks "$OUT/blocks.store" --embeddings "$OUT/blocks.npy" \
+  --batch-size 32)
+"$BIN/orqa-retriever" --grpc-port=$((PORT + 1)) --metrics-port=0 --model-dir="$ICT_DIR" --blocks="$OUT/blocks.store" \
+  --embeddings="$OUT/blocks.npy" 2>"$LOGS/retriever.log" & PIDS+=($!)
+"$BIN/orqa-reader" --grpc-port=$((PORT + 2)) --metrics-port=0 --model-dir="$ICT_DIR" 2>"$LOGS/reader.log" & PIDS+=($!)
+wait_serving $GW orqa-gateway
+# 4. ORQA finetuning on the training questions against the index.
+FT=$(stage finetune --model-dir "$ICT_DIR" --train "$OUT/train.jsonl" --eval "$OUT/heldout.jsonl" \
+  --output-dir "$OUT/finetune" --num-steps "$FT_STEPS" --batch-size 8 --learning-rate 1e-4 \
+  --warmup-steps $((FT_STEPS / 10)) --max-grad-norm 1 --eval-every $((FT_STEPS / 3 > 0 ? FT_STEPS / 3 : 1)) \
+  --searcher-beam 100 --eval-limit 200 --keep-checkpoints 1)
+# 5. Deploy the best checkpoint and evaluate on qa-dev through the gateway.
+"$BIN/orqa" jobs deploy "$FT" --gateway $GW >&2
+FINAL=$(ckpt_of "$FT")
+rm -rf "$OUT/model" && cp -r "$FINAL" "$OUT/model" && rm -f "$OUT/model/training_state.safetensors"
+cp "$OUT/blocks.npy" "$OUT/model/blocks.npy"
+LIMIT=()
+[ "$EVAL_LIMIT" -gt 0 ] && LIMIT=(--limit "$EVAL_LIMIT")
+t0=$(date +%s)
+"$BIN/orqa" eval --gateway $GW --data "$DATA/qa-dev.jsonl" --model-dir "$OUT/model" --k 100 --read-k 5 \
+  --concurrency 4 "${LIMIT[@]}" --summary "$OUT/eval-dense.json" --predictions "$OUT/predictions-dense.jsonl" >&2
+echo $(( $(date +%s) - t0 )) > "$OUT/.seconds-eval"
+
+echo
+echo "SQuAD-open from nothing, budget $BUDGET min, trainer threads $THREADS"
+printf "%-10s %8s %10s\n" stage steps seconds
+printf "%-10s %8s %10s\n" mlm "$MLM_STEPS" "$(stage_seconds mlm)"
+printf "%-10s %8s %10s\n" ict "$ICT_STEPS" "$(stage_seconds ict)"
+printf "%-10s %8s %10s\n" index - "$(stage_seconds index)"
+printf "%-10s %8s %10s\n" finetune "$FT_STEPS" "$(stage_seconds finetune)"
+printf "%-10s %8s %10s\n" eval - "$(stage_seconds eval)"
+python3 - "$OUT/eval-dense.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print("qa-dev (%d questions), dense retrieval, k=%d, reader reads %d" % (s["questions"], s["k"], s["read_k"]))
+for k, v in sorted(s["metrics"].items()):
+    print("  %-22s %6.2f%%" % (k, 100 * v))
+print("  latency p50 %.0f ms, p99 %.0f ms; %.1f questions/s" % (s["latency_ms"]["p50"], s["latency_ms"]["p99"], s["questions_per_second"]))
+PY
+echo "model: $OUT/model (with blocks.npy); blocks: $OUT/blocks.store"

@@ -1,0 +1,112 @@
+// `orqa init-model`: a RealmForOpenQA model directory with fresh weights,
+// initialised as BERT is (the starting point of pre-training from nothing).
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/infra/flags.h"
+#include "common/infra/main_util.h"
+#include "common/model/realm_config.h"
+#include "common/model/realm_models.h"
+#include "common/text/wordpiece_tokenizer.h"
+#include "common/train/checkpoint.h"
+#include "services/cli/commands.h"
+
+namespace orqa::cli {
+namespace {
+
+// BERT's initialisation: weights ~ N(0, std), biases 0, LayerNorm 1 and 0.
+void InitLikeBert(torch::nn::Module& module, double std) {
+  torch::NoGradGuard g;
+  for (auto& item : module.named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor p = item.value();
+    const bool norm = name.find("LayerNorm") != std::string::npos || name.find("layer_normalization") != std::string::npos;
+    if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) {
+      p.zero_();
+    } else if (norm) {
+      p.fill_(1.0);
+    } else {
+      p.normal_(0, std);
+    }
+  }
+}
+
+}  // namespace
+
+int RunInitModel(int argc, char** argv) {
+  constexpr char kCmd[] = "orqa init-model";
+  std::string out, vocab;
+  int hidden = 256, layers = 4, heads = 4, intermediate = 1024, proj = 128, span_hidden = 256, seq_len = 288,
+      reader_beam = 5, searcher_beam = 100, max_span = 10, max_position = 512, seed = 0;
+  double init_std = 0.02;
+  std::string act = "gelu_new";
+  FlagSet flags(kCmd, "Writes a RealmForOpenQA model directory with fresh BERT-initialised weights.");
+  flags.String("out", &out, "Model directory to create.");
+  flags.String("vocab", &vocab, "vocab.txt (the REALM/BERT uncased vocabulary).");
+  flags.Int("hidden-size", &hidden, "BERT hidden size.");
+  flags.Int("layers", &layers, "BERT layers.");
+  flags.Int("heads", &heads, "Attention heads.");
+  flags.Int("intermediate-size", &intermediate, "Feed-forward size.");
+  flags.Int("proj-size", &proj, "Retrieval embedding size (retriever_proj_size).");
+  flags.Int("span-hidden-size", &span_hidden, "Reader span scorer size.");
+  flags.Int("reader-seq-len", &seq_len, "Reader tokens per question-block pair.");
+  flags.Int("reader-beam", &reader_beam, "Blocks the reader reads (reader_beam_size).");
+  flags.Int("searcher-beam", &searcher_beam, "Blocks retrieved while finetuning (searcher_beam_size).");
+  flags.Int("max-span-width", &max_span, "Longest answer span, in word pieces.");
+  flags.Int("max-position", &max_position, "Position embeddings.");
+  flags.String("hidden-act", &act, "gelu or gelu_new.");
+  flags.Double("init-std", &init_std, "Standard deviation of the initial weights.");
+  flags.Int("seed", &seed, "Random seed.");
+  if (auto code = ParseFlagsOrExit(flags, argc, argv, kCmd)) return *code;
+  if (out.empty() || vocab.empty()) return ReportFatal(kCmd, absl::InvalidArgumentError("--out and --vocab are required"), 2);
+  auto tok = WordPieceTokenizer::FromVocabFile(vocab);
+  if (!tok.ok()) return ReportFatal(kCmd, tok.status());
+  nlohmann::json j = {{"architectures", {"RealmForOpenQA"}},
+                      {"model_type", "realm"},
+                      {"vocab_size", static_cast<int>(tok->vocab_size())},
+                      {"hidden_size", hidden},
+                      {"num_hidden_layers", layers},
+                      {"num_attention_heads", heads},
+                      {"intermediate_size", intermediate},
+                      {"hidden_act", act},
+                      {"retriever_proj_size", proj},
+                      {"span_hidden_size", span_hidden},
+                      {"max_span_width", max_span},
+                      {"reader_seq_len", seq_len},
+                      {"reader_beam_size", reader_beam},
+                      {"searcher_beam_size", searcher_beam},
+                      {"max_position_embeddings", max_position},
+                      {"type_vocab_size", 2},
+                      {"layer_norm_eps", 1e-12},
+                      {"reader_layer_norm_eps", 1e-3},
+                      {"hidden_dropout_prob", 0.1},
+                      {"attention_probs_dropout_prob", 0.1},
+                      {"initializer_range", init_std}};
+  auto config = ParseRealmConfig(j.dump(), "config");
+  if (!config.ok()) return ReportFatal(kCmd, config.status(), 2);
+  torch::manual_seed(static_cast<uint64_t>(seed));
+  RealmEmbedder embedder(*config);
+  RealmReader reader(*config);
+  InitLikeBert(*embedder, init_std);
+  InitLikeBert(*reader, init_std);
+  StateDict weights = NamedParameters(*embedder, "embedder.");
+  for (auto& [k, v] : NamedParameters(*reader, "reader.")) weights[k] = v;
+  ModelDirFiles files;
+  files.files["config.json"] = j.dump(2) + "\n";
+  std::ifstream in(vocab, std::ios::binary);
+  files.files["vocab.txt"] = std::string(std::istreambuf_iterator<char>(in), {});
+  if (absl::Status st = WriteModelDir(out, files, weights, {{"architecture", "RealmForOpenQA"}}); !st.ok()) {
+    return ReportFatal(kCmd, st);
+  }
+  int64_t n = 0;
+  for (const auto& [k, v] : weights) n += v.numel();
+  std::printf("wrote %s: %d layers x %d hidden, %lld parameters\n", out.c_str(), layers, hidden, static_cast<long long>(n));
+  return 0;
+}
+
+}  // namespace orqa::cli

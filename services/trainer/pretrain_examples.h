@@ -1,0 +1,41 @@
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/text/wordpiece_tokenizer.h"
+
+namespace orqa {
+
+/// A masked-LM example: `[CLS] pieces [SEP]` with whole words masked (BERT's
+/// 80 % [MASK] / 10 % random / 10 % kept), labels = original id at masked
+/// positions and -100 elsewhere.
+struct MlmExample {
+  std::vector<int32_t> input_ids;
+  std::vector<int64_t> labels;
+  int masked_words = 0;
+};
+
+/// Whole-word masking of `mask_prob` of the words of `text` (at least one);
+/// texts longer than `max_length` - 2 pieces are cut to a window starting at
+/// a random word. Everything random comes from `rng`.
+MlmExample MakeMlmExample(const WordPieceTokenizer& tok, const std::string& text, int max_length, double mask_prob,
+                          std::mt19937_64& rng);
+
+/// Sentences of a passage: split after '.', '!' or '?' followed by
+/// whitespace (a rule, as no sentence model is available offline).
+std::vector<std::string> SplitSentences(const std::string& text);
+
+/// An inverse-cloze example (ORQA): one sentence of a block as the
+/// pseudo-question, the block without it as the context, except in
+/// `keep_prob` of the draws, where the sentence stays in the context.
+struct IctExample {
+  std::string question;
+  std::string context;
+  bool sentence_removed = false;
+};
+IctExample MakeIctExample(const std::string& text, double keep_prob, std::mt19937_64& rng);
+
+}  // namespace orqa

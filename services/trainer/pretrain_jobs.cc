@@ -1,0 +1,288 @@
+#include "services/trainer/pretrain_jobs.h"
+
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/index/block_store.h"
+#include "common/model/bert.h"
+#include "common/model/model_dir.h"
+#include "common/model/realm_models.h"
+#include "services/trainer/data_order.h"
+#include "services/trainer/job_manager.h"
+#include "services/trainer/pretrain_examples.h"
+#include "services/trainer/training_loop.h"
+
+namespace orqa {
+namespace {
+
+using orqa::v1::JobSpec;
+
+// Pretraining text: the blocks of a store, then the lines of a text file.
+class Corpus {
+ public:
+  static absl::StatusOr<Corpus> Open(const JobSpec& spec) {
+    Corpus c;
+    if (!spec.blocks_path().empty()) {
+      auto store = BlockStore::Open(spec.blocks_path());
+      if (!store.ok()) return store.status();
+      c.store_ = std::move(*store);
+    }
+    if (!spec.text_path().empty()) {
+      std::ifstream in(spec.text_path());
+      if (!in) return absl::NotFoundError(absl::StrCat(spec.text_path(), ": cannot open"));
+      for (std::string line; std::getline(in, line);) {
+        // Passages of some length; wikitext's " = Heading = " lines are short and skipped.
+        if (line.size() >= 40) c.lines_.push_back(std::move(line));
+      }
+    }
+    if (c.size() == 0) return absl::InvalidArgumentError("blocks_path and text_path hold no text");
+    return c;
+  }
+  int64_t size() const { return (store_ ? store_->size() : 0) + static_cast<int64_t>(lines_.size()); }
+  // Title ("" for text lines) and text of passage i.
+  std::pair<std::string, std::string> Get(int64_t i) const {
+    const int64_t blocks = store_ ? store_->size() : 0;
+    if (i < blocks) return {std::string(store_->Title(i).value_or("")), std::string(store_->Text(i).value_or(""))};
+    return {"", lines_[i - blocks]};
+  }
+
+ private:
+  std::shared_ptr<BlockStore> store_;
+  std::vector<std::string> lines_;
+};
+
+torch::Tensor Pad(const std::vector<std::vector<int64_t>>& rows, int64_t fill, torch::Tensor* mask = nullptr) {
+  size_t longest = 0;
+  for (const auto& r : rows) longest = std::max(longest, r.size());
+  auto t = torch::full({static_cast<int64_t>(rows.size()), static_cast<int64_t>(longest)}, fill, torch::kLong);
+  if (mask) *mask = torch::zeros_like(t);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].empty()) continue;
+    t[i].narrow(0, 0, rows[i].size()).copy_(torch::tensor(rows[i], torch::kLong));
+    if (mask) (*mask)[i].narrow(0, 0, rows[i].size()).fill_(1);
+  }
+  return t;
+}
+
+// The model a pretraining job starts from: config, tokenizer, the whole
+// starting state (carried into every checkpoint) and the embedder, loaded strictly.
+struct Start {
+  RealmConfig config;
+  std::unique_ptr<WordPieceTokenizer> tok;
+  StateDict state;
+  ModelDirFiles files;
+  RealmEmbedder embedder{nullptr};
+};
+
+absl::StatusOr<Start> LoadStart(const std::string& dir, const std::string& weights) {
+  auto m = LoadModelFiles(dir, weights);
+  if (!m.ok()) return m.status();
+  Start s;
+  s.config = m->config;
+  s.tok = std::move(m->tokenizer);
+  if (s.tok->vocab_size() != static_cast<size_t>(s.config.vocab_size)) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": vocab.txt has ", s.tok->vocab_size(),
+                                                   " tokens but config.json says vocab_size ", s.config.vocab_size));
+  }
+  s.state = std::move(m->state);
+  auto files = ReadModelDirFiles(dir);
+  if (!files.ok()) return files.status();
+  s.files = std::move(*files);
+  s.embedder = RealmEmbedder(s.config);
+  absl::Status st = s.embedder->Load(SelectSubmodule(s.state, "embedder.", {"realm.", "cls."}), "embedder.", m->weights_path);
+  if (!st.ok()) return st;
+  return s;
+}
+
+// BERT's MLM head: transform (dense, activation, LayerNorm), then the word
+// embeddings as the decoder, plus a bias. Names as under cls.predictions.
+struct MlmHeadImpl : torch::nn::Module {
+  MlmHeadImpl(const RealmConfig& c) : act(c.hidden_act) {
+    auto transform = register_module("transform", std::make_shared<torch::nn::Module>());
+    dense = transform->register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size));
+    LayerNorm = transform->register_module(
+        "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
+    bias = register_parameter("bias", torch::zeros({c.vocab_size}));
+    torch::NoGradGuard g;
+    dense->weight.normal_(0, 0.02);
+    dense->bias.zero_();
+  }
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& word_embeddings) {
+    auto h = LayerNorm(Activation(act, dense(hidden)));
+    return torch::matmul(h, word_embeddings.t()) + bias;
+  }
+  std::string act;
+  torch::nn::Linear dense{nullptr};
+  torch::nn::LayerNorm LayerNorm{nullptr};
+  torch::Tensor bias;
+};
+TORCH_MODULE(MlmHead);
+
+class MlmTask final : public TrainingTask {
+ public:
+  MlmTask(const JobSpec& spec, Start start, Corpus corpus)
+      : spec_(spec), s_(std::move(start)), corpus_(std::move(corpus)), order_(corpus_.size(), spec.seed()),
+        head_(s_.config) {
+    StateDict head_state = SelectSubmodule(s_.state, "embedder.cls.predictions.", {"transform.", "bias"});
+    if (!head_state.empty()) load_status_ = LoadModule(*head_, head_state, "embedder.cls.predictions.", {"decoder."}, "start");
+  }
+  absl::Status load_status() const { return load_status_; }
+
+  std::vector<std::pair<std::string, torch::Tensor>> Parameters() override {
+    std::vector<std::pair<std::string, torch::Tensor>> named;
+    for (const auto& item : s_.embedder->realm->named_parameters()) named.push_back({"embedder.realm." + item.key(), item.value()});
+    for (const auto& item : head_->named_parameters()) named.push_back({"embedder.cls.predictions." + item.key(), item.value()});
+    return named;
+  }
+  void SetTraining(bool on) override {
+    s_.embedder->train(on);
+    head_->train(on);
+  }
+  absl::StatusOr<double> Step(int64_t step) override {
+    const int64_t batch = spec_.batch_size();
+    std::mt19937_64 rng(static_cast<uint64_t>(spec_.seed()) * 7919ULL + static_cast<uint64_t>(step));
+    std::vector<std::vector<int64_t>> ids, labels;
+    for (int64_t b = 0; b < batch; ++b) {
+      auto [title, text] = corpus_.Get(static_cast<int64_t>(order_.At(step * batch + b)));
+      MlmExample ex = MakeMlmExample(*s_.tok, text, max_len(), mask_prob(), rng);
+      ids.emplace_back(ex.input_ids.begin(), ex.input_ids.end());
+      labels.push_back(ex.labels);
+    }
+    torch::Tensor mask;
+    auto input = Pad(ids, s_.tok->pad_id(), &mask);
+    auto gold = Pad(labels, -100);
+    auto hidden = s_.embedder->realm(input, mask, torch::zeros_like(input)).last_hidden_state;
+    auto where = gold.ne(-100);
+    auto picked = hidden.index({where});  // [M, H]
+    auto target = gold.index({where});
+    auto logits = head_(picked, s_.embedder->realm->embeddings->word_embeddings->weight);
+    auto loss = torch::nn::functional::cross_entropy(logits, target);
+    loss.backward();
+    {
+      torch::NoGradGuard g;
+      accuracy_ = logits.argmax(-1).eq(target).to(torch::kFloat32).mean().item<double>();
+    }
+    return loss.item<double>();
+  }
+  int64_t examples_per_step() const override { return spec_.batch_size(); }
+  std::map<std::string, double> StepMetrics() override { return {{"mlm_accuracy", accuracy_}}; }
+  StateDict Weights() override {
+    StateDict w = s_.state;
+    for (auto& [k, v] : NamedParameters(*s_.embedder, "embedder.")) w[k] = v;
+    for (auto& [k, v] : NamedParameters(*head_, "embedder.cls.predictions.")) w[k] = v;
+    // Both encoders start from the pretrained BERT (the reader has no pooler).
+    for (auto& [k, v] : NamedParameters(*s_.embedder->realm, "reader.realm.")) {
+      if (k.rfind("reader.realm.pooler.", 0) != 0) w[k] = v;
+    }
+    w.erase("embedder.cls.predictions.decoder.weight");  // tied to the word embeddings
+    w.erase("embedder.cls.predictions.decoder.bias");
+    return w;
+  }
+  const ModelDirFiles& Files() const override { return s_.files; }
+
+ private:
+  int max_len() const { return spec_.max_seq_length() > 0 ? spec_.max_seq_length() : 128; }
+  double mask_prob() const { return spec_.mask_prob() > 0 ? spec_.mask_prob() : 0.15; }
+
+  JobSpec spec_;
+  Start s_;
+  Corpus corpus_;
+  DataOrder order_;
+  MlmHead head_;
+  absl::Status load_status_;
+  double accuracy_ = 0;
+};
+
+class IctTask final : public TrainingTask {
+ public:
+  IctTask(const JobSpec& spec, Start start, Corpus corpus)
+      : spec_(spec), s_(std::move(start)), corpus_(std::move(corpus)), order_(corpus_.size(), spec.seed()) {}
+
+  std::vector<std::pair<std::string, torch::Tensor>> Parameters() override {
+    std::vector<std::pair<std::string, torch::Tensor>> named;
+    for (const auto& item : s_.embedder->named_parameters()) named.push_back({"embedder." + item.key(), item.value()});
+    return named;
+  }
+  void SetTraining(bool on) override { s_.embedder->train(on); }
+  absl::StatusOr<double> Step(int64_t step) override {
+    const int64_t batch = spec_.batch_size();
+    std::mt19937_64 rng(static_cast<uint64_t>(spec_.seed()) * 7919ULL + static_cast<uint64_t>(step));
+    const WordPieceTokenizer& tok = *s_.tok;
+    std::vector<std::vector<int64_t>> q_rows, c_rows, c_types;
+    for (int64_t b = 0; b < batch; ++b) {
+      auto [title, text] = corpus_.Get(static_cast<int64_t>(order_.At(step * batch + b)));
+      IctExample ex = MakeIctExample(text, keep_prob(), rng);
+      std::vector<int32_t> q = tok.Encode(ex.question);
+      if (q.size() > 62) q.resize(62);
+      std::vector<int64_t> qr = {tok.cls_id()};
+      qr.insert(qr.end(), q.begin(), q.end());
+      qr.push_back(tok.sep_id());
+      q_rows.push_back(std::move(qr));
+      // The context as blocks are embedded: [CLS] title [SEP] text [SEP].
+      std::vector<int32_t> text_ids = tok.Encode(ex.context);
+      PairEncoding e = title.empty() ? EncodePair(text_ids, {}, max_len(), tok.cls_id(), tok.sep_id())
+                                     : EncodePair(tok.Encode(title), text_ids, max_len(), tok.cls_id(), tok.sep_id());
+      std::vector<int64_t> ids(e.input_ids.begin(), e.input_ids.end());
+      if (title.empty()) ids.pop_back();  // a single sequence: [CLS] text [SEP]
+      c_rows.push_back(std::move(ids));
+      c_types.emplace_back(e.token_type_ids.begin(), e.token_type_ids.begin() + c_rows.back().size());
+    }
+    torch::Tensor q_mask, c_mask;
+    auto q_ids = Pad(q_rows, tok.pad_id(), &q_mask);
+    auto c_ids = Pad(c_rows, tok.pad_id(), &c_mask);
+    auto c_type = Pad(c_types, 0);
+    auto q = s_.embedder(q_ids, q_mask, torch::zeros_like(q_ids)).projected_score;
+    auto c = s_.embedder(c_ids, c_mask, c_type).projected_score;
+    auto scores = torch::matmul(q, c.t());  // [B, B]: in-batch negatives
+    auto target = torch::arange(batch, torch::kLong);
+    auto loss = torch::nn::functional::cross_entropy(scores, target);
+    loss.backward();
+    {
+      torch::NoGradGuard g;
+      accuracy_ = scores.argmax(-1).eq(target).to(torch::kFloat32).mean().item<double>();
+    }
+    return loss.item<double>();
+  }
+  int64_t examples_per_step() const override { return spec_.batch_size(); }
+  std::map<std::string, double> StepMetrics() override { return {{"ict_accuracy", accuracy_}}; }
+  StateDict Weights() override {
+    StateDict w = s_.state;
+    for (auto& [k, v] : NamedParameters(*s_.embedder, "embedder.")) w[k] = v;
+    return w;
+  }
+  const ModelDirFiles& Files() const override { return s_.files; }
+
+ private:
+  int max_len() const { return spec_.max_seq_length() > 0 ? spec_.max_seq_length() : 288; }
+  double keep_prob() const { return spec_.ict_keep_prob() > 0 ? spec_.ict_keep_prob() : 0.1; }
+
+  JobSpec spec_;
+  Start s_;
+  Corpus corpus_;
+  DataOrder order_;
+  double accuracy_ = 0;
+};
+
+template <typename Task>
+absl::Status RunPretrain(JobContext& ctx, TrainerMetrics* metrics) {
+  const JobSpec spec = ctx.Snapshot().spec();
+  auto corpus = Corpus::Open(spec);
+  if (!corpus.ok()) return corpus.status();
+  const std::string resume = ResumeDir(ctx);
+  auto start = resume.empty() ? LoadStart(spec.model_dir(), spec.weights_path()) : LoadStart(resume, "");
+  if (!start.ok()) return start.status();
+  Task task(spec, std::move(*start), std::move(*corpus));
+  if constexpr (std::is_same_v<Task, MlmTask>) {
+    if (!task.load_status().ok()) return task.load_status();
+  }
+  return RunTrainingLoop(ctx, task, resume, metrics);
+}
+
+}  // namespace
+
+absl::Status RunPretrainMlm(JobContext& ctx, TrainerMetrics* metrics) { return RunPretrain<MlmTask>(ctx, metrics); }
+absl::Status RunPretrainIct(JobContext& ctx, TrainerMetrics* metrics) { return RunPretrain<IctTask>(ctx, metrics); }
+
+}  // namespace orqa
