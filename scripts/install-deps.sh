@@ -13,6 +13,8 @@ PACKAGES=(
   # logging, metrics, misc
   libspdlog-dev libfmt-dev prometheus-cpp-dev nlohmann-json3-dev libcpp-httplib-dev
   libutf8proc-dev
+  # sparse retrieval (BM25) and Python-compatible regexes (CuratedTrec answers)
+  libxapian-dev libpcre2-dev
   # tests, fuzzing, benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
   # REST proxy (Go, grpc-gateway v1)

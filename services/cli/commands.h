@@ -25,6 +25,9 @@ int RunImportEmbeddings(int argc, char** argv);
 /// prints the answer, its passage with the answer marked, and the scores.
 int RunAsk(int argc, char** argv);
 
+/// `orqa build-bm25 --blocks STORE --out DIR`: a Xapian BM25 index of the blocks.
+int RunBuildBm25(int argc, char** argv);
+
 /// `orqa eval --data FILE --model-dir DIR [--gateway ADDR]`: scores a QA
 /// dataset through a running gateway (ORQA's metrics, latency, throughput).
 int RunEval(int argc, char** argv);

@@ -40,6 +40,7 @@ int RunEval(int argc, char** argv) {
   std::string gateway = "127.0.0.1:50051", data, model_dir, ks_text = "1,5,20,100", predictions_path, summary_path;
   int limit = 0, k = 100, read_k = 5, concurrency = 4, timeout_ms = 600000;
   bool regex = false, json_out = false;
+  std::string retrieval;
   FlagSet flags(kCmd, "Scores a QA dataset (JSON lines: question, answers) through a running orqa-gateway.");
   flags.String("gateway", &gateway, "orqa-gateway address host:port.");
   flags.String("data", &data, "Questions: NQ-open, WebQuestions, CuratedTrec or SQuAD-open JSON lines.");
@@ -49,6 +50,7 @@ int RunEval(int argc, char** argv) {
   flags.Int("read-k", &read_k, "Blocks the reader reads, the best of the k (the reader beam).");
   flags.String("top-k", &ks_text, "The k of top_k_match / recall@k, comma-separated (capped at --k).");
   flags.Int("concurrency", &concurrency, "Questions in flight at once.");
+  flags.String("retrieval", &retrieval, "dense, sparse or hybrid (default: the gateway's).");
   flags.Int("timeout-ms", &timeout_ms, "Deadline of each question.");
   flags.Bool("regex-answers", &regex, "Answers are regexes (CuratedTrec; on by itself for a file named CuratedTrec*).");
   flags.String("predictions", &predictions_path, "Write per-question predictions and scores as JSON lines here.");
@@ -63,6 +65,13 @@ int RunEval(int argc, char** argv) {
                                  "--k in [1, 5000], --read-k in [1, k], --concurrency in [1, 256], --limit >= 0"), 2);
   }
   if (data.find("CuratedTrec") != std::string::npos) regex = true;
+  orqa::v1::RetrievalMode mode = orqa::v1::RETRIEVAL_MODE_UNSPECIFIED;
+  if (retrieval == "dense") mode = orqa::v1::RETRIEVAL_MODE_DENSE;
+  else if (retrieval == "sparse") mode = orqa::v1::RETRIEVAL_MODE_SPARSE;
+  else if (retrieval == "hybrid") mode = orqa::v1::RETRIEVAL_MODE_HYBRID;
+  else if (!retrieval.empty()) {
+    return ReportFatal(kCmd, absl::InvalidArgumentError("--retrieval: expected dense, sparse or hybrid, got '" + retrieval + "'"), 2);
+  }
   auto examples = ReadQaJsonl(data);
   if (!examples.ok()) return ReportFatal(kCmd, examples.status());
   auto tok = WordPieceTokenizer::FromVocabFile(model_dir + "/vocab.txt");
@@ -103,6 +112,7 @@ int RunEval(int argc, char** argv) {
       req.set_k(k);
       req.set_read_k(read_k);
       req.set_return_retrieved(true);
+      req.set_retrieval(mode);
       orqa::v1::AnswerResponse resp;
       auto t0 = std::chrono::steady_clock::now();
       grpc::Status st = stub->Answer(&ctx, req, &resp);
@@ -147,6 +157,7 @@ int RunEval(int argc, char** argv) {
   summary["questions"] = n;
   summary["k"] = k;
   summary["read_k"] = read_k;
+  summary["retrieval"] = retrieval.empty() ? "gateway default" : retrieval;
   std::map<std::string, double> sums;
   for (const auto& s : scores) {
     for (const auto& [m, v] : s.metrics) sums[m] += v ? 1.0 : 0.0;

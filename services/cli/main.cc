@@ -14,6 +14,7 @@ constexpr char kUsage[] =
     "  ask \"QUESTION\"      Ask a running orqa-gateway; prints the answer and its passage.\n"
     "  health ADDRESS      Check a service's gRPC health (exit 0 when SERVING).\n"
     "  build-blocks        Build a block store from blocks.jsonl, blocks.tfr or block_records.npy.\n"
+    "  build-bm25          Build a BM25 index (Xapian) of a block store for sparse retrieval.\n"
     "  embed-blocks        Embed every block with a REALM embedder into a .npy (resumable).\n"
     "  import-embeddings   Copy block embeddings from a HF/TF checkpoint or .npy into a .npy.\n"
     "  eval                Score a QA dataset through a running gateway (EM, top-k match, latency).\n"
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   if (command == "health") return orqa::cli::RunHealth(argc - 1, argv + 1);
   if (command == "build-blocks") return orqa::cli::RunBuildBlocks(argc - 1, argv + 1);
   if (command == "embed-blocks") return orqa::cli::RunEmbedBlocks(argc - 1, argv + 1);
+  if (command == "build-bm25") return orqa::cli::RunBuildBm25(argc - 1, argv + 1);
   if (command == "eval") return orqa::cli::RunEval(argc - 1, argv + 1);
   if (command == "init-model") return orqa::cli::RunInitModel(argc - 1, argv + 1);
   if (command == "jobs") return orqa::cli::RunJobs(argc - 1, argv + 1);

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "common/index/fusion.h"
 #include "common/index/topk_merge.h"
 #include "common/infra/status_util.h"
 
@@ -49,46 +50,33 @@ absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerPa
     return absl::InvalidArgumentError(absl::StrCat("k: ", p.k, " exceeds the ", total_blocks, " blocks served"));
   }
 
-  // 1. Retrieve on every shard in parallel, each call inheriting the deadline.
+  // 1. Retrieve on every shard in parallel (dense, sparse, or both for hybrid),
+  //    each call inheriting the deadline; exact merge per mode, then fusion.
   auto t_retrieve = std::chrono::steady_clock::now();
-  std::vector<std::future<std::pair<grpc::Status, orqa::v1::RetrieveResponse>>> calls;
-  for (size_t i = 0; i < shards; ++i) {
-    calls.push_back(std::async(std::launch::async, [&, i] {
-      orqa::v1::RetrieveRequest req;
-      req.set_question(p.question);
-      req.set_k(shard_k[i]);
-      req.set_return_texts(true);
-      orqa::v1::RetrieveResponse resp;
-      grpc::Status st = WithReconnect(backends_->retriever_channel(i), *context, [&] {
-        auto ctx = grpc::ClientContext::FromServerContext(*context);
-        resp.Clear();
-        return backends_->retriever(i).Retrieve(ctx.get(), req, &resp);
-      });
-      return std::make_pair(st, std::move(resp));
-    }));
-  }
-  std::vector<ScoredIds> parts;
   std::map<int64_t, orqa::v1::Block> blocks;
   double embed_ms = 0, search_ms = 0;
-  absl::Status failure;
-  for (size_t i = 0; i < shards; ++i) {
-    auto [st, resp] = calls[i].get();
-    if (!st.ok()) {
-      if (failure.ok()) failure = DownstreamError(st, absl::StrCat("retriever shard ", i), backends_->retriever_address(i));
-      continue;
-    }
-    ScoredIds part;
-    for (const auto& b : resp.blocks()) {
-      part.ids.push_back(b.id());
-      part.scores.push_back(b.retrieval_score());
-      blocks[b.id()] = b;
-    }
-    parts.push_back(std::move(part));
-    embed_ms = std::max(embed_ms, resp.embed_ms());
-    search_ms = std::max(search_ms, resp.search_ms());
+  ScoredIds merged;
+  if (p.mode == orqa::v1::RETRIEVAL_MODE_HYBRID) {
+    auto dense = std::async(std::launch::async, [&] {
+      std::map<int64_t, orqa::v1::Block> b;
+      double e = 0, s = 0;
+      auto r = RetrieveAll(context, p.question, p.k, shard_k, orqa::v1::RETRIEVAL_MODE_DENSE, &b, &e, &s);
+      return std::make_tuple(std::move(r), std::move(b), e, s);
+    });
+    auto sparse = RetrieveAll(context, p.question, p.k, shard_k, orqa::v1::RETRIEVAL_MODE_SPARSE, &blocks, &embed_ms, &search_ms);
+    auto [dense_ids, dense_blocks, e, s] = dense.get();
+    if (!dense_ids.ok()) return dense_ids.status();
+    if (!sparse.ok()) return sparse.status();
+    blocks.insert(dense_blocks.begin(), dense_blocks.end());
+    embed_ms = std::max(embed_ms, e);
+    search_ms = std::max(search_ms, s);
+    merged = fusion_.weighted ? WeightedScoreFusion(*dense_ids, *sparse, fusion_.dense_weight, p.k)
+                              : ReciprocalRankFusion(*dense_ids, *sparse, p.k, fusion_.rrf_c);
+  } else {
+    auto r = RetrieveAll(context, p.question, p.k, shard_k, p.mode, &blocks, &embed_ms, &search_ms);
+    if (!r.ok()) return r.status();
+    merged = std::move(*r);
   }
-  if (!failure.ok()) return failure;
-  ScoredIds merged = MergeTopK(parts, p.k);
   double retrieve_ms = MsSince(t_retrieve);
 
   // 2. Read the merged blocks.
@@ -99,10 +87,13 @@ absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerPa
   const size_t to_read = p.read_k > 0 ? std::min<size_t>(p.read_k, merged.ids.size()) : merged.ids.size();
   for (size_t j = 0; j < to_read; ++j) {
     *read.add_blocks() = blocks[merged.ids[j]];
-    read.mutable_blocks(static_cast<int>(j))->set_retrieval_score(merged.scores[j]);
+    // The reader adds the retrieval logit to its span scores: only the dense
+    // score is on the scale it was trained with.
+    read.mutable_blocks(static_cast<int>(j))
+        ->set_retrieval_score(p.mode == orqa::v1::RETRIEVAL_MODE_DENSE ? merged.scores[j] : 0.0f);
   }
   orqa::v1::ReadResponse spans;
-  {
+  if (read.blocks_size() > 0) {  // BM25 finds nothing for a question of stop words only
     grpc::Status st = WithReconnect(backends_->reader_channel(), *context, [&] {
       auto ctx = grpc::ClientContext::FromServerContext(*context);
       spans.Clear();
@@ -144,7 +135,52 @@ absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerPa
   }
   if (shards > 0) response->set_embedder_version(backends_->shard_state(0).version);
   response->set_reader_version(backends_->reader_state().version);
+  response->set_retrieval(p.mode);
   return absl::OkStatus();
+}
+
+absl::StatusOr<ScoredIds> AnswerPipeline::RetrieveAll(grpc::ServerContext* context, const std::string& question,
+                                                      int k, const std::vector<int>& shard_k, orqa::v1::RetrievalMode mode,
+                                                      std::map<int64_t, orqa::v1::Block>* blocks, double* embed_ms,
+                                                      double* search_ms) const {
+  const size_t shards = shard_k.size();
+  std::vector<std::future<std::pair<grpc::Status, orqa::v1::RetrieveResponse>>> calls;
+  for (size_t i = 0; i < shards; ++i) {
+    calls.push_back(std::async(std::launch::async, [&, i] {
+      orqa::v1::RetrieveRequest req;
+      req.set_question(question);
+      req.set_k(shard_k[i]);
+      req.set_return_texts(true);
+      req.set_mode(mode);
+      orqa::v1::RetrieveResponse resp;
+      grpc::Status st = WithReconnect(backends_->retriever_channel(i), *context, [&] {
+        auto ctx = grpc::ClientContext::FromServerContext(*context);
+        resp.Clear();
+        return backends_->retriever(i).Retrieve(ctx.get(), req, &resp);
+      });
+      return std::make_pair(st, std::move(resp));
+    }));
+  }
+  std::vector<ScoredIds> parts;
+  absl::Status failure;
+  for (size_t i = 0; i < shards; ++i) {
+    auto [st, resp] = calls[i].get();
+    if (!st.ok()) {
+      if (failure.ok()) failure = DownstreamError(st, absl::StrCat("retriever shard ", i), backends_->retriever_address(i));
+      continue;
+    }
+    ScoredIds part;
+    for (const auto& b : resp.blocks()) {
+      part.ids.push_back(b.id());
+      part.scores.push_back(b.retrieval_score());
+      (*blocks)[b.id()] = b;
+    }
+    parts.push_back(std::move(part));
+    *embed_ms = std::max(*embed_ms, resp.embed_ms());
+    *search_ms = std::max(*search_ms, resp.search_ms());
+  }
+  if (!failure.ok()) return failure;
+  return MergeTopK(parts, k);
 }
 
 }  // namespace orqa

@@ -2,9 +2,12 @@
 
 #include <grpcpp/server_context.h>
 
+#include <map>
 #include <string>
+#include <vector>
 
-#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/index/topk_merge.h"
 #include "orqa/v1/openqa.pb.h"
 #include "services/gateway/backends.h"
 
@@ -18,6 +21,17 @@ struct AnswerParams {
   bool return_retrieved = false;
   bool return_timings = false;
   int read_k = 0;       // blocks to read, the best of the k; 0 = all k
+  orqa::v1::RetrievalMode mode = orqa::v1::RETRIEVAL_MODE_DENSE;  // resolved: never UNSPECIFIED
+};
+
+/// How the gateway fuses the dense and sparse lists in hybrid retrieval.
+struct FusionOptions {
+  /// Weighted score fusion instead of reciprocal rank fusion.
+  bool weighted = false;
+  /// Weight of the dense list in weighted fusion (sparse gets 1 − w).
+  double dense_weight = 0.5;
+  /// The constant c of reciprocal rank fusion, 1 / (c + rank).
+  double rrf_c = 60.0;
 };
 
 /// question → Retrieve on every shard (in parallel, exact merge) → Read →
@@ -25,12 +39,19 @@ struct AnswerParams {
 /// deadline and cancellation; a backend that is down gives UNAVAILABLE naming it.
 class AnswerPipeline {
  public:
-  explicit AnswerPipeline(Backends* backends) : backends_(backends) {}
+  AnswerPipeline(Backends* backends, FusionOptions fusion = {}) : backends_(backends), fusion_(fusion) {}
   absl::Status Answer(grpc::ServerContext* context, const AnswerParams& params,
                       orqa::v1::AnswerResponse* response) const;
 
  private:
+  // One mode's top k over every shard (exact merge); fills the blocks' texts.
+  absl::StatusOr<ScoredIds> RetrieveAll(grpc::ServerContext* context, const std::string& question, int k,
+                                        const std::vector<int>& shard_k, orqa::v1::RetrievalMode mode,
+                                        std::map<int64_t, orqa::v1::Block>* blocks, double* embed_ms,
+                                        double* search_ms) const;
+
   Backends* backends_;
+  FusionOptions fusion_;
 };
 
 }  // namespace orqa

@@ -21,6 +21,13 @@ struct GatewayOptions {
   std::string admin_token;
   /// Blocks retrieved per question when a request leaves k at 0.
   int default_k = 5;
+  /// Retrieval when a request leaves it unspecified: "dense", "sparse" or "hybrid".
+  std::string retrieval = "dense";
+  /// Hybrid fusion: "rrf" (reciprocal rank) or "weighted" (min-max scores).
+  std::string fusion = "rrf";
+  /// Dense weight of weighted fusion; the c of reciprocal rank fusion.
+  double fusion_weight = 0.5;
+  double rrf_c = 60.0;
 };
 
 }  // namespace orqa

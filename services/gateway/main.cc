@@ -41,6 +41,11 @@ int main(int argc, char** argv) {
   flags.String("admin-token", &options.admin_token,
                "Bearer token the Admin API requires; empty disables Admin.");
   flags.Int("default-k", &options.default_k, "Blocks retrieved when a request leaves k at 0.");
+  flags.String("retrieval", &options.retrieval,
+               "Retrieval when a request leaves it unspecified: dense, sparse (BM25) or hybrid.");
+  flags.String("fusion", &options.fusion, "Hybrid fusion: rrf (reciprocal rank) or weighted (min-max scores).");
+  flags.Double("fusion-weight", &options.fusion_weight, "Weighted fusion: weight of the dense list (0..1).");
+  flags.Double("rrf-c", &options.rrf_c, "Reciprocal rank fusion: the c of 1 / (c + rank).");
   if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
 
   options.retriever_addresses = SplitCommaList(retrievers);
@@ -51,6 +56,16 @@ int main(int argc, char** argv) {
   if (st.ok() && (options.default_k < 1 || options.default_k > 5000)) {
     st = absl::InvalidArgumentError("--default-k: expected 1..5000");
   }
+  if (st.ok() && options.retrieval != "dense" && options.retrieval != "sparse" && options.retrieval != "hybrid") {
+    st = absl::InvalidArgumentError("--retrieval: expected dense, sparse or hybrid, got '" + options.retrieval + "'");
+  }
+  if (st.ok() && options.fusion != "rrf" && options.fusion != "weighted") {
+    st = absl::InvalidArgumentError("--fusion: expected rrf or weighted, got '" + options.fusion + "'");
+  }
+  if (st.ok() && !(options.fusion_weight >= 0 && options.fusion_weight <= 1)) {
+    st = absl::InvalidArgumentError("--fusion-weight: expected 0..1");
+  }
+  if (st.ok() && !(options.rrf_c >= 0)) st = absl::InvalidArgumentError("--rrf-c: expected >= 0");
   if (st.ok()) st = orqa::SetupLogging("gateway", options.server.log_format, options.server.log_level);
   if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
 

@@ -13,6 +13,21 @@ namespace {
 // batch these concurrent calls into shared forward passes.
 constexpr size_t kBatchConcurrency = 16;
 
+// The request's retrieval mode, or the gateway's default.
+orqa::v1::RetrievalMode ResolveMode(orqa::v1::RetrievalMode requested, const std::string& default_mode) {
+  if (requested != orqa::v1::RETRIEVAL_MODE_UNSPECIFIED) return requested;
+  if (default_mode == "sparse") return orqa::v1::RETRIEVAL_MODE_SPARSE;
+  if (default_mode == "hybrid") return orqa::v1::RETRIEVAL_MODE_HYBRID;
+  return orqa::v1::RETRIEVAL_MODE_DENSE;
+}
+
+absl::Status ValidateMode(orqa::v1::RetrievalMode mode) {
+  if (!orqa::v1::RetrievalMode_IsValid(mode)) {
+    return absl::InvalidArgumentError(absl::StrCat("retrieval: unknown mode ", static_cast<int>(mode)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateReadK(int read_k, int k) {
   if (read_k < 0 || read_k > k) {
     return absl::InvalidArgumentError(absl::StrCat("read_k: expected 0 (all) or 1..k (", k, "), got ", read_k));
@@ -27,9 +42,10 @@ grpc::Status OpenQAService::Answer(grpc::ServerContext* context, const orqa::v1:
   ORQA_RETURN_GRPC_IF_ERROR(ValidateQuestion("question", request->question()));
   ORQA_RETURN_GRPC_IF_ERROR(ValidateAnswerLimits(request->k(), request->num_answers()));
   ORQA_RETURN_GRPC_IF_ERROR(ValidateReadK(request->read_k(), request->k() > 0 ? request->k() : options_.default_k));
+  ORQA_RETURN_GRPC_IF_ERROR(ValidateMode(request->retrieval()));
   AnswerParams p{request->question(), request->k() > 0 ? request->k() : options_.default_k,
                  std::max(1, request->num_answers()), request->return_retrieved(), request->return_timings(),
-                 request->read_k()};
+                 request->read_k(), ResolveMode(request->retrieval(), options_.retrieval)};
   return ToGrpcStatus(pipeline_.Answer(context, p, response));
 }
 
@@ -44,6 +60,7 @@ grpc::Status OpenQAService::BatchAnswer(grpc::ServerContext* context, const orqa
   }
   ORQA_RETURN_GRPC_IF_ERROR(ValidateAnswerLimits(request->k(), request->num_answers()));
   ORQA_RETURN_GRPC_IF_ERROR(ValidateReadK(request->read_k(), request->k() > 0 ? request->k() : options_.default_k));
+  ORQA_RETURN_GRPC_IF_ERROR(ValidateMode(request->retrieval()));
   const int n = request->questions_size();
   std::vector<orqa::v1::AnswerResponse> results(n);
   std::vector<absl::Status> statuses(n);
@@ -53,7 +70,7 @@ grpc::Status OpenQAService::BatchAnswer(grpc::ServerContext* context, const orqa
       running.push_back(std::async(std::launch::async, [&, i] {
         AnswerParams p{request->questions(i), request->k() > 0 ? request->k() : options_.default_k,
                        std::max(1, request->num_answers()), request->return_retrieved(), request->return_timings(),
-                       request->read_k()};
+                       request->read_k(), ResolveMode(request->retrieval(), options_.retrieval)};
         statuses[i] = pipeline_.Answer(context, p, &results[i]);
       }));
     }

@@ -10,7 +10,8 @@ namespace orqa {
 class OpenQAService final : public orqa::v1::OpenQA::Service {
  public:
   OpenQAService(const GatewayOptions& options, Backends* backends)
-      : options_(options), pipeline_(backends) {}
+      : options_(options),
+        pipeline_(backends, FusionOptions{options.fusion == "weighted", options.fusion_weight, options.rrf_c}) {}
 
   grpc::Status Answer(grpc::ServerContext* context, const orqa::v1::AnswerRequest* request,
                       orqa::v1::AnswerResponse* response) override;

@@ -40,6 +40,9 @@ absl::Status Validate(const orqa::RetrieverOptions& o) {
   if (!o.weights_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--weights", o.weights_path));
   if (!o.blocks_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--blocks", o.blocks_path));
   if (!o.embeddings_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--embeddings", o.embeddings_path));
+  if (!o.bm25_index.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--bm25-index", o.bm25_index));
+  if (!(o.bm25_k1 >= 0)) return absl::InvalidArgumentError("--bm25-k1: expected >= 0");
+  if (!(o.bm25_b >= 0 && o.bm25_b <= 1)) return absl::InvalidArgumentError("--bm25-b: expected 0..1");
   const int given = !o.model_dir.empty() + !o.blocks_path.empty() + !o.embeddings_path.empty();
   if (given != 0 && given != 3) {
     return absl::InvalidArgumentError("--model-dir, --blocks and --embeddings go together: give all three or none");
@@ -70,6 +73,9 @@ int main(int argc, char** argv) {
   flags.Int("openblas-threads", &options.openblas_threads, "OpenBLAS threads.");
   flags.Int("torch-threads", &options.torch_threads, "LibTorch intra-op threads.");
   orqa::AddBatcherFlags(flags, &options.batching, "Retrieve");
+  flags.String("bm25-index", &options.bm25_index, "BM25 index of the same block store (orqa build-bm25): sparse retrieval.");
+  flags.Double("bm25-k1", &options.bm25_k1, "BM25 k1.");
+  flags.Double("bm25-b", &options.bm25_b, "BM25 b.");
   if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
 
   absl::Status st = Validate(options);
@@ -93,6 +99,17 @@ int main(int argc, char** argv) {
                  (*state)->first_block_id + (*state)->searcher->size(), (*state)->total_blocks,
                  (*state)->searcher->dim(), (*state)->searcher->type(), (*state)->embedder->version(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  if (!options.bm25_index.empty()) {
+    auto bm25 = orqa::Bm25Index::Open(options.bm25_index, {options.bm25_k1, options.bm25_b});
+    if (!bm25.ok()) return orqa::ReportFatal(kProgram, bm25.status());
+    if ((*bm25)->size() < options.num_shards) {
+      return orqa::ReportFatal(kProgram, absl::FailedPreconditionError(absl::StrCat(
+                                             options.bm25_index, ": ", (*bm25)->size(), " documents")));
+    }
+    spdlog::info("loaded BM25 index {} ({} blocks, k1 {}, b {})", options.bm25_index, (*bm25)->size(),
+                 options.bm25_k1, options.bm25_b);
+    service.SetBm25(std::move(*bm25));
   }
   host.AddService(&service);
   service.OnReady([&host](bool ready) { host.SetServing("", ready); });

@@ -29,6 +29,10 @@ struct RetrieverOptions {
   int torch_threads = 1;
   /// Dynamic batching of concurrent Retrieve calls.
   BatcherOptions batching;
+  /// BM25 index over the same block store (orqa build-bm25); empty = dense only.
+  std::string bm25_index;
+  double bm25_k1 = 0.9;
+  double bm25_b = 0.4;
 };
 
 }  // namespace orqa

@@ -48,6 +48,9 @@ RetrieverService::RetrieverService(const RetrieverOptions& options, Metrics* met
   search_seconds_ = &prometheus::BuildHistogram().Name("orqa_retriever_search_seconds")
                          .Help("Inner-product search time per batch, in seconds.").Register(reg)
                          .Add(labels, Metrics::LatencyBuckets());
+  sparse_seconds_ = &prometheus::BuildHistogram().Name("orqa_retriever_sparse_search_seconds")
+                         .Help("BM25 search time per question, in seconds.").Register(reg)
+                         .Add(labels, Metrics::LatencyBuckets());
   blocks_ = &prometheus::BuildGauge().Name("orqa_retriever_blocks")
                  .Help("Blocks served by this shard.").Register(reg).Add(labels);
   index_bytes_ = &prometheus::BuildGauge().Name("orqa_retriever_index_bytes")
@@ -158,6 +161,16 @@ grpc::Status RetrieverService::Retrieve(grpc::ServerContext* context, const orqa
   auto state = Snapshot();
   if (!state) return ToGrpcStatus(NotLoaded());
   ORQA_RETURN_GRPC_IF_ERROR(CheckK(request->k(), state->searcher->size()));
+  switch (request->mode()) {
+    case orqa::v1::RETRIEVAL_MODE_UNSPECIFIED:
+    case orqa::v1::RETRIEVAL_MODE_DENSE:
+      break;
+    case orqa::v1::RETRIEVAL_MODE_SPARSE:
+      return RetrieveSparse(*state, *request, response);
+    default:
+      return ToGrpcStatus(absl::InvalidArgumentError(
+          "mode: a retriever serves RETRIEVAL_MODE_DENSE or RETRIEVAL_MODE_SPARSE (the gateway fuses hybrid)"));
+  }
   auto hits = batcher_->Submit(Query{q, request->k()}, SteadyDeadline(*context),
                                [context] { return context->IsCancelled(); });
   if (!hits.ok()) return ToGrpcStatus(hits.status());
@@ -170,6 +183,26 @@ grpc::Status RetrieverService::Retrieve(grpc::ServerContext* context, const orqa
   }
   response->set_embed_ms(hits->embed_ms);
   response->set_search_ms(hits->search_ms);
+  return grpc::Status::OK;
+}
+
+grpc::Status RetrieverService::RetrieveSparse(const RetrieverState& state, const orqa::v1::RetrieveRequest& request,
+                                              orqa::v1::RetrieveResponse* response) {
+  if (!bm25_) {
+    return ToGrpcStatus(absl::FailedPreconditionError(
+        "mode: sparse retrieval needs a BM25 index: start orqa-retriever with --bm25-index (orqa build-bm25)"));
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto hits = bm25_->Search(request.question(), request.k(), state.first_block_id,
+                            state.first_block_id + state.searcher->size());
+  if (!hits.ok()) return ToGrpcStatus(hits.status());
+  const double ms = MsSince(t0);
+  sparse_seconds_->Observe(ms / 1000);
+  for (size_t i = 0; i < hits->ids.size(); ++i) {
+    FillBlock(state, hits->ids[i], hits->scores[i], request.return_texts(), request.return_vectors(),
+              response->add_blocks());
+  }
+  response->set_search_ms(ms);
   return grpc::Status::OK;
 }
 
@@ -214,6 +247,7 @@ void RetrieverService::FillInfo(const RetrieverState* s, orqa::v1::RetrieverInfo
   info->set_num_shards(options_.num_shards);
   info->set_index_type(options_.searcher.type);
   info->set_ready(s != nullptr);
+  info->set_has_sparse(bm25_ != nullptr);
   if (!s) return;
   info->set_first_block_id(s->first_block_id);
   info->set_num_blocks(s->searcher->size());

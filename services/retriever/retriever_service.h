@@ -9,6 +9,7 @@
 
 #include "common/batching/batcher.h"
 #include "common/batching/batching_metrics.h"
+#include "common/index/bm25_index.h"
 #include "common/infra/metrics.h"
 #include "orqa/v1/retriever.grpc.pb.h"
 #include "services/retriever/retriever_options.h"
@@ -25,6 +26,8 @@ class RetrieverService final : public orqa::v1::Retriever::Service {
 
   /// Installs an initial state (from main, before serving).
   void SetState(std::shared_ptr<const RetrieverState> state);
+  /// Installs the BM25 index used for sparse Retrieve calls.
+  void SetBm25(std::shared_ptr<const Bm25Index> bm25) { bm25_ = std::move(bm25); }
   bool ready() const;
   /// Called after every successful reload (to flip health).
   void OnReady(std::function<void(bool)> fn) { on_ready_ = std::move(fn); }
@@ -52,6 +55,8 @@ class RetrieverService final : public orqa::v1::Retriever::Service {
 
  private:
   std::shared_ptr<const RetrieverState> Snapshot() const;
+  grpc::Status RetrieveSparse(const RetrieverState& state, const orqa::v1::RetrieveRequest& request,
+                              orqa::v1::RetrieveResponse* response);
   std::vector<absl::StatusOr<Hits>> RunBatch(const std::vector<const Query*>& batch);
   void FillBlock(const RetrieverState& s, int64_t global_id, float score, bool texts, bool vectors,
                  orqa::v1::Block* out) const;
@@ -63,6 +68,8 @@ class RetrieverService final : public orqa::v1::Retriever::Service {
   std::shared_ptr<const RetrieverState> state_;
   std::mutex reload_mu_;   // one Reload at a time
   std::function<void(bool)> on_ready_;
+  std::shared_ptr<const Bm25Index> bm25_;  // set before serving, never changed
+  prometheus::Histogram* sparse_seconds_;
 
   prometheus::Histogram* embed_seconds_;
   prometheus::Histogram* search_seconds_;
