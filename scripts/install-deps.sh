@@ -22,6 +22,8 @@ PACKAGES=(
   golang-goprotobuf-dev golang-google-grpc-dev golang-google-genproto-dev
   # integration tests: scraping and compose validation
   prometheus docker-compose
+  # browser tests of the web page (headless)
+  chromium
   # load benchmark over REST
   wrk
 )

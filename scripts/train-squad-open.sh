@@ -3,12 +3,13 @@
 # own trainer service, driven through the gateway's Admin API (`orqa jobs`):
 #   block store → init-model → PRETRAIN_MLM → PRETRAIN_ICT → BUILD_INDEX →
 #   FINETUNE (qa-train) → Deploy → `orqa eval` on qa-dev
-# and prints one table. The steps of each stage scale with --budget-minutes
-# (the training time on this 2-core machine; rates measured for the default
-# model size, 4 layers × 256 hidden).
+# (dense, BM25 and hybrid retrieval) and prints one table. The steps of each
+# stage scale with --budget-minutes (the training time on this 2-core machine,
+# from rates measured for each model size: small = 4 layers × 256 hidden,
+# tiny = 2 × 128). --baseline also scores the untrained model the same way.
 #
-# Usage: scripts/train-squad-open.sh [--budget-minutes N] [--out DIR] [--data DIR] [--eval-limit N]
-#        [--threads N] [--keep-running]
+# Usage: scripts/train-squad-open.sh [--budget-minutes N] [--size small|tiny] [--out DIR] [--data DIR]
+#        [--vocab FILE] [--eval-limit N] [--threads N] [--baseline] [--keep-running]
 # env:   BUILD_DIR, ORQA_SHARED_DIR, BASE_PORT (default 63000)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +22,8 @@ EVAL_LIMIT=0
 THREADS=2
 KEEP=0
 VOCAB=""
+SIZE=small
+BASELINE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --budget-minutes) BUDGET="$2"; shift 2 ;;
@@ -30,7 +33,9 @@ while [ $# -gt 0 ]; do
     --eval-limit) EVAL_LIMIT="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
     --keep-running) KEEP=1; shift ;;
-    -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+    --size) SIZE="$2"; shift 2 ;;
+    --baseline) BASELINE=1; shift ;;
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
     *) echo "train-squad-open.sh: error: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -39,6 +44,11 @@ done
 for f in "$DATA/blocks.jsonl" "$DATA/qa-train.jsonl" "$DATA/qa-dev.jsonl" "$VOCAB"; do
   [ -r "$f" ] || { echo "train-squad-open.sh: error: cannot read $f" >&2; exit 2; }
 done
+case "$SIZE" in
+  small) MODEL_ARGS=(--hidden-size 256 --layers 4 --heads 4 --intermediate-size 1024); RATES=(22 14 6) ;;
+  tiny) MODEL_ARGS=(--hidden-size 128 --layers 2 --heads 2 --intermediate-size 512); RATES=(70 45 15) ;;
+  *) echo "train-squad-open.sh: error: --size: expected small or tiny, got '$SIZE'" >&2; exit 2 ;;
+esac
 PORT="${BASE_PORT:-63000}"
 GW=127.0.0.1:$PORT
 mkdir -p "$OUT"
@@ -64,13 +74,13 @@ wait_serving() {  # address what
 }
 
 # Steps per stage from the budget: shares of the time and measured rates
-# (examples/s on 2 cores for 4 × 256: MLM 22 seq/s, ICT 14 ex/s, finetune ~6 q/s).
+# (examples/s on 2 cores, RATES: MLM sequences, ICT examples, finetune questions).
 steps() {  # share rate batch
   python3 -c "import sys; b,s,r,n=map(float,sys.argv[1:]); print(max(2, int(b*60*s*r/n)))" "$BUDGET" "$1" "$2" "$3"
 }
-MLM_STEPS=$(steps 0.30 22 32)
-ICT_STEPS=$(steps 0.22 14 32)
-FT_STEPS=$(steps 0.40 6 8)
+MLM_STEPS=$(steps 0.30 "${RATES[0]}" 32)
+ICT_STEPS=$(steps 0.22 "${RATES[1]}" 32)
+FT_STEPS=$(steps 0.40 "${RATES[2]}" 8)
 
 stage_seconds() { cat "$OUT/.seconds-$1" 2>/dev/null || echo -; }
 stage() {  # name, then the `orqa jobs start` arguments; prints the job's best/latest checkpoint
@@ -95,8 +105,9 @@ ckpt_of() {
 
 # 0. The corpus, a fresh model, and the services (retriever and reader come once there is an index).
 "$BIN/orqa" build-blocks --from "$DATA/blocks.jsonl" --out "$OUT/blocks.store" >"$LOGS/build-blocks.log" 2>&1
-[ -d "$OUT/init" ] || "$BIN/orqa" init-model --out "$OUT/init" --vocab "$VOCAB" --hidden-size 256 --layers 4 --heads 4 \
-  --intermediate-size 1024 --proj-size 128 --reader-seq-len 288 --reader-beam 5 --searcher-beam 100 --seed 1 >&2
+"$BIN/orqa" build-bm25 --blocks "$OUT/blocks.store" --out "$OUT/bm25" >"$LOGS/build-bm25.log" 2>&1
+[ -d "$OUT/init" ] || "$BIN/orqa" init-model --out "$OUT/init" --vocab "$VOCAB" "${MODEL_ARGS[@]}" \
+  --proj-size 128 --reader-seq-len 288 --reader-beam 5 --searcher-beam 100 --seed 1 >&2
 # Finetuning keeps its last 300 training questions aside to pick the best checkpoint (qa-dev stays unseen).
 head -n -300 "$DATA/qa-train.jsonl" > "$OUT/train.jsonl"
 tail -n 300 "$DATA/qa-train.jsonl" > "$OUT/heldout.jsonl"
@@ -120,7 +131,7 @@ ICT_DIR=$(ckpt_of "$ICT")
 INDEX=$(stage index --kind build-index --model-dir "$ICT_DIR" --blocks "$OUT/blocks.store" --embeddings "$OUT/blocks.npy" \
   --batch-size 32)
 "$BIN/orqa-retriever" --grpc-port=$((PORT + 1)) --metrics-port=0 --model-dir="$ICT_DIR" --blocks="$OUT/blocks.store" \
-  --embeddings="$OUT/blocks.npy" 2>"$LOGS/retriever.log" & PIDS+=($!)
+  --embeddings="$OUT/blocks.npy" --bm25-index="$OUT/bm25" 2>"$LOGS/retriever.log" & PIDS+=($!)
 "$BIN/orqa-reader" --grpc-port=$((PORT + 2)) --metrics-port=0 --model-dir="$ICT_DIR" 2>"$LOGS/reader.log" & PIDS+=($!)
 wait_serving $GW orqa-gateway
 # 4. ORQA finetuning on the training questions against the index.
@@ -135,25 +146,49 @@ rm -rf "$OUT/model" && cp -r "$FINAL" "$OUT/model" && rm -f "$OUT/model/training
 cp "$OUT/blocks.npy" "$OUT/model/blocks.npy"
 LIMIT=()
 [ "$EVAL_LIMIT" -gt 0 ] && LIMIT=(--limit "$EVAL_LIMIT")
+evaluate() {  # label model_dir
+  for mode in dense sparse hybrid; do
+    "$BIN/orqa" eval --gateway $GW --data "$DATA/qa-dev.jsonl" --model-dir "$2" --k 100 --read-k 5 \
+      --retrieval $mode --concurrency 4 "${LIMIT[@]}" --summary "$OUT/eval-$1-$mode.json" \
+      --predictions "$OUT/predictions-$1-$mode.jsonl" >&2
+  done
+}
 t0=$(date +%s)
-"$BIN/orqa" eval --gateway $GW --data "$DATA/qa-dev.jsonl" --model-dir "$OUT/model" --k 100 --read-k 5 \
-  --concurrency 4 "${LIMIT[@]}" --summary "$OUT/eval-dense.json" --predictions "$OUT/predictions-dense.jsonl" >&2
+evaluate trained "$OUT/model"
 echo $(( $(date +%s) - t0 )) > "$OUT/.seconds-eval"
+if [ "$BASELINE" = 1 ]; then
+  # The untrained model, served and scored the same way (its own index).
+  stage baseline-index --kind build-index --model-dir "$OUT/init" --blocks "$OUT/blocks.store" \
+    --embeddings "$OUT/blocks-init.npy" --batch-size 32 --reload >/dev/null
+  "$BIN/orqa" jobs deploy --checkpoint "$OUT/init" --gateway $GW >&2
+  evaluate untrained "$OUT/init"
+  "$BIN/orqa" jobs deploy "$FT" --gateway $GW >&2
+  stage restore-index --kind build-index --model-dir "$FINAL" --blocks "$OUT/blocks.store" \
+    --embeddings "$OUT/blocks.npy" --batch-size 32 --reload >/dev/null
+fi
 
 echo
-echo "SQuAD-open from nothing, budget $BUDGET min, trainer threads $THREADS"
+echo "SQuAD-open from nothing: model $SIZE, budget $BUDGET min, trainer threads $THREADS"
 printf "%-10s %8s %10s\n" stage steps seconds
 printf "%-10s %8s %10s\n" mlm "$MLM_STEPS" "$(stage_seconds mlm)"
 printf "%-10s %8s %10s\n" ict "$ICT_STEPS" "$(stage_seconds ict)"
 printf "%-10s %8s %10s\n" index - "$(stage_seconds index)"
 printf "%-10s %8s %10s\n" finetune "$FT_STEPS" "$(stage_seconds finetune)"
 printf "%-10s %8s %10s\n" eval - "$(stage_seconds eval)"
-python3 - "$OUT/eval-dense.json" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-print("qa-dev (%d questions), dense retrieval, k=%d, reader reads %d" % (s["questions"], s["k"], s["read_k"]))
-for k, v in sorted(s["metrics"].items()):
-    print("  %-22s %6.2f%%" % (k, 100 * v))
-print("  latency p50 %.0f ms, p99 %.0f ms; %.1f questions/s" % (s["latency_ms"]["p50"], s["latency_ms"]["p99"], s["questions_per_second"]))
+python3 - "$OUT" "$BASELINE" <<'PY'
+import json, os, sys
+out, baseline = sys.argv[1], sys.argv[2] == "1"
+models = ["trained"] + (["untrained"] if baseline else [])
+rows = [("top_1_match", "top-1 match"), ("top_5_match", "top-5 match"), ("top_20_match", "top-20 match"),
+        ("top_100_match", "top-100 match"), ("recall_at_1", "gold block @1"), ("recall_at_20", "gold block @20"),
+        ("reader_oracle", "reader oracle"), ("exact_match", "exact match"), ("official_exact_match", "official EM")]
+cols = [(m, mode) for m in models for mode in ("dense", "sparse", "hybrid")]
+s = {c: json.load(open(os.path.join(out, "eval-%s-%s.json" % c))) for c in cols}
+n = s[cols[0]]["questions"]
+print("qa-dev, %d questions; k = 100 retrieved, the reader reads 5" % n)
+print("%-16s" % "" + "".join("%18s" % ("%s %s" % c) for c in cols))
+for key, label in rows:
+    print("%-16s" % label + "".join("%17.1f%%" % (100 * s[c]["metrics"].get(key, 0)) for c in cols))
+print("%-16s" % "p50 latency ms" + "".join("%18.0f" % s[c]["latency_ms"]["p50"] for c in cols))
 PY
 echo "model: $OUT/model (with blocks.npy); blocks: $OUT/blocks.store"

@@ -109,7 +109,7 @@ func main() {
 		json.NewEncoder(w).Encode(map[string]string{"status": resp.Status.String(), "gateway": *gateway})
 	})
 	root.HandleFunc("/openapi.json", serveOpenAPI)
-	root.Handle("/", mux)
+	root.Handle("/", withIndex(mux))
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
