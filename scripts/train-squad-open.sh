@@ -124,8 +124,8 @@ MLM=$(stage mlm --kind mlm --model-dir "$OUT/init" --blocks "$OUT/blocks.store" 
   --max-grad-norm 1 --keep-checkpoints 1)
 # 2. Inverse cloze task: the retriever learns to find a sentence's block.
 ICT=$(stage ict --kind ict --model-dir "$(ckpt_of "$MLM")" --blocks "$OUT/blocks.store" --output-dir "$OUT/ict" \
-  --num-steps "$ICT_STEPS" --batch-size 32 --learning-rate 2e-4 --warmup-steps $((ICT_STEPS / 10)) --max-grad-norm 1 \
-  --keep-checkpoints 1)
+  --num-steps "$ICT_STEPS" --batch-size 32 --learning-rate 5e-4 --warmup-steps $((ICT_STEPS / 10)) --max-grad-norm 1 \
+  --max-seq-length 192 --keep-checkpoints 1)
 ICT_DIR=$(ckpt_of "$ICT")
 # 3. The index: every block embedded with the ICT embedder.
 INDEX=$(stage index --kind build-index --model-dir "$ICT_DIR" --blocks "$OUT/blocks.store" --embeddings "$OUT/blocks.npy" \

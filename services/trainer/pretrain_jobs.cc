@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -235,7 +236,11 @@ class IctTask final : public TrainingTask {
     auto c_type = Pad(c_types, 0);
     auto q = s_.embedder(q_ids, q_mask, torch::zeros_like(q_ids)).projected_score;
     auto c = s_.embedder(c_ids, c_mask, c_type).projected_score;
-    auto scores = torch::matmul(q, c.t());  // [B, B]: in-batch negatives
+    // [B, B] in-batch negatives. Scaled by 1/sqrt(D): from random or MLM-only
+    // weights the raw inner products of LayerNorm'd projections are in the
+    // hundreds, and the softmax then collapses every embedding to one point.
+    // Retrieval ranks by the same inner product, so the scale changes no ranking.
+    auto scores = torch::matmul(q, c.t()) / std::sqrt(static_cast<double>(q.size(1)));
     auto target = torch::arange(batch, torch::kLong);
     auto loss = torch::nn::functional::cross_entropy(scores, target);
     loss.backward();
