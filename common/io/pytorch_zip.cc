@@ -113,13 +113,19 @@ absl::StatusOr<std::map<std::string, TensorView>> ParsePyTorchZip(std::shared_pt
         return absl::UnimplementedError(absl::StrCat(name, ": non-contiguous tensor (stride ", stride[i],
                                                      " in dimension ", i, ") is not supported"));
       }
-      expect *= shape[i];
-      numel *= shape[i];
+      // Shapes come from the file: every product is checked for overflow.
+      if (__builtin_mul_overflow(expect, shape[i], &expect) || __builtin_mul_overflow(numel, shape[i], &numel)) {
+        return absl::DataLossError(absl::StrCat(name, ": tensor shape overflows 64 bits"));
+      }
     }
     const size_t elem = DTypeSize(s.dtype);
     const int64_t offset = a[1]->i;
-    if (offset < 0 || static_cast<uint64_t>(offset + numel) * elem > s.bytes.nbytes) {
-      return absl::DataLossError(absl::StrCat(name, ": tensor runs past the end of its storage"));
+    uint64_t end_elems = 0, end_bytes = 0;
+    if (offset < 0 ||
+        __builtin_add_overflow(static_cast<uint64_t>(offset), static_cast<uint64_t>(numel), &end_elems) ||
+        __builtin_mul_overflow(end_elems, static_cast<uint64_t>(elem), &end_bytes) || end_bytes > s.bytes.nbytes) {
+      return absl::DataLossError(absl::StrCat(name, ": tensor (storage offset ", offset, ", ", numel,
+                                              " elements) runs past the end of its storage"));
     }
     TensorView t;
     t.dtype = s.dtype;

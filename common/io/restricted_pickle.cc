@@ -38,7 +38,8 @@ class Machine {
     return absl::DataLossError(absl::StrCat(name_, ": pickle: ", what));
   }
   absl::Status Need(size_t k) const {
-    if (p_ + k > n_) return Err(absl::StrCat("opcode argument runs past the end at byte ", p_));
+    // p_ <= n_ always; k comes from the file and p_ + k may wrap.
+    if (k > n_ - p_) return Err(absl::StrCat("opcode argument of ", k, " bytes runs past the end at byte ", p_));
     return absl::OkStatus();
   }
   uint64_t ReadLE(int k) {

@@ -58,15 +58,20 @@ absl::StatusOr<ZipReader> ZipReader::FromMemory(std::shared_ptr<const void> owne
   if (cd_offset == 0xFFFFFFFF || count == 0xFFFF) {  // zip64
     if (eocd < 20 || U32(data + eocd - 20) != 0x07064b50) return Bad(name, "zip64 locator missing");
     uint64_t z64 = U64(data + eocd - 20 + 8);
-    if (z64 + 56 > size || U32(data + z64) != 0x06064b50) return Bad(name, "zip64 record out of bounds");
+    // Checked as `56 > size - z64`: z64 comes from the file, and z64 + 56 may wrap around.
+    if (z64 > size || 56 > size - z64 || U32(data + z64) != 0x06064b50) {
+      return Bad(name, absl::StrCat("zip64 end-of-central-directory record at offset ", z64, " is out of bounds"));
+    }
     count = U64(data + z64 + 32);
     cd_size = U64(data + z64 + 40);
     cd_offset = U64(data + z64 + 48);
   }
   if (cd_offset > size || cd_size > size - cd_offset) return Bad(name, "central directory out of bounds");
+  // cd_offset <= size and cd_size <= size - cd_offset, so cd_end cannot wrap; p stays <= cd_end.
+  const uint64_t cd_end = cd_offset + cd_size;
   uint64_t p = cd_offset;
   for (uint64_t i = 0; i < count; ++i) {
-    if (p + 46 > cd_offset + cd_size || U32(data + p) != 0x02014b50) {
+    if (cd_end - p < 46 || U32(data + p) != 0x02014b50) {
       return Bad(name, absl::StrCat("central directory entry ", i, " is corrupt"));
     }
     Entry e;
@@ -75,7 +80,7 @@ absl::StatusOr<ZipReader> ZipReader::FromMemory(std::shared_ptr<const void> owne
     e.size = U32(data + p + 24);
     uint16_t name_len = U16(data + p + 28), extra_len = U16(data + p + 30), comment_len = U16(data + p + 32);
     e.local_header_offset = U32(data + p + 42);
-    if (p + 46 + name_len + extra_len + comment_len > cd_offset + cd_size) {
+    if (cd_end - p - 46 < static_cast<uint64_t>(name_len) + extra_len + comment_len) {
       return Bad(name, absl::StrCat("central directory entry ", i, " runs past the directory"));
     }
     std::string entry_name(reinterpret_cast<const char*>(data + p + 46), name_len);
@@ -109,9 +114,9 @@ absl::StatusOr<TensorView> ZipReader::Read(const std::string& entry) const {
   auto it = entries_.find(entry);
   if (it == entries_.end()) return absl::NotFoundError(absl::StrCat(name_, ": no entry '", entry, "'"));
   const Entry& e = it->second;
-  uint64_t h = e.local_header_offset;
-  if (h + 30 > size_ || U32(data_ + h) != 0x04034b50) {
-    return Bad(name_, absl::StrCat("local header of '", entry, "' is corrupt"));
+  uint64_t h = e.local_header_offset;  // from the file (zip64: 64 bits): h + 30 may wrap
+  if (h > size_ || 30 > size_ - h || U32(data_ + h) != 0x04034b50) {
+    return Bad(name_, absl::StrCat("local header of '", entry, "' at offset ", h, " is out of bounds or corrupt"));
   }
   uint64_t start = h + 30 + U16(data_ + h + 26) + U16(data_ + h + 28);
   if (start > size_ || e.compressed_size > size_ - start) {
@@ -125,7 +130,11 @@ absl::StatusOr<TensorView> ZipReader::Read(const std::string& entry) const {
     v.nbytes = e.size;
     v.owner = owner_;
   } else if (e.method == 8) {
-    if (e.size > (1ull << 36)) return Bad(name_, absl::StrCat("entry '", entry, "' is implausibly large"));
+    // zlib counts in 32 bits, and deflate expands at most ~1032:1.
+    if (e.size > 0xFFFFFFFFull || e.compressed_size > 0xFFFFFFFFull || e.size / 1032 > e.compressed_size + 1) {
+      return Bad(name_, absl::StrCat("entry '", entry, "' claims an implausible size (", e.size, " bytes from ",
+                                     e.compressed_size, " compressed)"));
+    }
     auto buf = std::make_shared<std::vector<uint8_t>>(e.size);
     z_stream zs{};
     if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) return absl::InternalError("zlib init failed");
