@@ -261,6 +261,45 @@ TEST_F(TrainerTest, FirstStepLossEqualsTheReferenceTrainingLossAndTrainingLowers
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(seen[i], want[i], 1e-4) << i;
 }
 
+TEST_F(TrainerTest, TwoRetrieverShardsGiveTheReferenceLossToo) {
+  // Training searches every shard and merges exactly, as the gateway does.
+  const std::string fx = FixtureDir();
+  std::vector<Service*> shards;
+  for (int i = 0; i < 2; ++i) {
+    shards.push_back(&Add("retriever-shard-" + std::to_string(i), "orqa-retriever",
+                          {"--model-dir=" + fx, "--weights=" + *weights_, "--blocks=" + *dir_ + "/fx.blocks",
+                           "--embeddings=" + *weights_, "--shard-index=" + std::to_string(i), "--num-shards=2"}));
+  }
+  Service& t = Add("trainer-sharded", "orqa-trainer",
+                   {"--state-dir=" + *dir_ + "/state-sharded",
+                    "--retriever=" + shards[0]->address() + "," + shards[1]->address()});
+  for (Service* s : {shards[0], shards[1], &t}) {
+    s->Start();
+    ASSERT_TRUE(WaitServing(*s, seconds(60))) << s->name << ":\n" << ReadFile(s->log);
+  }
+  const std::vector<double> golden = GoldenTrainLosses();
+  double mean = 0;
+  for (double l : golden) mean += l / static_cast<double>(golden.size());
+  JobSpec spec = Finetune("sharded", 1, static_cast<int>(golden.size()), 1e-9f);
+  spec.set_disable_dropout(true);
+  auto stub = orqa::v1::Trainer::NewStub(grpc::CreateChannel(t.address(), grpc::InsecureChannelCredentials()));
+  Job job;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->StartJob(&ctx, spec, &job).ok());
+  }
+  for (int i = 0; i < 600 && !Ended(job); ++i) {
+    grpc::ClientContext ctx;
+    orqa::v1::JobId id;
+    id.set_job_id(job.job_id());
+    ASSERT_TRUE(stub->GetJob(&ctx, id, &job).ok());
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_EQ(job.state(), orqa::v1::JOB_STATE_SUCCEEDED) << job.error();
+  EXPECT_NEAR(job.history(0).loss(), mean, 1e-4);
+  for (Service* s : {&t, shards[1], shards[0]}) EXPECT_EQ(s->p->StopAndWait(SIGTERM, milliseconds(20000)), 0);
+}
+
 TEST_F(TrainerTest, DeployByJobIdSwapsTheServedModels) {
   JobSpec spec = Finetune("deploy", 20, 8, 3e-3f);
   spec.set_eval_path(*dir_ + "/train.jsonl");
