@@ -68,85 +68,79 @@ absl::Status AdminService::Authorize(const grpc::ServerContext& context) const {
   return absl::OkStatus();
 }
 
-grpc::Status AdminService::StartOnTrainer(grpc::ServerContext* context, const orqa::v1::JobSpec& spec,
-                                          orqa::v1::Job* response) {
+template <typename Call>
+grpc::Status AdminService::OnTrainer(grpc::ServerContext* context, Call&& call) {
+  ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
   auto trainer = Trainer();
   ORQA_RETURN_GRPC_IF_ERROR(trainer.status());
-  auto ctx = grpc::ClientContext::FromServerContext(*context);
-  return FromTrainer((*trainer)->StartJob(ctx.get(), spec, response), options_.trainer_address);
+  auto ctx = grpc::ClientContext::FromServerContext(*context);  // deadline and cancellation reach the trainer
+  return FromTrainer(call(**trainer, ctx.get()), options_.trainer_address);
 }
 
 grpc::Status AdminService::StartFinetune(grpc::ServerContext* context,
                                          const orqa::v1::StartFinetuneRequest* request, orqa::v1::Job* response) {
-  ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
   orqa::v1::JobSpec spec = request->spec();
   if (spec.kind() == orqa::v1::JOB_KIND_UNSPECIFIED) spec.set_kind(orqa::v1::JOB_KIND_FINETUNE);
-  if (spec.kind() != orqa::v1::JOB_KIND_FINETUNE) {
-    return ToGrpcStatus(absl::InvalidArgumentError("spec.kind: StartFinetune starts JOB_KIND_FINETUNE jobs; use StartJob"));
-  }
-  return StartOnTrainer(context, spec, response);
+  return OnTrainer(context, [&](orqa::v1::Trainer::Stub& t, grpc::ClientContext* ctx) {
+    if (spec.kind() != orqa::v1::JOB_KIND_FINETUNE) {
+      return ToGrpcStatus(absl::InvalidArgumentError("spec.kind: StartFinetune starts JOB_KIND_FINETUNE jobs; use StartJob"));
+    }
+    return t.StartJob(ctx, spec, response);
+  });
 }
 
 grpc::Status AdminService::StartJob(grpc::ServerContext* context, const orqa::v1::StartJobRequest* request,
                                     orqa::v1::Job* response) {
-  ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
-  return StartOnTrainer(context, request->spec(), response);
+  return OnTrainer(context, [&](orqa::v1::Trainer::Stub& t, grpc::ClientContext* ctx) {
+    return t.StartJob(ctx, request->spec(), response);
+  });
 }
 
 grpc::Status AdminService::WatchJob(grpc::ServerContext* context, const orqa::v1::WatchJobRequest* request,
                                     grpc::ServerWriter<orqa::v1::JobEvent>* writer) {
-  ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
-  auto trainer = Trainer();
-  ORQA_RETURN_GRPC_IF_ERROR(trainer.status());
-  orqa::v1::JobId id;
-  id.set_job_id(request->job_id());
-  auto ctx = grpc::ClientContext::FromServerContext(*context);  // the client's cancel reaches the trainer
-  auto reader = (*trainer)->WatchJob(ctx.get(), id);
-  orqa::v1::JobEvent event;
-  while (reader->Read(&event)) {
-    if (!writer->Write(event)) {
-      ctx->TryCancel();
-      break;
+  return OnTrainer(context, [&](orqa::v1::Trainer::Stub& t, grpc::ClientContext* ctx) {
+    orqa::v1::JobId id;
+    id.set_job_id(request->job_id());
+    auto reader = t.WatchJob(ctx, id);
+    orqa::v1::JobEvent event;
+    while (reader->Read(&event)) {
+      if (!writer->Write(event)) {
+        ctx->TryCancel();
+        break;
+      }
     }
-  }
-  return FromTrainer(reader->Finish(), options_.trainer_address);
+    return reader->Finish();
+  });
 }
 
 grpc::Status AdminService::GetJob(grpc::ServerContext* context, const orqa::v1::GetJobRequest* request,
                                   orqa::v1::Job* response) {
-  ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
-  auto trainer = Trainer();
-  ORQA_RETURN_GRPC_IF_ERROR(trainer.status());
-  orqa::v1::JobId id;
-  id.set_job_id(request->job_id());
-  auto ctx = grpc::ClientContext::FromServerContext(*context);
-  return FromTrainer((*trainer)->GetJob(ctx.get(), id, response), options_.trainer_address);
+  return OnTrainer(context, [&](orqa::v1::Trainer::Stub& t, grpc::ClientContext* ctx) {
+    orqa::v1::JobId id;
+    id.set_job_id(request->job_id());
+    return t.GetJob(ctx, id, response);
+  });
 }
 
 grpc::Status AdminService::ListJobs(grpc::ServerContext* context, const orqa::v1::ListJobsRequest* request,
                                     orqa::v1::ListJobsResponse* response) {
-  ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
-  auto trainer = Trainer();
-  ORQA_RETURN_GRPC_IF_ERROR(trainer.status());
-  orqa::v1::ListTrainerJobsRequest req;
-  req.set_limit(request->limit());
-  orqa::v1::JobList list;
-  auto ctx = grpc::ClientContext::FromServerContext(*context);
-  grpc::Status st = (*trainer)->ListJobs(ctx.get(), req, &list);
-  if (!st.ok()) return FromTrainer(st, options_.trainer_address);
-  response->mutable_jobs()->Swap(list.mutable_jobs());
-  return grpc::Status::OK;
+  return OnTrainer(context, [&](orqa::v1::Trainer::Stub& t, grpc::ClientContext* ctx) {
+    orqa::v1::ListTrainerJobsRequest req;
+    req.set_limit(request->limit());
+    orqa::v1::JobList list;
+    grpc::Status st = t.ListJobs(ctx, req, &list);
+    if (st.ok()) response->mutable_jobs()->Swap(list.mutable_jobs());
+    return st;
+  });
 }
 
 grpc::Status AdminService::CancelJob(grpc::ServerContext* context, const orqa::v1::CancelJobRequest* request,
                                      orqa::v1::Job* response) {
-  ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
-  auto trainer = Trainer();
-  ORQA_RETURN_GRPC_IF_ERROR(trainer.status());
-  orqa::v1::JobId id;
-  id.set_job_id(request->job_id());
-  auto ctx = grpc::ClientContext::FromServerContext(*context);
-  return FromTrainer((*trainer)->CancelJob(ctx.get(), id, response), options_.trainer_address);
+  return OnTrainer(context, [&](orqa::v1::Trainer::Stub& t, grpc::ClientContext* ctx) {
+    orqa::v1::JobId id;
+    id.set_job_id(request->job_id());
+    return t.CancelJob(ctx, id, response);
+  });
 }
 
 grpc::Status AdminService::Deploy(grpc::ServerContext* context,

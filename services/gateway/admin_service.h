@@ -40,7 +40,10 @@ class AdminService final : public orqa::v1::Admin::Service {
   absl::Status Authorize(const grpc::ServerContext& context) const;
   /// The trainer stub, or FAILED_PRECONDITION when the gateway has none.
   absl::StatusOr<orqa::v1::Trainer::Stub*> Trainer() const;
-  grpc::Status StartOnTrainer(grpc::ServerContext* context, const orqa::v1::JobSpec& spec, orqa::v1::Job* response);
+  /// Authorizes, then runs `call(trainer stub, client context)` with the
+  /// caller's deadline and cancellation; trainer errors keep their code.
+  template <typename Call>
+  grpc::Status OnTrainer(grpc::ServerContext* context, Call&& call);
 
   GatewayOptions options_;
   Backends* backends_;
