@@ -3,9 +3,9 @@
 #include <utf8proc.h>
 
 #include <cstdlib>
-#include <regex>
 
 #include "absl/strings/str_cat.h"
+#include "common/text/python_regex.h"
 #include "common/text/unicode_classes.h"
 #include "common/text/utf8.h"
 
@@ -124,12 +124,9 @@ bool OfficialExactMatch(const std::string& prediction, const std::vector<std::st
 }
 
 absl::StatusOr<bool> RegexMatch(const std::string& prediction, const std::string& pattern) {
-  try {
-    std::regex re(pattern, std::regex::ECMAScript | std::regex::icase);
-    return std::regex_search(prediction, re);
-  } catch (const std::regex_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid answer pattern '", pattern, "': ", e.what()));
-  }
+  auto re = PythonRegex::Compile(pattern);
+  if (!re.ok()) return re.status();
+  return re->Search(prediction);
 }
 
 GoldSpans FindGoldSpans(const std::vector<std::vector<int32_t>>& input_ids,

@@ -16,8 +16,9 @@ std::string NormalizeAnswer(const std::string& text);
 /// normalize(prediction) == normalize(reference) for any reference.
 bool OfficialExactMatch(const std::string& prediction, const std::vector<std::string>& references);
 
-/// CuratedTrec convention: a case-insensitive regex search of `pattern` in
-/// `prediction`. An invalid pattern is an error naming it.
+/// CuratedTrec convention: re.search(pattern, prediction) with ORQA's flags
+/// (IGNORECASE, UNICODE, MULTILINE), on PCRE2 (python_regex.h). An invalid
+/// pattern is an error naming it.
 absl::StatusOr<bool> RegexMatch(const std::string& prediction, const std::string& pattern);
 
 /// RealmRetriever.block_has_answer over padded reader inputs: every occurrence

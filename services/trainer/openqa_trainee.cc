@@ -2,12 +2,12 @@
 
 #include <torch/torch.h>
 
-#include <regex>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/model/model_dir.h"
 #include "common/text/answer_metrics.h"
+#include "common/text/python_regex.h"
 #include "services/trainer/retriever_client.h"
 
 namespace orqa {
@@ -50,16 +50,11 @@ absl::StatusOr<std::vector<std::string>> AnswersIn(const QaExample& example, boo
   std::set<std::string> seen;
   std::vector<std::string> out;
   for (const auto& pattern : example.answers) {
-    std::regex re;
-    try {
-      re = std::regex(pattern, std::regex::ECMAScript | std::regex::icase);
-    } catch (const std::regex_error& e) {
-      return absl::InvalidArgumentError(absl::StrCat("line ", example.line, ": invalid answer regex '", pattern,
-                                                     "': ", e.what()));
-    }
+    auto re = PythonRegex::Compile(pattern);
+    if (!re.ok()) return absl::InvalidArgumentError(absl::StrCat(example.line, ": ", re.status().message()));
     for (const auto& text : texts) {
-      for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it) {
-        if (it->length(0) > 0 && seen.insert(it->str(0)).second) out.push_back(it->str(0));
+      for (std::string& m : re->FindAll(text)) {
+        if (!m.empty() && seen.insert(m).second) out.push_back(std::move(m));
       }
     }
   }

@@ -190,10 +190,46 @@ TEST(AnswerMetrics, BlockHasAnswerCases) {
   }
 }
 
+// Patterns on which Python's re (ORQA: IGNORECASE | UNICODE | MULTILINE,
+// search) and ECMAScript std::regex disagree or which std::regex rejects;
+// the expected values are re.search's.
+TEST(AnswerMetrics, RegexMatchFollowsPythonReOnTrickyPatterns) {
+  struct Case {
+    const char* text;
+    const char* pattern;
+    bool match;
+  };
+  const Case cases[] = {
+      {"September", "Sept?(ember)?|Feb(ruary)?", true},
+      {"Long Island", "Long Island|New\\s?York|Roosevelt Field", true},
+      {"NEWYORK", "New\\s?York", true},
+      {"paris", "(?i)PARIS", true},                       // inline flag: std::regex rejects it
+      {"Mount Everest", "(?<=Mount )Everest", true},      // look-behind: std::regex lacks it
+      {"Everest", "(?<=Mount )Everest", false},
+      {"abab", "(?P<x>ab)(?P=x)", true},                  // Python's named groups
+      {"CAFÉ au lait", "\\bcafé\\b", true},              // Unicode case folding and word boundary
+      {"naïve", "^na\\w+e$", true},                        // \w covers ï with re.UNICODE
+      {"٣ apples", "\\d", true},                          // \d covers Arabic-Indic digits with re.UNICODE
+      {"first line\nsecond", "^second$", true},           // MULTILINE: ^ and $ at line breaks
+      {"no digits here", "\\d", false},
+      {"\u00a0x", "\\sx", true},                          // NBSP is whitespace for re.UNICODE
+      {"aaa", "a{2}", true},
+  };
+  // As re.compile, a quantifier whose minimum exceeds its maximum is an error.
+  EXPECT_EQ(RegexMatch("xx", "x{2,1}").status().code(), absl::StatusCode::kInvalidArgument);
+  for (const Case& c : cases) {
+    auto m = RegexMatch(c.text, c.pattern);
+    ASSERT_TRUE(m.ok()) << c.pattern << ": " << m.status();
+    EXPECT_EQ(*m, c.match) << c.text << " ~ " << c.pattern;
+  }
+}
+
 TEST(AnswerMetrics, RegexMatchIsCaseInsensitiveSearch) {
   EXPECT_TRUE(*RegexMatch("The Beatles", "beatles?"));
   EXPECT_FALSE(*RegexMatch("Rolling Stones", "^beatles$"));
   EXPECT_EQ(RegexMatch("x", "(unclosed").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(RegexMatch("x", "(unclosed").status().message().rfind("invalid answer pattern '(unclosed' at offset 9: ", 0), 0u)
+      << RegexMatch("x", "(unclosed").status();
 }
 
 }  // namespace
