@@ -45,8 +45,8 @@ for f in "$DATA/blocks.jsonl" "$DATA/qa-train.jsonl" "$DATA/qa-dev.jsonl" "$VOCA
   [ -r "$f" ] || { echo "train-squad-open.sh: error: cannot read $f" >&2; exit 2; }
 done
 case "$SIZE" in
-  small) MODEL_ARGS=(--hidden-size 256 --layers 4 --heads 4 --intermediate-size 1024); RATES=(22 14 6) ;;
-  tiny) MODEL_ARGS=(--hidden-size 128 --layers 2 --heads 2 --intermediate-size 512); RATES=(70 45 15) ;;
+  small) MODEL_ARGS=(--hidden-size 256 --layers 4 --heads 4 --intermediate-size 1024); RATES=(24 15 2.2) ;;
+  tiny) MODEL_ARGS=(--hidden-size 128 --layers 2 --heads 2 --intermediate-size 512); RATES=(70 45 8) ;;
   *) echo "train-squad-open.sh: error: --size: expected small or tiny, got '$SIZE'" >&2; exit 2 ;;
 esac
 PORT="${BASE_PORT:-63000}"
@@ -134,11 +134,13 @@ INDEX=$(stage index --kind build-index --model-dir "$ICT_DIR" --blocks "$OUT/blo
   --embeddings="$OUT/blocks.npy" --bm25-index="$OUT/bm25" 2>"$LOGS/retriever.log" & PIDS+=($!)
 "$BIN/orqa-reader" --grpc-port=$((PORT + 2)) --metrics-port=0 --model-dir="$ICT_DIR" 2>"$LOGS/reader.log" & PIDS+=($!)
 wait_serving $GW orqa-gateway
-# 4. ORQA finetuning on the training questions against the index.
+# 4. ORQA finetuning on the training questions. The candidates come from BM25 (the small
+#    ICT retriever finds too few answer blocks for the reader to learn from); the retrieval
+#    loss teaches the question embedder to rank them.
 FT=$(stage finetune --model-dir "$ICT_DIR" --train "$OUT/train.jsonl" --eval "$OUT/heldout.jsonl" \
   --output-dir "$OUT/finetune" --num-steps "$FT_STEPS" --batch-size 8 --learning-rate 1e-4 \
-  --warmup-steps $((FT_STEPS / 10)) --max-grad-norm 1 --eval-every $((FT_STEPS / 3 > 0 ? FT_STEPS / 3 : 1)) \
-  --searcher-beam 100 --eval-limit 200 --keep-checkpoints 1)
+  --warmup-steps $((FT_STEPS / 10)) --max-grad-norm 1 --eval-every $((FT_STEPS / 2 > 0 ? FT_STEPS / 2 : 1)) \
+  --searcher-beam 20 --finetune-retrieval sparse --eval-limit 150 --keep-checkpoints 1)
 # 5. Deploy the best checkpoint and evaluate on qa-dev through the gateway.
 "$BIN/orqa" jobs deploy "$FT" --gateway $GW >&2
 FINAL=$(ckpt_of "$FT")

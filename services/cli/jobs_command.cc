@@ -107,7 +107,7 @@ int RunStart(int argc, char** argv) {
   int num_steps = 0, batch_size = 0, warmup = 0, eval_every = 0, ckpt_every = 0, searcher_beam = 0,
       reader_beam = 0, seed = 0, keep = 0, eval_limit = 0, shard_index = 0, num_shards = 0, max_block_length = 0;
   double lr = 1e-5, weight_decay = 0, max_grad_norm = 0, mask_prob = 0, ict_keep_prob = 0;
-  std::string text;
+  std::string text, finetune_retrieval = "dense";
   int max_seq_length = 0;
   bool regex = false, no_dropout = false, reload = false, watch = false;
   FlagSet flags(cmd, "Queues a trainer job through the gateway. Relative paths are made absolute here.");
@@ -136,6 +136,8 @@ int RunStart(int argc, char** argv) {
   flags.Int("keep-checkpoints", &keep, "FINETUNE: latest checkpoints kept (0 = 2).");
   flags.Int("eval-limit", &eval_limit, "FINETUNE: evaluate on at most N questions (0 = all).");
   flags.Bool("regex-answers", &regex, "FINETUNE: answers are regexes (CuratedTrec).");
+  flags.String("finetune-retrieval", &finetune_retrieval,
+               "FINETUNE: dense (the reference) or sparse (BM25 candidates; needs the retriever's --bm25-index).");
   flags.Bool("no-dropout", &no_dropout, "FINETUNE: turn dropout off.");
   flags.String("blocks", &blocks, "BUILD_INDEX, MLM, ICT: block store.");
   flags.String("embeddings", &embeddings, "BUILD_INDEX: output .npy.");
@@ -155,6 +157,11 @@ int RunStart(int argc, char** argv) {
     spec.set_kind(orqa::v1::JOB_KIND_PRETRAIN_ICT);
   } else {
     return ReportFatal(cmd, absl::InvalidArgumentError("--kind: expected finetune, build-index, mlm or ict, got '" + kind + "'"), 2);
+  }
+  if (finetune_retrieval == "sparse") {
+    spec.set_finetune_retrieval(orqa::v1::RETRIEVAL_MODE_SPARSE);
+  } else if (finetune_retrieval != "dense") {
+    return ReportFatal(cmd, absl::InvalidArgumentError("--finetune-retrieval: expected dense or sparse"), 2);
   }
   spec.set_text_path(Absolute(text));
   spec.set_max_seq_length(max_seq_length);

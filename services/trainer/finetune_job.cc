@@ -23,7 +23,8 @@ class FinetuneTask final : public TrainingTask {
         train_(std::move(train)),
         eval_(std::move(eval)),
         retriever_(retriever),
-        order_(train_.size(), spec.seed()) {}
+        order_(train_.size(), spec.seed()),
+        sparse_(spec.finetune_retrieval() == orqa::v1::RETRIEVAL_MODE_SPARSE) {}
 
   std::vector<std::pair<std::string, torch::Tensor>> Parameters() override {
     std::vector<std::pair<std::string, torch::Tensor>> named;
@@ -46,12 +47,14 @@ class FinetuneTask final : public TrainingTask {
       torch::Tensor ids;
       torch::Tensor q = t_.model->EmbedQuestion(ex.question, &ids);
       auto qd = q.detach().contiguous();
-      auto hits = retriever_->Search(std::vector<float>(qd.data_ptr<float>(), qd.data_ptr<float>() + qd.numel()), beam,
-                                     /*with_vectors=*/true);
+      auto hits = sparse_ ? retriever_->Retrieve(ex.question, beam, orqa::v1::RETRIEVAL_MODE_SPARSE, true)
+                          : retriever_->Search(std::vector<float>(qd.data_ptr<float>(), qd.data_ptr<float>() + qd.numel()),
+                                               beam, /*with_vectors=*/true);
       if (!hits.ok()) return hits.status();
       auto answers = AnswersIn(ex, spec_.regex_answers(), hits->texts);
       if (!answers.ok()) return absl::InvalidArgumentError(absl::StrCat(spec_.train_path(), ":", answers.status().message()));
       const int64_t s = hits->ids.size();
+      if (s == 0) continue;  // BM25 found nothing (a question of stop words): no signal
       std::vector<const std::string*> texts;
       for (const auto& text : hits->texts) texts.push_back(&text);
       auto emb = torch::from_blob(hits->vectors.data(), {s, retriever_->dim()}, torch::kFloat32);
@@ -75,7 +78,7 @@ class FinetuneTask final : public TrainingTask {
 
   absl::StatusOr<std::map<std::string, double>> Evaluate(const std::function<bool()>& stop) override {
     if (eval_.empty()) return std::map<std::string, double>();
-    return EvaluateOpenQA(t_, eval_, spec_.eval_limit(), spec_.regex_answers(), *retriever_, stop);
+    return EvaluateOpenQA(t_, eval_, spec_.eval_limit(), spec_.regex_answers(), *retriever_, sparse_, stop);
   }
 
   std::string best_metric() const override { return eval_.empty() ? "" : "exact_match"; }
@@ -86,6 +89,7 @@ class FinetuneTask final : public TrainingTask {
   std::vector<QaExample> train_, eval_;
   RetrieverClient* retriever_;
   DataOrder order_;
+  bool sparse_;  // candidates from BM25 instead of the dense index
 };
 
 }  // namespace

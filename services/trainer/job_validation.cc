@@ -99,6 +99,11 @@ absl::Status ValidateJobSpec(const orqa::v1::JobSpec& spec) {
       if (v < 0) return Invalid(field, absl::StrCat("expected >= 0, got ", v));
     }
     if (spec.searcher_beam_size() > 5000) return Invalid("searcher_beam_size", "expected <= 5000");
+    if (spec.finetune_retrieval() != orqa::v1::RETRIEVAL_MODE_UNSPECIFIED &&
+        spec.finetune_retrieval() != orqa::v1::RETRIEVAL_MODE_DENSE &&
+        spec.finetune_retrieval() != orqa::v1::RETRIEVAL_MODE_SPARSE) {
+      return Invalid("finetune_retrieval", "expected RETRIEVAL_MODE_DENSE or RETRIEVAL_MODE_SPARSE");
+    }
   } else {
     if (spec.blocks_path().empty()) return Invalid("blocks_path", "must not be empty for an index build");
     if (spec.embeddings_path().empty()) return Invalid("embeddings_path", "must not be empty for an index build");

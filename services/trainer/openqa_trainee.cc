@@ -63,7 +63,7 @@ absl::StatusOr<std::vector<std::string>> AnswersIn(const QaExample& example, boo
 
 absl::StatusOr<std::map<std::string, double>> EvaluateOpenQA(OpenQATrainee& t, const std::vector<QaExample>& data,
                                                              int limit, bool regex, RetrieverClient& retriever,
-                                                             const std::function<bool()>& stop) {
+                                                             bool sparse, const std::function<bool()>& stop) {
   static const std::vector<int> kKs = {1, 5, 20, 100};
   torch::NoGradGuard no_grad;
   t.model->embedder()->eval();
@@ -77,13 +77,18 @@ absl::StatusOr<std::map<std::string, double>> EvaluateOpenQA(OpenQATrainee& t, c
     const QaExample& ex = data[i];
     torch::Tensor ids;
     torch::Tensor q = t.model->EmbedQuestion(ex.question, &ids);
-    auto hits = retriever.Search(std::vector<float>(q.data_ptr<float>(), q.data_ptr<float>() + q.numel()), k, true);
+    auto hits = sparse ? retriever.Retrieve(ex.question, k, orqa::v1::RETRIEVAL_MODE_SPARSE, true)
+                       : retriever.Search(std::vector<float>(q.data_ptr<float>(), q.data_ptr<float>() + q.numel()), k, true);
     if (!hits.ok()) return hits.status();
     auto answers = AnswersIn(ex, regex, hits->texts);
     if (!answers.ok()) return answers.status();
 
     // The reader beam, exactly as the reference's eval forward.
     const int64_t r = std::min<int64_t>(t.config.reader_beam_size, hits->ids.size());
+    if (r == 0) {  // nothing retrieved: every metric is a miss
+      sums["exact_match"] += 0;
+      continue;
+    }
     std::vector<const std::string*> texts;
     for (int64_t j = 0; j < r; ++j) texts.push_back(&hits->texts[j]);
     auto emb = torch::from_blob(hits->vectors.data(), {r, retriever.dim()}, torch::kFloat32);

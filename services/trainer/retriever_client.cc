@@ -111,6 +111,41 @@ absl::StatusOr<RetrievedBlocks> RetrieverClient::Search(const std::vector<float>
   return out;
 }
 
+absl::StatusOr<RetrievedBlocks> RetrieverClient::Retrieve(const std::string& question, int k,
+                                                           orqa::v1::RetrievalMode mode, bool with_vectors) {
+  std::vector<ScoredIds> parts;
+  std::vector<orqa::v1::RetrieveResponse> responses(stubs_.size());
+  std::map<int64_t, const orqa::v1::Block*> by_id;
+  for (size_t i = 0; i < stubs_.size(); ++i) {
+    orqa::v1::RetrieveRequest req;
+    req.set_question(question);
+    req.set_k(static_cast<int>(std::min<int64_t>(k, shard_blocks_[i])));
+    req.set_return_texts(true);
+    req.set_return_vectors(with_vectors);
+    req.set_mode(mode);
+    absl::Status st =
+        WithRetry(i, "Retrieve", [&](grpc::ClientContext* ctx) { return stubs_[i]->Retrieve(ctx, req, &responses[i]); });
+    if (!st.ok()) return st;
+    ScoredIds part;
+    for (const auto& b : responses[i].blocks()) {
+      part.ids.push_back(b.id());
+      part.scores.push_back(b.retrieval_score());
+      by_id[b.id()] = &b;
+    }
+    parts.push_back(std::move(part));
+  }
+  ScoredIds merged = parts.size() == 1 ? parts[0] : MergeTopK(parts, k);
+  RetrievedBlocks out;
+  out.ids = merged.ids;
+  out.scores = merged.scores;
+  for (int64_t id : merged.ids) {
+    const orqa::v1::Block& b = *by_id.at(id);
+    out.texts.push_back(b.text());
+    if (with_vectors) out.vectors.insert(out.vectors.end(), b.embedding().begin(), b.embedding().end());
+  }
+  return out;
+}
+
 absl::StatusOr<orqa::v1::ReloadResponse> RetrieverClient::Reload(size_t i, const orqa::v1::ReloadRequest& request) {
   orqa::v1::ReloadResponse resp;
   absl::Status st = WithRetry(i, "Reload", [&](grpc::ClientContext* ctx) { return stubs_[i]->Reload(ctx, request, &resp); });

@@ -35,6 +35,11 @@ class RetrieverClient {
   /// Top `k` (at most total_blocks()) for query vector `q` of length dim().
   absl::StatusOr<RetrievedBlocks> Search(const std::vector<float>& q, int k, bool with_vectors);
 
+  /// Top `k` for a question by the retrievers' own embedder (DENSE) or BM25
+  /// (SPARSE), over every shard with the exact merge; texts and, if asked, vectors.
+  absl::StatusOr<RetrievedBlocks> Retrieve(const std::string& question, int k, orqa::v1::RetrievalMode mode,
+                                           bool with_vectors);
+
   /// Reload on shard `i`.
   absl::StatusOr<orqa::v1::ReloadResponse> Reload(size_t i, const orqa::v1::ReloadRequest& request);
 
