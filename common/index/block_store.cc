@@ -46,12 +46,11 @@ absl::StatusOr<std::shared_ptr<BlockStore>> BlockStore::Open(const std::string& 
   uint64_t offsets_offset = U64(d + 16), data_offset = U64(d + 24);
   store->data_bytes_ = U64(d + 32);
   store->offsets_crc_ = U32(d + 40);
-  // The block count comes from the file: bound it before (2n + 1) · 8 can wrap.
-  if (store->num_blocks_ < 0 || static_cast<uint64_t>(store->num_blocks_) > file->size() / 16) {
-    return Bad(path, absl::StrCat("block count ", store->num_blocks_, " impossible for a ", file->size(), "-byte file"));
-  }
-  const uint64_t table = (2 * static_cast<uint64_t>(store->num_blocks_) + 1) * 8;
-  if (data_offset != kHeaderBytes || store->data_bytes_ > file->size() ||
+  // The block count comes from the file: bounded (each block needs 16 bytes of
+  // offsets) before (2n + 1) · 8 is computed, so that product cannot wrap.
+  const bool count_fits = store->num_blocks_ >= 0 && static_cast<uint64_t>(store->num_blocks_) <= file->size() / 16;
+  const uint64_t table = count_fits ? (2 * static_cast<uint64_t>(store->num_blocks_) + 1) * 8 : 0;
+  if (!count_fits || data_offset != kHeaderBytes || store->data_bytes_ > file->size() ||
       offsets_offset != data_offset + store->data_bytes_ || table > file->size() ||
       offsets_offset + table != file->size()) {
     return Bad(path, absl::StrCat("sizes do not add up: ", file->size(), "-byte file, ", store->num_blocks_,
