@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -68,10 +69,46 @@ absl::Status RetrieverClient::Refresh() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<RetrievedBlocks> RetrieverClient::Search(const std::vector<float>& q, int k, bool with_vectors) {
+namespace {
+
+using BlockList = google::protobuf::RepeatedPtrField<orqa::v1::Block>;
+
+// The exact top k over per-shard lists (by score, ties by id), with texts and vectors.
+absl::StatusOr<RetrievedBlocks> MergeShards(const std::vector<const BlockList*>& lists, int k, bool with_vectors,
+                                            int dim) {
   std::vector<ScoredIds> parts;
   std::map<int64_t, const orqa::v1::Block*> by_id;
+  for (const BlockList* list : lists) {
+    ScoredIds part;
+    for (const auto& b : *list) {
+      part.ids.push_back(b.id());
+      part.scores.push_back(b.retrieval_score());
+      by_id[b.id()] = &b;
+    }
+    parts.push_back(std::move(part));
+  }
+  ScoredIds merged = parts.size() == 1 ? parts[0] : MergeTopK(parts, k);
+  RetrievedBlocks out;
+  out.ids = merged.ids;
+  out.scores = merged.scores;
+  for (int64_t id : merged.ids) {
+    const orqa::v1::Block& b = *by_id.at(id);
+    out.texts.push_back(b.text());
+    if (!with_vectors) continue;
+    if (b.embedding_size() != dim) {
+      return absl::InternalError(absl::StrCat("retriever returned a vector of ", b.embedding_size(), " floats for block ",
+                                              id, ", expected ", dim));
+    }
+    out.vectors.insert(out.vectors.end(), b.embedding().begin(), b.embedding().end());
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<RetrievedBlocks> RetrieverClient::Search(const std::vector<float>& q, int k, bool with_vectors) {
   std::vector<orqa::v1::SearchResponse> responses(stubs_.size());
+  std::vector<const BlockList*> lists;
   for (size_t i = 0; i < stubs_.size(); ++i) {
     orqa::v1::SearchRequest req;
     req.add_queries()->mutable_values()->Assign(q.begin(), q.end());
@@ -85,37 +122,15 @@ absl::StatusOr<RetrievedBlocks> RetrieverClient::Search(const std::vector<float>
       return absl::InternalError(absl::StrCat("retriever shard ", i, " returned ", responses[i].results_size(),
                                               " results for 1 query"));
     }
-    ScoredIds part;
-    for (const auto& b : responses[i].results(0).blocks()) {
-      part.ids.push_back(b.id());
-      part.scores.push_back(b.retrieval_score());
-      by_id[b.id()] = &b;
-    }
-    parts.push_back(std::move(part));
+    lists.push_back(&responses[i].results(0).blocks());
   }
-  ScoredIds merged = parts.size() == 1 ? parts[0] : MergeTopK(parts, k);
-  RetrievedBlocks out;
-  out.ids = merged.ids;
-  out.scores = merged.scores;
-  for (int64_t id : merged.ids) {
-    const orqa::v1::Block& b = *by_id.at(id);
-    out.texts.push_back(b.text());
-    if (with_vectors) {
-      if (b.embedding_size() != dim_) {
-        return absl::InternalError(absl::StrCat("retriever returned a vector of ", b.embedding_size(),
-                                                " floats for block ", id, ", expected ", dim_));
-      }
-      out.vectors.insert(out.vectors.end(), b.embedding().begin(), b.embedding().end());
-    }
-  }
-  return out;
+  return MergeShards(lists, k, with_vectors, dim_);
 }
 
 absl::StatusOr<RetrievedBlocks> RetrieverClient::Retrieve(const std::string& question, int k,
                                                            orqa::v1::RetrievalMode mode, bool with_vectors) {
-  std::vector<ScoredIds> parts;
   std::vector<orqa::v1::RetrieveResponse> responses(stubs_.size());
-  std::map<int64_t, const orqa::v1::Block*> by_id;
+  std::vector<const BlockList*> lists;
   for (size_t i = 0; i < stubs_.size(); ++i) {
     orqa::v1::RetrieveRequest req;
     req.set_question(question);
@@ -126,24 +141,9 @@ absl::StatusOr<RetrievedBlocks> RetrieverClient::Retrieve(const std::string& que
     absl::Status st =
         WithRetry(i, "Retrieve", [&](grpc::ClientContext* ctx) { return stubs_[i]->Retrieve(ctx, req, &responses[i]); });
     if (!st.ok()) return st;
-    ScoredIds part;
-    for (const auto& b : responses[i].blocks()) {
-      part.ids.push_back(b.id());
-      part.scores.push_back(b.retrieval_score());
-      by_id[b.id()] = &b;
-    }
-    parts.push_back(std::move(part));
+    lists.push_back(&responses[i].blocks());
   }
-  ScoredIds merged = parts.size() == 1 ? parts[0] : MergeTopK(parts, k);
-  RetrievedBlocks out;
-  out.ids = merged.ids;
-  out.scores = merged.scores;
-  for (int64_t id : merged.ids) {
-    const orqa::v1::Block& b = *by_id.at(id);
-    out.texts.push_back(b.text());
-    if (with_vectors) out.vectors.insert(out.vectors.end(), b.embedding().begin(), b.embedding().end());
-  }
-  return out;
+  return MergeShards(lists, k, with_vectors, dim_);
 }
 
 absl::StatusOr<orqa::v1::ReloadResponse> RetrieverClient::Reload(size_t i, const orqa::v1::ReloadRequest& request) {
