@@ -74,6 +74,8 @@ class JobManager {
   bool WaitForChange(const std::string& id, uint64_t* version, orqa::v1::Job* job, std::string* message,
                      std::chrono::steady_clock::time_point until, const std::function<bool()>& gone);
   bool stopping() const;
+  /// SUCCEEDED, FAILED or CANCELLED.
+  static bool Ended(orqa::v1::JobState s);
 
  private:
   struct Entry {
@@ -88,7 +90,6 @@ class JobManager {
   void Worker();
   void Persist(Entry& e);  // with mu_ held
   void UpdateMetricsLocked();
-  static bool Ended(orqa::v1::JobState s);
 
   JobStore store_;
   int queue_limit_;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/eval/answer_scoring.h"
 #include "common/model/model_dir.h"
 #include "common/text/answer_metrics.h"
 #include "common/text/python_regex.h"
@@ -85,10 +86,7 @@ absl::StatusOr<std::map<std::string, double>> EvaluateOpenQA(OpenQATrainee& t, c
 
     // The reader beam, exactly as the reference's eval forward.
     const int64_t r = std::min<int64_t>(t.config.reader_beam_size, hits->ids.size());
-    if (r == 0) {  // nothing retrieved: every metric is a miss
-      sums["exact_match"] += 0;
-      continue;
-    }
+    if (r == 0) continue;  // nothing retrieved: every metric is a miss (n still counts it)
     std::vector<const std::string*> texts;
     for (int64_t j = 0; j < r; ++j) texts.push_back(&hits->texts[j]);
     auto emb = torch::from_blob(hits->vectors.data(), {r, retriever.dim()}, torch::kFloat32);
@@ -110,17 +108,10 @@ absl::StatusOr<std::map<std::string, double>> EvaluateOpenQA(OpenQATrainee& t, c
     sums["reader_oracle"] += m.reader_oracle;
 
     // top-k match over the whole top-k retrieval (block_has_answer per block).
-    std::vector<int32_t> q_ids = tok.RoundTripQuestion(ex.question);
-    std::vector<std::pair<const std::vector<int32_t>*, const std::string*>> pairs;
-    for (const auto& text : hits->texts) pairs.push_back({&q_ids, &text});
-    ReaderInputs in = EncodeReaderInputs(tok, pairs, t.config.reader_seq_len);
-    std::vector<std::vector<int32_t>> rows, answer_ids;
-    for (const auto& e : in.encodings) rows.push_back(e.input_ids);
-    for (const auto& a : *answers) answer_ids.push_back(tok.Encode(a));
-    GoldSpans gold = FindGoldSpans(rows, answer_ids, tok.sep_id());
+    const std::vector<bool> has = BlocksHaveAnswer(tok, ex.question, hits->texts, *answers, t.config.reader_seq_len);
     for (int kk : kKs) {
       bool any = false;
-      for (size_t j = 0; j < gold.has_answers.size() && j < static_cast<size_t>(kk); ++j) any = any || gold.has_answers[j];
+      for (size_t j = 0; j < has.size() && j < static_cast<size_t>(kk); ++j) any = any || has[j];
       sums[absl::StrCat("top_", kk, "_match")] += any;
     }
   }

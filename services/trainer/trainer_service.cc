@@ -15,10 +15,6 @@ absl::Status CheckId(const std::string& id) {
   return absl::OkStatus();
 }
 
-bool Ended(orqa::v1::JobState s) {
-  return s == orqa::v1::JOB_STATE_SUCCEEDED || s == orqa::v1::JOB_STATE_FAILED || s == orqa::v1::JOB_STATE_CANCELLED;
-}
-
 }  // namespace
 
 grpc::Status TrainerService::StartJob(grpc::ServerContext*, const orqa::v1::JobSpec* request,
@@ -79,7 +75,7 @@ grpc::Status TrainerService::WatchJob(grpc::ServerContext* context, const orqa::
       return ToGrpcStatus(absl::DeadlineExceededError("deadline reached while watching the job"));
     }
     if (!writer->Write(event)) return grpc::Status::CANCELLED;
-    if (Ended(event.job().state())) return grpc::Status::OK;
+    if (JobManager::Ended(event.job().state())) return grpc::Status::OK;
   }
 }
 
