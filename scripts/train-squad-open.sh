@@ -2,14 +2,18 @@
 # Trains a REALM/ORQA model from nothing on the SQuAD-open corpus with orqa's
 # own trainer service, driven through the gateway's Admin API (`orqa jobs`):
 #   block store → init-model → PRETRAIN_MLM → PRETRAIN_ICT → BUILD_INDEX →
+#   [PRETRAIN_REALM with asynchronous index refresh → BUILD_INDEX] →
 #   FINETUNE (qa-train) → Deploy → `orqa eval` on qa-dev
 # (dense, BM25 and hybrid retrieval) and prints one table. The steps of each
 # stage scale with --budget-minutes (the training time on this 2-core machine,
 # from rates measured for each model size: small = 4 layers × 256 hidden,
 # tiny = 2 × 128). --baseline also scores the untrained model the same way.
+# --realm-minutes M adds M minutes of REALM pre-training (salient-span masked
+# LM through retrieval, the index refreshed every --realm-refresh steps) after ICT.
 #
 # Usage: scripts/train-squad-open.sh [--budget-minutes N] [--size small|tiny] [--out DIR] [--data DIR]
 #        [--vocab FILE] [--eval-limit N] [--threads N] [--baseline] [--keep-running]
+#        [--realm-minutes M] [--realm-refresh STEPS]
 # env:   BUILD_DIR, ORQA_SHARED_DIR, BASE_PORT (default 63000)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +28,8 @@ KEEP=0
 VOCAB=""
 SIZE=small
 BASELINE=0
+REALM_MINUTES=0
+REALM_REFRESH=20
 while [ $# -gt 0 ]; do
   case "$1" in
     --budget-minutes) BUDGET="$2"; shift 2 ;;
@@ -35,7 +41,9 @@ while [ $# -gt 0 ]; do
     --keep-running) KEEP=1; shift ;;
     --size) SIZE="$2"; shift 2 ;;
     --baseline) BASELINE=1; shift ;;
-    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+    --realm-minutes) REALM_MINUTES="$2"; shift 2 ;;
+    --realm-refresh) REALM_REFRESH="$2"; shift 2 ;;
+    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
     *) echo "train-squad-open.sh: error: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -45,8 +53,8 @@ for f in "$DATA/blocks.jsonl" "$DATA/qa-train.jsonl" "$DATA/qa-dev.jsonl" "$VOCA
   [ -r "$f" ] || { echo "train-squad-open.sh: error: cannot read $f" >&2; exit 2; }
 done
 case "$SIZE" in
-  small) MODEL_ARGS=(--hidden-size 256 --layers 4 --heads 4 --intermediate-size 1024); RATES=(24 15 2.2) ;;
-  tiny) MODEL_ARGS=(--hidden-size 128 --layers 2 --heads 2 --intermediate-size 512); RATES=(70 45 8) ;;
+  small) MODEL_ARGS=(--hidden-size 256 --layers 4 --heads 4 --intermediate-size 1024); RATES=(24 15 2.2 1.5) ;;
+  tiny) MODEL_ARGS=(--hidden-size 128 --layers 2 --heads 2 --intermediate-size 512); RATES=(70 45 8 5) ;;
   *) echo "train-squad-open.sh: error: --size: expected small or tiny, got '$SIZE'" >&2; exit 2 ;;
 esac
 PORT="${BASE_PORT:-63000}"
@@ -74,13 +82,15 @@ wait_serving() {  # address what
 }
 
 # Steps per stage from the budget: shares of the time and measured rates
-# (examples/s on 2 cores, RATES: MLM sequences, ICT examples, finetune questions).
+# (examples/s on 2 cores, RATES: MLM sequences, ICT examples, finetune questions,
+# REALM sentences).
 steps() {  # share rate batch
   python3 -c "import sys; b,s,r,n=map(float,sys.argv[1:]); print(max(2, int(b*60*s*r/n)))" "$BUDGET" "$1" "$2" "$3"
 }
 MLM_STEPS=$(steps 0.30 "${RATES[0]}" 32)
 ICT_STEPS=$(steps 0.22 "${RATES[1]}" 32)
 FT_STEPS=$(steps 0.40 "${RATES[2]}" 8)
+REALM_STEPS=$(python3 -c "import sys; m,r=map(float,sys.argv[1:]); print(int(m*60*r/8))" "$REALM_MINUTES" "${RATES[3]}")
 
 stage_seconds() { cat "$OUT/.seconds-$1" 2>/dev/null || echo -; }
 stage() {  # name, then the `orqa jobs start` arguments; prints the job's best/latest checkpoint
@@ -134,10 +144,24 @@ INDEX=$(stage index --kind build-index --model-dir "$ICT_DIR" --blocks "$OUT/blo
   --embeddings="$OUT/blocks.npy" --bm25-index="$OUT/bm25" 2>"$LOGS/retriever.log" & PIDS+=($!)
 "$BIN/orqa-reader" --grpc-port=$((PORT + 2)) --metrics-port=0 --model-dir="$ICT_DIR" 2>"$LOGS/reader.log" & PIDS+=($!)
 wait_serving $GW orqa-gateway
+START_DIR="$ICT_DIR"
+if [ "$REALM_STEPS" -gt 0 ]; then
+  # 3b. REALM: salient spans predicted through retrieved blocks; the retriever's index is
+  #     rebuilt from the current embedder every REALM_REFRESH steps beside training.
+  REALM=$(stage realm --kind realm --model-dir "$ICT_DIR" --blocks "$OUT/blocks.store" --output-dir "$OUT/realm" \
+    --num-steps "$REALM_STEPS" --batch-size 8 --learning-rate 1e-4 --warmup-steps $((REALM_STEPS / 10)) \
+    --max-grad-norm 1 --searcher-beam 8 --index-refresh "$REALM_REFRESH" --max-seq-length 256 \
+    --max-block-length 192 --keep-checkpoints 1)
+  START_DIR=$(ckpt_of "$REALM")
+  "$BIN/orqa" jobs get "$REALM" --gateway $GW --json > "$OUT/realm-job.json"
+  # The final index: every block embedded with the final REALM embedder.
+  stage realm-index --kind build-index --model-dir "$START_DIR" --blocks "$OUT/blocks.store" \
+    --embeddings "$OUT/blocks.npy" --batch-size 32 --reload >/dev/null
+fi
 # 4. ORQA finetuning on the training questions. The candidates come from BM25 (the small
 #    ICT retriever finds too few answer blocks for the reader to learn from); the retrieval
 #    loss teaches the question embedder to rank them.
-FT=$(stage finetune --model-dir "$ICT_DIR" --train "$OUT/train.jsonl" --eval "$OUT/heldout.jsonl" \
+FT=$(stage finetune --model-dir "$START_DIR" --train "$OUT/train.jsonl" --eval "$OUT/heldout.jsonl" \
   --output-dir "$OUT/finetune" --num-steps "$FT_STEPS" --batch-size 8 --learning-rate 1e-4 \
   --warmup-steps $((FT_STEPS / 10)) --max-grad-norm 1 --eval-every $((FT_STEPS / 2 > 0 ? FT_STEPS / 2 : 1)) \
   --searcher-beam 20 --finetune-retrieval sparse --eval-limit 150 --keep-checkpoints 1)
@@ -175,6 +199,22 @@ printf "%-10s %8s %10s\n" stage steps seconds
 printf "%-10s %8s %10s\n" mlm "$MLM_STEPS" "$(stage_seconds mlm)"
 printf "%-10s %8s %10s\n" ict "$ICT_STEPS" "$(stage_seconds ict)"
 printf "%-10s %8s %10s\n" index - "$(stage_seconds index)"
+if [ "$REALM_STEPS" -gt 0 ]; then
+  printf "%-10s %8s %10s\n" realm "$REALM_STEPS" "$(stage_seconds realm)"
+  printf "%-10s %8s %10s\n" realm-index - "$(stage_seconds realm-index)"
+  python3 - "$OUT/realm-job.json" <<'PY'
+import json, sys
+h = json.load(open(sys.argv[1])).get("history", [])
+m = [p.get("metrics", {}) for p in h]
+stale = [x["index_staleness_steps"] for x in m if "index_staleness_steps" in x]
+secs = sorted({x["index_refresh_seconds"] for x in m if x.get("index_refresh_seconds", 0) > 0})
+n = max([x.get("index_refreshes", 0) for x in m] or [0])
+first = sum(p["loss"] for p in h[:10]) / max(1, len(h[:10]))
+last = sum(p["loss"] for p in h[-10:]) / max(1, len(h[-10:]))
+print("realm: loss %.2f -> %.2f (first/last 10 steps); %d index refreshes, %s s each; staleness mean %.1f, max %d steps"
+      % (first, last, n, "/".join("%.0f" % s for s in secs) or "-", sum(stale) / max(1, len(stale)), max(stale or [0])))
+PY
+fi
 printf "%-10s %8s %10s\n" finetune "$FT_STEPS" "$(stage_seconds finetune)"
 printf "%-10s %8s %10s\n" eval - "$(stage_seconds eval)"
 python3 - "$OUT" "$BASELINE" <<'PY'

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/infra/rpc_metrics_interceptor.h"
+#include "common/infra/utf8_request_errors.h"
 
 namespace orqa {
 
@@ -50,6 +51,7 @@ absl::Status ServiceHost::Start() {
   builder.SetMaxReceiveMessageSize(64 << 20);
   for (grpc::Service* s : services_) builder.RegisterService(s);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(MakeUtf8RequestErrorInterceptorFactory());  // first: the metrics see its code
   creators.push_back(MakeRpcMetricsInterceptorFactory(&metrics_));
   builder.experimental().SetInterceptorCreators(std::move(creators));
   server_ = builder.BuildAndStart();

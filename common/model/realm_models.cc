@@ -131,6 +131,28 @@ RealmKnowledgeAugEncoderImpl::Output RealmKnowledgeAugEncoderImpl::forward(
   return out;
 }
 
+torch::Tensor RealmKnowledgeAugEncoderImpl::MaskedMarginalLoss(const torch::Tensor& input_ids,
+                                                             const torch::Tensor& attention_mask,
+                                                             const torch::Tensor& token_type_ids,
+                                                             const torch::Tensor& relevance_score,
+                                                             const torch::Tensor& labels,
+                                                             torch::Tensor* candidate_log_probs) {
+  const int64_t b = input_ids.size(0), n = input_ids.size(1), l = input_ids.size(2);
+  auto hidden =
+      realm(input_ids.view({b * n, l}), attention_mask.view({b * n, l}), token_type_ids.view({b * n, l}))
+          .last_hidden_state.view({b, n, l, -1});
+  auto where = labels.ne(-100);                                  // [B, L]
+  auto picked = hidden.permute({0, 2, 1, 3}).index({where});     // [M, N, H]
+  auto h = transform_LayerNorm(Activation(act, transform_dense(picked)));
+  auto logits = torch::matmul(h, realm->embeddings->word_embeddings->weight.t()) + predictions_bias;  // [M, N, V]
+  auto target = labels.index({where});                           // [M]
+  auto lp = logits.log_softmax(-1).gather(-1, target.view({-1, 1, 1}).expand({-1, n, 1})).squeeze(-1);  // [M, N]
+  if (candidate_log_probs) *candidate_log_probs = lp;
+  auto rows = where.nonzero().select(1, 0);                      // example of each position
+  auto joint = relevance_score.log_softmax(-1).index_select(0, rows) + lp;
+  return -joint.logsumexp(-1).mean();
+}
+
 absl::Status RealmKnowledgeAugEncoderImpl::Load(const StateDict& state, const std::string& prefix,
                                                 const std::string& source) {
   return LoadModule(*this, state, prefix, {"realm.pooler.", "cls.predictions.decoder."}, source);

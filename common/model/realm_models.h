@@ -78,6 +78,13 @@ struct RealmKnowledgeAugEncoderImpl : torch::nn::Module {
   Output forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                  const torch::Tensor& token_type_ids, const torch::Tensor& relevance_score,
                  const torch::Tensor& labels, const torch::Tensor& mlm_mask);
+  /// The same loss as forward() with mlm_mask = (labels != -100), computing
+  /// vocabulary logits only at the labelled positions (what training needs:
+  /// forward() materialises [B·N, L, V]). Also returns, per labelled position
+  /// in row-major (b, l) order, log p(label | candidate) as [M, N] when asked.
+  torch::Tensor MaskedMarginalLoss(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                   const torch::Tensor& token_type_ids, const torch::Tensor& relevance_score,
+                                   const torch::Tensor& labels, torch::Tensor* candidate_log_probs = nullptr);
   absl::Status Load(const StateDict& state, const std::string& prefix, const std::string& source);
 
   std::string act;

@@ -12,16 +12,6 @@
 namespace orqa {
 namespace {
 
-// Python's str.isspace().
-bool IsPythonSpace(char32_t c) {
-  if ((c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F) || c == 0x85 || c == 0x2028 ||
-      c == 0x2029) {
-    return true;
-  }
-  auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
-  return cat == UTF8PROC_CATEGORY_ZS;
-}
-
 // Python re's \w for str patterns: alphanumeric (letters and numbers) or '_'.
 bool IsWordChar(char32_t c) {
   if (c == '_') return true;
@@ -105,7 +95,7 @@ std::string NormalizeAnswer(const std::string& text) {
     word.clear();
   };
   for (char32_t c : no_articles) {
-    if (IsPythonSpace(c)) {
+    if (unicode::IsPythonSpace(c)) {
       flush();
     } else {
       word.push_back(c);

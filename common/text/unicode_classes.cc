@@ -9,6 +9,11 @@ bool IsWhitespace(char32_t c) {
   return utf8proc_category(static_cast<utf8proc_int32_t>(c)) == UTF8PROC_CATEGORY_ZS;
 }
 
+bool IsPythonSpace(char32_t c) {
+  if ((c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F) || c == 0x85 || c == 0x2028 || c == 0x2029) return true;
+  return utf8proc_category(static_cast<utf8proc_int32_t>(c)) == UTF8PROC_CATEGORY_ZS;
+}
+
 bool IsControl(char32_t c) {
   if (c == '\t' || c == '\n' || c == '\r') return false;
   switch (utf8proc_category(static_cast<utf8proc_int32_t>(c))) {

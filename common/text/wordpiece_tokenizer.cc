@@ -73,11 +73,14 @@ bool WordPieceTokenizer::IsSpecialId(int32_t id) const {
 std::vector<WordPieceTokenizer::Word> WordPieceTokenizer::BasicTokenizeChars(
     const std::vector<Char>& input) const {
   // 1. _clean_text and spaces around CJK characters; whitespace becomes ' '.
+  //    What survives cleaning is then split by Python's str.split(), which
+  //    also splits at U+2028 and U+2029 (the other str.isspace() code points
+  //    are controls, removed above): those become ' ' too.
   std::vector<Char> chars;
   chars.reserve(input.size());
   for (const Char& c : input) {
     if (c.cp == 0 || c.cp == 0xFFFD || unicode::IsControl(c.cp)) continue;
-    if (unicode::IsWhitespace(c.cp)) {
+    if (unicode::IsWhitespace(c.cp) || unicode::IsPythonSpace(c.cp)) {
       chars.push_back({U' ', c.byte_begin, c.byte_end});
     } else if (unicode::IsChineseChar(c.cp)) {
       chars.push_back({U' ', c.byte_begin, c.byte_begin});

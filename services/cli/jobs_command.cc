@@ -106,15 +106,21 @@ int RunStart(int argc, char** argv) {
   std::string kind = "finetune", model_dir, weights, train, eval, output, blocks, embeddings;
   int num_steps = 0, batch_size = 0, warmup = 0, eval_every = 0, ckpt_every = 0, searcher_beam = 0,
       reader_beam = 0, seed = 0, keep = 0, eval_limit = 0, shard_index = 0, num_shards = 0, max_block_length = 0;
-  double lr = 1e-5, weight_decay = 0, max_grad_norm = 0, mask_prob = 0, ict_keep_prob = 0;
+  double lr = 1e-5, weight_decay = 0, max_grad_norm = 0, mask_prob = 0, ict_keep_prob = 0, random_span_prob = 0;
+  int index_refresh = 0;
   std::string text, finetune_retrieval = "dense";
   int max_seq_length = 0;
   bool regex = false, no_dropout = false, reload = false, watch = false;
   FlagSet flags(cmd, "Queues a trainer job through the gateway. Relative paths are made absolute here.");
   AddCommon(flags, &c);
-  flags.String("kind", &kind, "finetune, build-index, mlm (PRETRAIN_MLM) or ict (PRETRAIN_ICT).");
-  flags.String("text", &text, "MLM/ICT: extra plain text, one passage per line.");
-  flags.Int("max-seq-length", &max_seq_length, "MLM/ICT: tokens per sequence (0 = 128 for MLM, 288 for ICT).");
+  flags.String("kind", &kind,
+               "finetune, build-index, mlm (PRETRAIN_MLM), ict (PRETRAIN_ICT) or realm (PRETRAIN_REALM).");
+  flags.String("text", &text, "MLM/ICT/REALM: extra plain text, one passage per line.");
+  flags.Int("max-seq-length", &max_seq_length,
+            "MLM/ICT/REALM: tokens per sequence (0 = 128 for MLM, 288 for ICT contexts and REALM's joined inputs).");
+  flags.Int("index-refresh", &index_refresh,
+            "REALM: re-embed the blocks and reload the retriever every N steps, beside training (0 = never).");
+  flags.Double("random-span-prob", &random_span_prob, "REALM: share of random spans instead of salient ones (0 = 0.1).");
   flags.Double("mask-prob", &mask_prob, "MLM: share of words masked (0 = 0.15).");
   flags.Double("ict-keep-prob", &ict_keep_prob, "ICT: share of contexts that keep the query sentence (0 = 0.1).");
   flags.String("model-dir", &model_dir, "Starting model directory (config.json, vocab.txt, weights).");
@@ -130,7 +136,8 @@ int RunStart(int argc, char** argv) {
   flags.Double("max-grad-norm", &max_grad_norm, "FINETUNE: gradient clipping (0 = none).");
   flags.Int("eval-every", &eval_every, "FINETUNE: evaluate and checkpoint every N steps (0 = at the end).");
   flags.Int("checkpoint-every", &ckpt_every, "FINETUNE: resumable checkpoint every N steps.");
-  flags.Int("searcher-beam", &searcher_beam, "FINETUNE: blocks retrieved per question (0 = config).");
+  flags.Int("searcher-beam", &searcher_beam,
+            "FINETUNE: blocks retrieved per question (0 = config); REALM: candidate blocks per example (0 = 8).");
   flags.Int("reader-beam", &reader_beam, "FINETUNE: blocks read per question (0 = config).");
   flags.Int("seed", &seed, "Random seed (data order, dropout).");
   flags.Int("keep-checkpoints", &keep, "FINETUNE: latest checkpoints kept (0 = 2).");
@@ -139,11 +146,11 @@ int RunStart(int argc, char** argv) {
   flags.String("finetune-retrieval", &finetune_retrieval,
                "FINETUNE: dense (the reference) or sparse (BM25 candidates; needs the retriever's --bm25-index).");
   flags.Bool("no-dropout", &no_dropout, "FINETUNE: turn dropout off.");
-  flags.String("blocks", &blocks, "BUILD_INDEX, MLM, ICT: block store.");
+  flags.String("blocks", &blocks, "BUILD_INDEX, MLM, ICT, REALM: block store.");
   flags.String("embeddings", &embeddings, "BUILD_INDEX: output .npy.");
   flags.Int("shard-index", &shard_index, "BUILD_INDEX: shard to embed.");
   flags.Int("num-shards", &num_shards, "BUILD_INDEX: shard count (0 = the whole store).");
-  flags.Int("max-block-length", &max_block_length, "BUILD_INDEX: tokens per block (0 = 288).");
+  flags.Int("max-block-length", &max_block_length, "BUILD_INDEX, REALM: tokens per block (0 = 288).");
   flags.Bool("reload", &reload, "BUILD_INDEX: Reload the retriever(s) with the new embeddings.");
   flags.Bool("watch", &watch, "Watch the job after starting it.");
   if (auto code = ParseFlagsOrExit(flags, argc, argv, cmd)) return *code;
@@ -155,8 +162,11 @@ int RunStart(int argc, char** argv) {
     spec.set_kind(orqa::v1::JOB_KIND_PRETRAIN_MLM);
   } else if (kind == "ict") {
     spec.set_kind(orqa::v1::JOB_KIND_PRETRAIN_ICT);
+  } else if (kind == "realm") {
+    spec.set_kind(orqa::v1::JOB_KIND_PRETRAIN_REALM);
   } else {
-    return ReportFatal(cmd, absl::InvalidArgumentError("--kind: expected finetune, build-index, mlm or ict, got '" + kind + "'"), 2);
+    return ReportFatal(
+        cmd, absl::InvalidArgumentError("--kind: expected finetune, build-index, mlm, ict or realm, got '" + kind + "'"), 2);
   }
   if (finetune_retrieval == "sparse") {
     spec.set_finetune_retrieval(orqa::v1::RETRIEVAL_MODE_SPARSE);
@@ -167,6 +177,8 @@ int RunStart(int argc, char** argv) {
   spec.set_max_seq_length(max_seq_length);
   spec.set_mask_prob(static_cast<float>(mask_prob));
   spec.set_ict_keep_prob(static_cast<float>(ict_keep_prob));
+  spec.set_index_refresh_steps(index_refresh);
+  spec.set_random_span_prob(static_cast<float>(random_span_prob));
   // The trainer resolves paths in its own working directory: send absolute ones.
   for (std::string* p : {&model_dir, &weights, &train, &eval, &output, &blocks, &embeddings}) *p = Absolute(*p);
   spec.set_model_dir(model_dir);

@@ -86,7 +86,7 @@ func main() {
 		json.NewEncoder(w).Encode(map[string]interface{}{"error": msg, "message": msg, "code": grpcCode, "details": []interface{}{}})
 	}
 	mux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard,
-		&runtime.JSONPb{OrigName: true, EmitDefaults: true}))
+		&strictJSONPb{runtime.JSONPb{OrigName: true, EmitDefaults: true}}))
 	if err := orqav1.RegisterOpenQAHandler(ctx, mux, conn); err != nil {
 		log.Fatalf("register OpenQA: %v", err)
 	}

@@ -44,7 +44,8 @@ absl::Status About(const char* field, const absl::Status& st) {
 }  // namespace
 
 bool IsPretrain(const orqa::v1::JobSpec& spec) {
-  return spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_MLM || spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_ICT;
+  return spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_MLM || spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_ICT ||
+         spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_REALM;
 }
 
 absl::Status ValidateJobSpec(const orqa::v1::JobSpec& spec) {
@@ -52,7 +53,9 @@ absl::Status ValidateJobSpec(const orqa::v1::JobSpec& spec) {
   const bool finetune = spec.kind() == orqa::v1::JOB_KIND_FINETUNE;
   const bool trains = finetune || pretrain;
   if (!trains && spec.kind() != orqa::v1::JOB_KIND_BUILD_INDEX) {
-    return Invalid("kind", "must be JOB_KIND_FINETUNE, JOB_KIND_BUILD_INDEX, JOB_KIND_PRETRAIN_MLM or JOB_KIND_PRETRAIN_ICT");
+    return Invalid("kind",
+                   "must be JOB_KIND_FINETUNE, JOB_KIND_BUILD_INDEX, JOB_KIND_PRETRAIN_MLM, JOB_KIND_PRETRAIN_ICT or "
+                   "JOB_KIND_PRETRAIN_REALM");
   }
   if (spec.model_dir().empty()) return Invalid("model_dir", "must not be empty");
   if (spec.batch_size() < 0 || (trains && spec.batch_size() == 0) ||
@@ -74,6 +77,20 @@ absl::Status ValidateJobSpec(const orqa::v1::JobSpec& spec) {
     }
     if (!(spec.ict_keep_prob() >= 0 && spec.ict_keep_prob() <= 1)) {
       return Invalid("ict_keep_prob", absl::StrCat("expected in [0, 1], got ", spec.ict_keep_prob()));
+    }
+    if (spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_REALM) {
+      if (spec.blocks_path().empty()) {
+        return Invalid("blocks_path", "a REALM job needs the block store the retriever serves (and refreshes from)");
+      }
+      if (spec.index_refresh_steps() < 0) {
+        return Invalid("index_refresh_steps", absl::StrCat("expected >= 0, got ", spec.index_refresh_steps()));
+      }
+      if (!(spec.random_span_prob() >= 0 && spec.random_span_prob() <= 1)) {
+        return Invalid("random_span_prob", absl::StrCat("expected in [0, 1], got ", spec.random_span_prob()));
+      }
+      if (spec.max_block_length() < 0 || (spec.max_block_length() > 0 && spec.max_block_length() < 8)) {
+        return Invalid("max_block_length", absl::StrCat("expected 0 or >= 8, got ", spec.max_block_length()));
+      }
     }
   }
   if (trains) {
@@ -139,6 +156,11 @@ absl::Status CheckJobInputs(const orqa::v1::JobSpec& spec, RetrieverClient* retr
     if (absl::Status st = WritableDir("output_dir", spec.output_dir()); !st.ok()) return st;
     auto embedder = TextEmbedder::Load(spec.model_dir(), spec.weights_path());
     if (!embedder.ok()) return About("model_dir", embedder.status());
+    if (spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_REALM && retriever != nullptr && retriever->Refresh().ok() &&
+        retriever->dim() != (*embedder)->dim()) {
+      return Invalid("model_dir", absl::StrCat("the embedder projects to ", (*embedder)->dim(),
+                                               " dimensions but the retriever serves ", retriever->dim()));
+    }
     return absl::OkStatus();
   }
   if (spec.kind() == orqa::v1::JOB_KIND_BUILD_INDEX) {

@@ -38,4 +38,32 @@ struct IctExample {
 };
 IctExample MakeIctExample(const std::string& text, double keep_prob, std::mt19937_64& rng);
 
+/// A salient span of a sentence, found by rules (no NER model offline):
+/// dates ([day] Month [day][,] [year]), numbers (digits with , . and %), and
+/// entities (runs of capitalised words, joined by of/the/de/von/van…, a
+/// sentence-initial function word like "The" or "In" left out). Byte offsets
+/// into the sentence; spans do not overlap, dates before numbers before entities.
+struct SalientSpan {
+  enum Kind { kEntity, kDate, kNumber, kRandom };
+  size_t begin = 0, end = 0;
+  Kind kind = kEntity;
+};
+std::vector<SalientSpan> FindSalientSpans(const std::string& sentence);
+const char* SpanKindName(SalientSpan::Kind kind);
+
+/// A REALM pre-training example: `[CLS] sentence [SEP]` (a window of at most
+/// `max_length` pieces around the span) with every piece of one span
+/// replaced by [MASK]; labels = original ids there, -100 elsewhere. The
+/// sentence is drawn among those of `text` holding a salient span; with
+/// probability `random_span_prob` (or when no sentence has one) the span is
+/// 1–3 random whole words instead.
+struct RealmExample {
+  std::vector<int32_t> input_ids;
+  std::vector<int64_t> labels;
+  std::string sentence;
+  SalientSpan span;  // in `sentence`
+};
+RealmExample MakeRealmExample(const WordPieceTokenizer& tok, const std::string& text, int max_length,
+                              double random_span_prob, std::mt19937_64& rng);
+
 }  // namespace orqa

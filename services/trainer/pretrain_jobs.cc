@@ -3,15 +3,14 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "common/index/block_store.h"
 #include "common/model/bert.h"
 #include "common/model/model_dir.h"
 #include "common/model/realm_models.h"
 #include "services/trainer/data_order.h"
 #include "services/trainer/job_manager.h"
+#include "services/trainer/pretrain_common.h"
 #include "services/trainer/pretrain_examples.h"
 #include "services/trainer/training_loop.h"
 
@@ -19,83 +18,6 @@ namespace orqa {
 namespace {
 
 using orqa::v1::JobSpec;
-
-// Pretraining text: the blocks of a store, then the lines of a text file.
-class Corpus {
- public:
-  static absl::StatusOr<Corpus> Open(const JobSpec& spec) {
-    Corpus c;
-    if (!spec.blocks_path().empty()) {
-      auto store = BlockStore::Open(spec.blocks_path());
-      if (!store.ok()) return store.status();
-      c.store_ = std::move(*store);
-    }
-    if (!spec.text_path().empty()) {
-      std::ifstream in(spec.text_path());
-      if (!in) return absl::NotFoundError(absl::StrCat(spec.text_path(), ": cannot open"));
-      for (std::string line; std::getline(in, line);) {
-        // Passages of some length; wikitext's " = Heading = " lines are short and skipped.
-        if (line.size() >= 40) c.lines_.push_back(std::move(line));
-      }
-    }
-    if (c.size() == 0) return absl::InvalidArgumentError("blocks_path and text_path hold no text");
-    return c;
-  }
-  int64_t size() const { return (store_ ? store_->size() : 0) + static_cast<int64_t>(lines_.size()); }
-  // Title ("" for text lines) and text of passage i.
-  std::pair<std::string, std::string> Get(int64_t i) const {
-    const int64_t blocks = store_ ? store_->size() : 0;
-    if (i < blocks) return {std::string(store_->Title(i).value_or("")), std::string(store_->Text(i).value_or(""))};
-    return {"", lines_[i - blocks]};
-  }
-
- private:
-  std::shared_ptr<BlockStore> store_;
-  std::vector<std::string> lines_;
-};
-
-torch::Tensor Pad(const std::vector<std::vector<int64_t>>& rows, int64_t fill, torch::Tensor* mask = nullptr) {
-  size_t longest = 0;
-  for (const auto& r : rows) longest = std::max(longest, r.size());
-  auto t = torch::full({static_cast<int64_t>(rows.size()), static_cast<int64_t>(longest)}, fill, torch::kLong);
-  if (mask) *mask = torch::zeros_like(t);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (rows[i].empty()) continue;
-    t[i].narrow(0, 0, rows[i].size()).copy_(torch::tensor(rows[i], torch::kLong));
-    if (mask) (*mask)[i].narrow(0, 0, rows[i].size()).fill_(1);
-  }
-  return t;
-}
-
-// The model a pretraining job starts from: config, tokenizer, the whole
-// starting state (carried into every checkpoint) and the embedder, loaded strictly.
-struct Start {
-  RealmConfig config;
-  std::unique_ptr<WordPieceTokenizer> tok;
-  StateDict state;
-  ModelDirFiles files;
-  RealmEmbedder embedder{nullptr};
-};
-
-absl::StatusOr<Start> LoadStart(const std::string& dir, const std::string& weights) {
-  auto m = LoadModelFiles(dir, weights);
-  if (!m.ok()) return m.status();
-  Start s;
-  s.config = m->config;
-  s.tok = std::move(m->tokenizer);
-  if (s.tok->vocab_size() != static_cast<size_t>(s.config.vocab_size)) {
-    return absl::InvalidArgumentError(absl::StrCat(dir, ": vocab.txt has ", s.tok->vocab_size(),
-                                                   " tokens but config.json says vocab_size ", s.config.vocab_size));
-  }
-  s.state = std::move(m->state);
-  auto files = ReadModelDirFiles(dir);
-  if (!files.ok()) return files.status();
-  s.files = std::move(*files);
-  s.embedder = RealmEmbedder(s.config);
-  absl::Status st = s.embedder->Load(SelectSubmodule(s.state, "embedder.", {"realm.", "cls."}), "embedder.", m->weights_path);
-  if (!st.ok()) return st;
-  return s;
-}
 
 // BERT's MLM head: transform (dense, activation, LayerNorm), then the word
 // embeddings as the decoder, plus a bias. Names as under cls.predictions.
@@ -123,7 +45,7 @@ TORCH_MODULE(MlmHead);
 
 class MlmTask final : public TrainingTask {
  public:
-  MlmTask(const JobSpec& spec, Start start, Corpus corpus)
+  MlmTask(const JobSpec& spec, PretrainStart start, PretrainCorpus corpus)
       : spec_(spec), s_(std::move(start)), corpus_(std::move(corpus)), order_(corpus_.size(), spec.seed()),
         head_(s_.config) {
     StateDict head_state = SelectSubmodule(s_.state, "embedder.cls.predictions.", {"transform.", "bias"});
@@ -152,8 +74,8 @@ class MlmTask final : public TrainingTask {
       labels.push_back(ex.labels);
     }
     torch::Tensor mask;
-    auto input = Pad(ids, s_.tok->pad_id(), &mask);
-    auto gold = Pad(labels, -100);
+    auto input = PadRows(ids, s_.tok->pad_id(), &mask);
+    auto gold = PadRows(labels, -100);
     auto hidden = s_.embedder->realm(input, mask, torch::zeros_like(input)).last_hidden_state;
     auto where = gold.ne(-100);
     auto picked = hidden.index({where});  // [M, H]
@@ -188,8 +110,8 @@ class MlmTask final : public TrainingTask {
   double mask_prob() const { return spec_.mask_prob() > 0 ? spec_.mask_prob() : 0.15; }
 
   JobSpec spec_;
-  Start s_;
-  Corpus corpus_;
+  PretrainStart s_;
+  PretrainCorpus corpus_;
   DataOrder order_;
   MlmHead head_;
   absl::Status load_status_;
@@ -198,7 +120,7 @@ class MlmTask final : public TrainingTask {
 
 class IctTask final : public TrainingTask {
  public:
-  IctTask(const JobSpec& spec, Start start, Corpus corpus)
+  IctTask(const JobSpec& spec, PretrainStart start, PretrainCorpus corpus)
       : spec_(spec), s_(std::move(start)), corpus_(std::move(corpus)), order_(corpus_.size(), spec.seed()) {}
 
   std::vector<std::pair<std::string, torch::Tensor>> Parameters() override {
@@ -221,19 +143,15 @@ class IctTask final : public TrainingTask {
       qr.insert(qr.end(), q.begin(), q.end());
       qr.push_back(tok.sep_id());
       q_rows.push_back(std::move(qr));
-      // The context as blocks are embedded: [CLS] title [SEP] text [SEP].
-      std::vector<int32_t> text_ids = tok.Encode(ex.context);
-      PairEncoding e = title.empty() ? EncodePair(text_ids, {}, max_len(), tok.cls_id(), tok.sep_id())
-                                     : EncodePair(tok.Encode(title), text_ids, max_len(), tok.cls_id(), tok.sep_id());
-      std::vector<int64_t> ids(e.input_ids.begin(), e.input_ids.end());
-      if (title.empty()) ids.pop_back();  // a single sequence: [CLS] text [SEP]
-      c_rows.push_back(std::move(ids));
-      c_types.emplace_back(e.token_type_ids.begin(), e.token_type_ids.begin() + c_rows.back().size());
+      // The context as blocks are embedded.
+      BlockRow row = EncodeBlockRow(tok, title, ex.context, max_len());
+      c_rows.push_back(std::move(row.ids));
+      c_types.push_back(std::move(row.types));
     }
     torch::Tensor q_mask, c_mask;
-    auto q_ids = Pad(q_rows, tok.pad_id(), &q_mask);
-    auto c_ids = Pad(c_rows, tok.pad_id(), &c_mask);
-    auto c_type = Pad(c_types, 0);
+    auto q_ids = PadRows(q_rows, tok.pad_id(), &q_mask);
+    auto c_ids = PadRows(c_rows, tok.pad_id(), &c_mask);
+    auto c_type = PadRows(c_types, 0);
     auto q = s_.embedder(q_ids, q_mask, torch::zeros_like(q_ids)).projected_score;
     auto c = s_.embedder(c_ids, c_mask, c_type).projected_score;
     // [B, B] in-batch negatives. Scaled by 1/sqrt(D): from random or MLM-only
@@ -264,8 +182,8 @@ class IctTask final : public TrainingTask {
   double keep_prob() const { return spec_.ict_keep_prob() > 0 ? spec_.ict_keep_prob() : 0.1; }
 
   JobSpec spec_;
-  Start s_;
-  Corpus corpus_;
+  PretrainStart s_;
+  PretrainCorpus corpus_;
   DataOrder order_;
   double accuracy_ = 0;
 };
@@ -273,10 +191,10 @@ class IctTask final : public TrainingTask {
 template <typename Task>
 absl::Status RunPretrain(JobContext& ctx, TrainerMetrics* metrics) {
   const JobSpec spec = ctx.Snapshot().spec();
-  auto corpus = Corpus::Open(spec);
+  auto corpus = PretrainCorpus::Open(spec);
   if (!corpus.ok()) return corpus.status();
   const std::string resume = ResumeDir(ctx);
-  auto start = resume.empty() ? LoadStart(spec.model_dir(), spec.weights_path()) : LoadStart(resume, "");
+  auto start = resume.empty() ? LoadPretrainStart(spec.model_dir(), spec.weights_path()) : LoadPretrainStart(resume, "");
   if (!start.ok()) return start.status();
   Task task(spec, std::move(*start), std::move(*corpus));
   if constexpr (std::is_same_v<Task, MlmTask>) {

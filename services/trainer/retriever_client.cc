@@ -93,6 +93,7 @@ absl::StatusOr<RetrievedBlocks> MergeShards(const std::vector<const BlockList*>&
   out.scores = merged.scores;
   for (int64_t id : merged.ids) {
     const orqa::v1::Block& b = *by_id.at(id);
+    out.titles.push_back(b.title());
     out.texts.push_back(b.text());
     if (!with_vectors) continue;
     if (b.embedding_size() != dim) {

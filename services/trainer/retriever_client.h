@@ -13,6 +13,7 @@ namespace orqa {
 struct RetrievedBlocks {
   std::vector<int64_t> ids;
   std::vector<float> scores;
+  std::vector<std::string> titles;
   std::vector<std::string> texts;
   std::vector<float> vectors;  // [n, dim] row-major, when asked for
 };

@@ -22,10 +22,26 @@ TrainerMetrics::TrainerMetrics(prometheus::Registry& registry) : registry_(regis
                .Add({});
   jobs_ = &prometheus::BuildGauge().Name("orqa_trainer_jobs").Help("Jobs in the job table by state").Register(registry);
   eval_ = &prometheus::BuildGauge().Name("orqa_trainer_eval").Help("Latest evaluation metrics by name").Register(registry);
+  step_metric_ = &prometheus::BuildGauge()
+                      .Name("orqa_trainer_step_metric")
+                      .Help("Latest per-step values of the running job by name (in-batch accuracy, index staleness)")
+                      .Register(registry);
+  refreshes_ = &prometheus::BuildCounter()
+                    .Name("orqa_trainer_index_refreshes_total")
+                    .Help("Asynchronous index refreshes completed by PRETRAIN_REALM jobs")
+                    .Register(registry)
+                    .Add({});
+  refresh_seconds_ = &prometheus::BuildGauge()
+                          .Name("orqa_trainer_index_refresh_seconds")
+                          .Help("Seconds the latest index refresh took (snapshot, embedding, reload)")
+                          .Register(registry)
+                          .Add({});
 }
 
-void TrainerMetrics::Step(double loss, double learning_rate, double examples_per_second) {
+void TrainerMetrics::Step(double loss, double learning_rate, double examples_per_second,
+                          const std::map<std::string, double>& step_metrics) {
   steps_->Increment();
+  for (const auto& [name, value] : step_metrics) step_metric_->Add({{"metric", name}}).Set(value);
   loss_->Set(loss);
   lr_->Set(learning_rate);
   rate_->Set(examples_per_second);
@@ -34,6 +50,11 @@ void TrainerMetrics::Step(double loss, double learning_rate, double examples_per
 void TrainerMetrics::BlocksEmbedded(int64_t n, double blocks_per_second) {
   blocks_->Increment(static_cast<double>(n));
   rate_->Set(blocks_per_second);
+}
+
+void TrainerMetrics::IndexRefreshed(double seconds) {
+  refreshes_->Increment();
+  refresh_seconds_->Set(seconds);
 }
 
 void TrainerMetrics::Eval(const std::map<std::string, double>& metrics) {

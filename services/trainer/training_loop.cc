@@ -134,7 +134,7 @@ absl::Status RunTrainingLoop(JobContext& ctx, TrainingTask& task, const std::str
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const double eta = elapsed / static_cast<double>(step + 1 - first_step) * static_cast<double>(num_steps - step - 1);
     const std::map<std::string, double> step_metrics = task.StepMetrics();
-    if (metrics) metrics->Step(loss, lr, rate);
+    if (metrics) metrics->Step(loss, lr, rate, step_metrics);
     ctx.Update(
         [&](Job* j) {
           j->set_step(static_cast<int32_t>(step + 1));

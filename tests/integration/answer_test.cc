@@ -17,6 +17,7 @@
 #include "orqa/v1/openqa.grpc.pb.h"
 #include "tests/integration/health_probe.h"
 #include "tests/integration/http_client.h"
+#include "tests/integration/fixture_blocks.h"
 #include "tests/integration/process.h"
 #include "tests/unit/fixture_paths.h"
 
@@ -48,8 +49,8 @@ class AnswerTest : public ::testing::Test {
     dir_ = new std::string(MakeTempDir("orqa-answer-"));
     const std::string fx = FixtureDir(), weights = fx + "/realm_for_open_qa.safetensors";
     std::string out;
-    ASSERT_EQ(RunCommand(Bin("orqa") + " build-blocks --from " + SharedDir() +
-                             "/fixtures/hf-format/block_records.npy --out " + *dir_ + "/fixture.blocks", &out), 0) << out;
+    num_blocks_ = BuildFixtureBlocks(fx, *dir_ + "/fixture.blocks", &out);
+    ASSERT_GT(num_blocks_, 0) << out;
     std::ifstream in(fx + "/goldens.json");
     meta_ = new json(json::parse(in));
     config_ = new RealmConfig(*ReadRealmConfig(fx + "/config.json"));
@@ -150,10 +151,12 @@ class AnswerTest : public ::testing::Test {
   static std::vector<Proc>* procs_;
   static Process* rest_;
   static int rest_port_;
+  static int num_blocks_;  // blocks of the fixture's store
   static orqa::v1::OpenQA::Stub* stub_;
 };
 std::string* AnswerTest::dir_ = nullptr;
 json* AnswerTest::meta_ = nullptr;
+int AnswerTest::num_blocks_ = 0;
 RealmConfig* AnswerTest::config_ = nullptr;
 std::vector<Proc>* AnswerTest::procs_ = nullptr;
 Process* AnswerTest::rest_ = nullptr;
@@ -208,12 +211,13 @@ TEST_F(AnswerTest, BatchAnswerEqualsIndividualAnswers) {
   EXPECT_EQ(json::parse(body)["responses"].size(), (*meta_)["questions"].size());
 }
 
-TEST_F(AnswerTest, ReadingAllTwelveBlocksForManyQuestionsAtOnceMatchesOneByOne) {
-  // 8 questions x 12 blocks read together exceed one reader forward pass
-  // (32 rows): the chunks must give the same answers as single requests.
+TEST_F(AnswerTest, ReadingEveryBlockForManyQuestionsAtOnceMatchesOneByOne) {
+  // Every question x every block read together (8 x 12 in realm-tiny) exceed
+  // one reader forward pass (32 rows): the chunks must give the same answers
+  // as single requests.
   orqa::v1::BatchAnswerRequest req;
   for (const auto& q : (*meta_)["questions"]) req.add_questions(q["question"].get<std::string>());
-  req.set_k(12);
+  req.set_k(num_blocks_);
   req.set_num_answers(3);
   grpc::ClientContext ctx;
   orqa::v1::BatchAnswerResponse batch;
@@ -222,7 +226,7 @@ TEST_F(AnswerTest, ReadingAllTwelveBlocksForManyQuestionsAtOnceMatchesOneByOne) 
     grpc::ClientContext c;
     orqa::v1::AnswerRequest one;
     one.set_question(req.questions(i));
-    one.set_k(12);
+    one.set_k(num_blocks_);
     one.set_num_answers(3);
     orqa::v1::AnswerResponse single;
     ASSERT_TRUE(stub_->Answer(&c, one, &single).ok());
@@ -295,13 +299,23 @@ TEST_F(AnswerTest, BadInputGetsTheDocumentedStatusAndServicesKeepServing) {
   expect(Ask("  \t\n", &r), "question: must not be empty or whitespace-only");
   expect(Ask(std::string(1001, 'a'), &r), "question: 1001 characters, the limit is 1000");
   expect(Ask("who?", &r, 30000, 5001), "k: expected 1..5000 (or 0 for the default), got 5001");
-  expect(Ask("who?", &r, 30000, 13), "k: 13 exceeds the 12 blocks served");
+  expect(Ask("who?", &r, 30000, num_blocks_ + 1),
+         "k: " + std::to_string(num_blocks_ + 1) + " exceeds the " + std::to_string(num_blocks_) + " blocks served");
   {
     grpc::ClientContext ctx;
     orqa::v1::AnswerRequest req;
     req.set_question("who?");
     req.set_num_answers(101);
     expect(stub_->Answer(&ctx, req, &r), "num_answers: expected 1..100 (or 0 for 1), got 101");
+  }
+  {
+    // Not UTF-8 (the C++ client sends it; the server's parse rejects it).
+    grpc::ClientContext ctx;
+    orqa::v1::AnswerRequest req;
+    req.set_question("caf\xe9 au lait?");
+    grpc::Status st = stub_->Answer(&ctx, req, &r);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+    EXPECT_EQ(st.error_message(), "question: not valid UTF-8 (orqa.v1.AnswerRequest.question)");
   }
   std::string body;
   EXPECT_EQ(Curl("/v1/answer", R"({"question": "   "})", &body), 400);
@@ -311,6 +325,11 @@ TEST_F(AnswerTest, BadInputGetsTheDocumentedStatusAndServicesKeepServing) {
   EXPECT_EQ(Curl("/v1/answer", R"({"question": "who?", "num_answers": -1})", &body), 400);
   EXPECT_EQ(Curl("/v1/answer", R"({"question": )", &body), 400);
   EXPECT_EQ(Curl("/v1/answer", R"({"questions": "wrong field"})", &body), 400);
+  EXPECT_NE(body.find(R"(unknown field \"questions\")"), std::string::npos) << body;
+  // A field the API does not define is refused even next to a valid request (proto3 JSON).
+  EXPECT_EQ(Curl("/v1/answer", R"({"question": "What is the capital of France?", "top_k": 3})", &body), 400);
+  EXPECT_NE(body.find(R"(unknown field \"top_k\")"), std::string::npos) << body;
+  EXPECT_EQ(json::parse(body, nullptr, false).value("code", -1), 3) << body;  // INVALID_ARGUMENT
   EXPECT_EQ(Curl("/v1/no-such-route", "{}", &body), 404);
   EXPECT_EQ(json::parse(body, nullptr, false).value("code", -1), 5) << body;  // JSON, NOT_FOUND
   EXPECT_NE(body.find("Not Found"), std::string::npos) << body;
@@ -346,8 +365,8 @@ TEST_F(AnswerTest, AdminNeedsTheTokenAndDeployHotSwapsWithoutChangingAnswers) {
   ASSERT_EQ(status.backends_size(), 3);  // one shard, the reader, the (not started) trainer
   EXPECT_EQ(status.backends(0).role(), "retriever");
   EXPECT_EQ(status.backends(0).health(), "SERVING");
-  EXPECT_EQ(status.backends(0).num_blocks(), 12);
-  EXPECT_EQ(status.total_blocks(), 12);
+  EXPECT_EQ(status.backends(0).num_blocks(), num_blocks_);
+  EXPECT_EQ(status.total_blocks(), num_blocks_);
   EXPECT_EQ(status.backends(1).role(), "reader");
   EXPECT_NE(status.backends(1).model().version().find("realm_for_open_qa.safetensors"), std::string::npos);
   EXPECT_EQ(status.backends(2).role(), "trainer");

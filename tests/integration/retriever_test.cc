@@ -22,6 +22,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "orqa/v1/retriever.grpc.pb.h"
 #include "tests/integration/health_probe.h"
+#include "tests/integration/fixture_blocks.h"
 #include "tests/integration/process.h"
 #include "tests/unit/fixture_paths.h"
 
@@ -83,9 +84,11 @@ class RetrieverTest : public ::testing::Test {
     fixture_ = new std::string(FixtureDir());
     const std::string shared = SharedDir();
     std::string out;
-    ASSERT_EQ(RunCommand(Bin("orqa") + " build-blocks --from " + shared +
-                             "/fixtures/hf-format/block_records.npy --out " + *dir_ + "/fixture.blocks", &out), 0)
-        << out;
+    num_blocks_ = BuildFixtureBlocks(*fixture_, *dir_ + "/fixture.blocks", &out);
+    ASSERT_GT(num_blocks_, 0) << out;
+    auto config = ReadRealmConfig(*fixture_ + "/config.json");
+    ASSERT_TRUE(config.ok()) << config.status();
+    dim_ = config->retriever_proj_size;
     ASSERT_EQ(RunCommand(Bin("orqa") + " build-blocks --from " + shared +
                              "/data/squad-v1.1-dev-open/blocks.jsonl --out " + *dir_ + "/squad.blocks", &out), 0)
         << out;
@@ -113,10 +116,14 @@ class RetrieverTest : public ::testing::Test {
   static std::string* dir_;
   static std::string* fixture_;
   static std::vector<std::string> questions_;
+  static int num_blocks_;  // of the fixture's store
+  static int dim_;         // retriever_proj_size of the fixture
 };
 std::string* RetrieverTest::dir_ = nullptr;
 std::string* RetrieverTest::fixture_ = nullptr;
 std::vector<std::string> RetrieverTest::questions_;
+int RetrieverTest::num_blocks_ = 0;
+int RetrieverTest::dim_ = 0;
 
 TEST_F(RetrieverTest, FixtureQuestionsGetTheGoldenTopK) {
   auto config = ReadRealmConfig(*fixture_ + "/config.json");
@@ -268,14 +275,16 @@ TEST_F(RetrieverTest, BadRequestsNameTheField) {
   expect(r.Retrieve(" \t ", 3, &resp), "question: must not be empty or whitespace-only");
   expect(r.Retrieve("who?", 0, &resp), "k: expected 1..5000, got 0");
   expect(r.Retrieve("who?", 5001, &resp), "k: expected 1..5000, got 5001");
-  expect(r.Retrieve("who?", 13, &resp), "k: 13 exceeds the 12 blocks this shard serves");
+  expect(r.Retrieve("who?", num_blocks_ + 1, &resp), "k: " + std::to_string(num_blocks_ + 1) + " exceeds the " +
+                                                        std::to_string(num_blocks_) + " blocks this shard serves");
   grpc::ClientContext ctx;
   orqa::v1::SearchRequest search;
   search.set_k(3);
   auto* v = search.add_queries();
-  for (int i = 0; i < 15; ++i) v->add_values(0.1f);
+  for (int i = 0; i < dim_ - 1; ++i) v->add_values(0.1f);
   orqa::v1::SearchResponse sresp;
-  expect(r.stub().Search(&ctx, search, &sresp), "queries[0]: expected 16 values, got 15");
+  expect(r.stub().Search(&ctx, search, &sresp),
+         "queries[0]: expected " + std::to_string(dim_) + " values, got " + std::to_string(dim_ - 1));
   // Still serving afterwards.
   EXPECT_TRUE(r.Retrieve("who?", 3, &resp).ok());
 }
@@ -285,9 +294,9 @@ TEST_F(RetrieverTest, EmbedBlocksResumesAnInterruptedRun) {
   const std::string full = ReadFile(full_path);
   auto header = OpenEmbeddings(full_path);
   ASSERT_TRUE(header.ok());
-  const size_t body = full.size() - 2067 * 16 * 4;
+  const size_t row = static_cast<size_t>(dim_) * 4, body = full.size() - 2067 * row;
   // An interrupted run: 1000 complete rows and part of the next.
-  { std::ofstream(out + ".partial", std::ios::binary) << full.substr(0, body + 1000 * 16 * 4 + 7); }
+  { std::ofstream(out + ".partial", std::ios::binary) << full.substr(0, body + 1000 * row + 7); }
   std::string log;
   ASSERT_EQ(RunCommand(Bin("orqa") + " embed-blocks --model " + *fixture_ + " --weights " + Weights() + " --blocks " +
                            *dir_ + "/squad.blocks --out " + out + " --batch-size 50", &log), 0) << log;
@@ -295,8 +304,8 @@ TEST_F(RetrieverTest, EmbedBlocksResumesAnInterruptedRun) {
   auto a = OpenEmbeddings(full_path), b = OpenEmbeddings(out);
   ASSERT_TRUE(a.ok() && b.ok()) << b.status();
   ASSERT_EQ(b->rows(), 2067);
-  EXPECT_EQ(std::memcmp(a->data(), b->data(), 1000 * 16 * 4), 0) << "kept rows changed";
-  for (int64_t i = 1000 * 16; i < 2067 * 16; ++i) {
+  EXPECT_EQ(std::memcmp(a->data(), b->data(), 1000 * row), 0) << "kept rows changed";
+  for (int64_t i = 1000 * dim_; i < 2067 * dim_; ++i) {
     ASSERT_NEAR(a->data()[i], b->data()[i], 1e-4) << "element " << i;  // other batch padding: fp noise only
   }
   EXPECT_NE(access((out + ".partial").c_str(), F_OK), 0) << "the partial file was not renamed";
@@ -308,10 +317,12 @@ TEST_F(RetrieverTest, ImportEmbeddingsFromEveryFormat) {
   for (const std::string& src : {Weights(), *fixture_ + "/pytorch_model.bin"}) {
     std::string out = *dir_ + "/imported.npy", log;
     ASSERT_EQ(RunCommand(Bin("orqa") + " import-embeddings --from " + src + " --out " + out, &log), 0) << log;
-    EXPECT_NE(log.find("wrote 12 x 16 embeddings to " + out), std::string::npos) << log;
+    EXPECT_NE(log.find("wrote " + std::to_string(num_blocks_) + " x " + std::to_string(dim_) + " embeddings to " + out),
+              std::string::npos)
+        << log;
     auto m = OpenEmbeddings(out);
     ASSERT_TRUE(m.ok()) << m.status();
-    EXPECT_EQ(std::memcmp(m->data(), reference->data(), 12 * 16 * 4), 0) << src;
+    EXPECT_EQ(std::memcmp(m->data(), reference->data(), static_cast<size_t>(num_blocks_) * dim_ * 4), 0) << src;
   }
   // float16 .npy is widened to float32.
   std::string out = *dir_ + "/from16.npy", log;

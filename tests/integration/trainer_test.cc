@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "common/io/npy.h"
@@ -442,7 +443,7 @@ TEST_F(TrainerTest, BadSpecsAreInvalidArgumentNamingTheField) {
       {[](JobSpec* s) { s->set_learning_rate(0); }, "learning_rate: expected in (0, 1], got 0"},
       {[](JobSpec* s) { s->set_warmup_steps(-2); }, "warmup_steps: expected in [0, num_steps], got -2"},
       {[](JobSpec* s) { s->set_eval_every_steps(-1); }, "eval_every_steps: expected >= 0, got -1"},
-      {[](JobSpec* s) { s->set_kind(orqa::v1::JOB_KIND_UNSPECIFIED); }, "kind: must be JOB_KIND_FINETUNE, JOB_KIND_BUILD_INDEX, JOB_KIND_PRETRAIN_MLM or JOB_KIND_PRETRAIN_ICT"},
+      {[](JobSpec* s) { s->set_kind(orqa::v1::JOB_KIND_UNSPECIFIED); }, "kind: must be JOB_KIND_FINETUNE, JOB_KIND_BUILD_INDEX, JOB_KIND_PRETRAIN_MLM, JOB_KIND_PRETRAIN_ICT or JOB_KIND_PRETRAIN_REALM"},
       {[&](JobSpec* s) { s->set_output_dir(*dir_ + "/a-file/sub"); },
        "output_dir: cannot write to directory '" + *dir_ + "/a-file/sub'"},
       {[&](JobSpec* s) { s->set_model_dir(*dir_ + "/bad-model"); }, "model_dir: " + *weights_ + ": mis-shaped keys"},
@@ -735,6 +736,86 @@ TEST_F(TrainerTest, PretrainingJobsLowerTheirLossAndWriteServableModels) {
   back.set_embedder_dir(FixtureDir());
   back.set_weights_path(*weights_);
   EXPECT_TRUE(stub->Reload(&ctx2, back, &resp).ok());
+}
+
+TEST_F(TrainerTest, RealmPretrainingLowersItsLossAndRefreshesTheIndexBesideTraining) {
+  auto stub = orqa::v1::Retriever::NewStub(grpc::CreateChannel(Get("retriever").address(), grpc::InsecureChannelCredentials()));
+  auto version = [&] {
+    grpc::ClientContext ctx;
+    orqa::v1::RetrieverInfo info;
+    EXPECT_TRUE(stub->GetInfo(&ctx, {}, &info).ok());
+    return info.embeddings_version();
+  };
+  const std::string initial = version();
+  JobSpec spec;
+  spec.set_kind(orqa::v1::JOB_KIND_PRETRAIN_REALM);
+  spec.set_model_dir(FixtureDir());
+  spec.set_weights_path(*weights_);
+  spec.set_blocks_path(*dir_ + "/fx.blocks");
+  spec.set_output_dir(*dir_ + "/realm");
+  spec.set_num_steps(30);
+  spec.set_batch_size(4);
+  spec.set_learning_rate(2e-3f);
+  spec.set_disable_dropout(true);
+  spec.set_seed(5);
+  spec.set_searcher_beam_size(3);
+  spec.set_index_refresh_steps(4);
+  Job job;
+  grpc::Status st = Start(spec, &job);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  // The versions the retriever serves while the job runs (the test sees them
+  // as any client would).
+  std::set<std::string> seen = {initial};
+  const auto deadline = std::chrono::steady_clock::now() + seconds(180);
+  while (GetJob(job.job_id(), &job).ok() && !Ended(job) && std::chrono::steady_clock::now() < deadline) {
+    seen.insert(version());
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  seen.insert(version());
+  ASSERT_EQ(job.state(), orqa::v1::JOB_STATE_SUCCEEDED) << job.error();
+  ASSERT_EQ(job.history_size(), 30);
+  double first = 0, last = 0;
+  for (int i = 0; i < 5; ++i) first += job.history(i).loss() / 5;
+  for (int i = 25; i < 30; ++i) last += job.history(i).loss() / 5;
+  EXPECT_LT(last, first - 0.5) << "REALM loss did not fall";
+  EXPECT_GE(seen.size(), 3u) << "the retriever's embeddings did not change during the job";
+  // The history: which embedder's index was used at each step, and how stale it was.
+  std::set<double> index_steps;
+  for (const auto& h : job.history()) {
+    ASSERT_EQ(h.metrics().count("index_step"), 1u);
+    const double at = h.metrics().at("index_step"), stale = h.metrics().at("index_staleness_steps");
+    index_steps.insert(at);
+    EXPECT_EQ(std::fmod(at, 4.0), 0.0) << "refreshes start every 4 steps";
+    EXPECT_EQ(stale, h.step() - 1 - at);  // the step's own 0-based index minus the index's
+    EXPECT_GE(stale, 0);
+    EXPECT_EQ(h.metrics().count("retrieval_utility"), 1u);
+  }
+  EXPECT_GE(index_steps.size(), 3u);
+  EXPECT_GE(job.history(29).metrics().at("index_refreshes"), 3);
+  EXPECT_GT(job.history(29).metrics().at("index_refresh_seconds"), 0);
+  std::string text;
+  ASSERT_EQ(HttpGet(Get("trainer").metrics_port, "/metrics", &text), 200);
+  EXPECT_NE(text.find("orqa_trainer_index_refreshes_total"), std::string::npos);
+  EXPECT_NE(text.find("orqa_trainer_step_metric{metric=\"index_staleness_steps\"}"), std::string::npos);
+  // The checkpoint: the trained encoder is the reader's BERT, its MLM head kept; it loads as a model.
+  auto weights = ReadSafetensors(job.checkpoint_dir() + "/model.safetensors");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  EXPECT_EQ(weights->tensors.count("reader.cls.predictions.transform.dense.weight"), 1u);
+  EXPECT_EQ(weights->tensors.count("reader.cls.predictions.bias"), 1u);
+  grpc::ClientContext ctx;
+  orqa::v1::ReloadRequest req;
+  req.set_embedder_dir(job.checkpoint_dir());
+  orqa::v1::ReloadResponse resp;
+  st = stub->Reload(&ctx, req, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  // Back to the fixture's embedder and embeddings for the other tests.
+  grpc::ClientContext ctx2;
+  orqa::v1::ReloadRequest back;
+  back.set_embedder_dir(FixtureDir());
+  back.set_weights_path(*weights_);
+  back.set_embeddings_path(*weights_);
+  ASSERT_TRUE(stub->Reload(&ctx2, back, &resp).ok());
+  EXPECT_EQ(resp.info().embeddings_version(), initial);
 }
 
 TEST_F(TrainerTest, RestRoutesListGetAndStreamAJob) {

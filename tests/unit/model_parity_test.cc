@@ -287,6 +287,13 @@ TEST(ModelParity, KnowledgeAugmentedEncoderLoss) {
     auto logits = with_mask.logits.view({ids.size(0), n, l, -1})[b].index_select(1, pos);
     ExpectClose(logits, p + "logits_at_masked_positions");
   }
+  // The training path (logits only where labelled) gives the loss forward()
+  // gives with the mask equal to the labelled positions.
+  auto kept = labels.masked_fill(G("kae.mlm_mask").eq(0), -100);
+  ASSERT_GT(kept.ne(-100).sum().item<int64_t>(), 0);
+  auto reference = kae(ids, mask, types, rel, kept, kept.ne(-100)).loss;
+  auto sparse = kae->MaskedMarginalLoss(ids, mask, types, rel, kept);
+  EXPECT_NEAR(sparse.item<double>(), reference.item<double>(), 1e-6);
 }
 
 }  // namespace

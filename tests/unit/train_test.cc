@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include "common/eval/qa_dataset.h"
 #include "common/model/model_dir.h"
@@ -282,6 +284,92 @@ TEST(Mlm, MasksWholeWordsAtTheStatedRate) {
   // A long text is cut to a window of whole words.
   MlmExample cut = MakeMlmExample(*tok, text, 16, 0.15, rng);
   EXPECT_EQ(cut.input_ids.size(), 16u);
+}
+
+// The rule-based salient spans (entities, dates, numbers) of a table of sentences.
+TEST(SalientSpans, EntitiesDatesAndNumbersByRule) {
+  struct Case {
+    std::string sentence;
+    std::vector<std::pair<std::string, std::string>> spans;  // text, kind
+  };
+  const std::vector<Case> cases = {
+      {"Neil Armstrong was the first person to walk on the Moon, during the Apollo 11 mission in July 1969.",
+       {{"Neil Armstrong", "entity"}, {"Moon", "entity"}, {"Apollo", "entity"}, {"11", "number"}, {"July 1969", "date"}}},
+      {"The Eiffel Tower in Paris was completed in 1889 for the World's Fair.",
+       {{"Eiffel Tower", "entity"}, {"Paris", "entity"}, {"1889", "number"}, {"World's Fair", "entity"}}},
+      {"On 4 July 1976, the United States of America celebrated, with 2.5 million visitors (about 12%).",
+       {{"4 July 1976", "date"}, {"United States of America", "entity"}, {"2.5", "number"}, {"12%", "number"}}},
+      {"It opened on March 3, 1931 in New York City and Boston.",
+       {{"March 3, 1931", "date"}, {"New York City", "entity"}, {"Boston", "entity"}}},
+      {"it was cold and dark.", {}},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::pair<std::string, std::string>> got;
+    for (const SalientSpan& s : FindSalientSpans(c.sentence)) {
+      got.push_back({c.sentence.substr(s.begin, s.end - s.begin), SpanKindName(s.kind)});
+    }
+    EXPECT_EQ(got, c.spans) << c.sentence;
+  }
+}
+
+// Every piece of the chosen span is masked and nothing else; over many draws
+// every salient span is chosen, and random spans come at the stated rate.
+TEST(SalientSpans, RealmExamplesMaskWholeSpans) {
+  auto tok = WordPieceTokenizer::FromVocabFile(testing::FixtureDir() + "/vocab.txt");
+  ASSERT_TRUE(tok.ok());
+  const std::string text =
+      "Neil Armstrong was the first person to walk on the Moon, during the Apollo 11 mission in July 1969. "
+      "it was a short walk.";
+  const std::string sentence = SplitSentences(text)[0];
+  std::set<std::string> salient;
+  for (const SalientSpan& s : FindSalientSpans(sentence)) salient.insert(sentence.substr(s.begin, s.end - s.begin));
+  std::mt19937_64 rng(11);
+  std::map<std::string, int> chosen;
+  int random = 0;
+  const int draws = 1000;
+  for (int d = 0; d < draws; ++d) {
+    RealmExample ex = MakeRealmExample(*tok, text, 64, 0.25, rng);
+    std::vector<WordPiece> pieces = tok->Tokenize(ex.sentence);
+    ASSERT_EQ(ex.input_ids.size(), pieces.size() + 2);
+    int first = -1, last = -1;
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      const bool masked = ex.labels[i + 1] != -100;
+      if (masked) {
+        EXPECT_EQ(ex.labels[i + 1], pieces[i].id);
+        EXPECT_EQ(ex.input_ids[i + 1], tok->mask_id());
+        if (first < 0) first = static_cast<int>(i);
+        EXPECT_TRUE(last < 0 || last == static_cast<int>(i) - 1) << "the mask is not one contiguous span";
+        last = static_cast<int>(i);
+      } else {
+        EXPECT_EQ(ex.input_ids[i + 1], pieces[i].id);
+      }
+    }
+    ASSERT_GE(first, 0);
+    // The masked pieces are exactly the span's bytes: whole words, nothing cut.
+    EXPECT_EQ(pieces[first].byte_begin, ex.span.begin);
+    EXPECT_EQ(pieces[last].byte_end, ex.span.end);
+    EXPECT_NE(pieces[first].piece.rfind("##", 0), 0u);
+    if (static_cast<size_t>(last) + 1 < pieces.size()) {
+      EXPECT_NE(pieces[last + 1].piece.rfind("##", 0), 0u);
+    }
+    const std::string span = ex.sentence.substr(ex.span.begin, ex.span.end - ex.span.begin);
+    if (ex.span.kind == SalientSpan::kRandom) {
+      ++random;
+    } else {
+      EXPECT_EQ(ex.sentence, sentence) << "a sentence without salient spans was chosen for one";
+      EXPECT_EQ(salient.count(span), 1u) << span;
+      ++chosen[span];
+    }
+  }
+  EXPECT_EQ(chosen.size(), salient.size());
+  // 25 % random spans: 250 of 1000 expected, sd ≈ 13.7.
+  EXPECT_NEAR(random, 250, 45);
+  // A window of the sentence around the span when the sentence is longer.
+  RealmExample cut = MakeRealmExample(*tok, text, 10, 0, rng);
+  EXPECT_EQ(cut.input_ids.size(), 10u);
+  int masked = 0;
+  for (int64_t l : cut.labels) masked += l != -100;
+  EXPECT_GT(masked, 0);
 }
 
 }  // namespace
