@@ -1,7 +1,9 @@
 // Model-core benchmark (not a test): tokenizer throughput on real Wikipedia
 // paragraphs, and embedder / reader forward time for a BERT-base-sized
 // random REALM model. Prints a table; thread settings are flags.
-//   model_bench [--blocks PATH] [--vocab PATH] [--threads N] [--iters N]
+//   model_bench [--blocks PATH] [--vocab PATH] [--threads N] [--iters N] [--rows-sweep 1]
+// --rows-sweep 1 prints only the reader's forward time per row for 1…40 rows
+// of 288 tokens (what one dynamic batch of 1…8 five-block requests costs).
 #include <torch/torch.h>
 
 #include <chrono>
@@ -39,13 +41,14 @@ int main(int argc, char** argv) {
   std::string shared = std::getenv("ORQA_SHARED_DIR") ? std::getenv("ORQA_SHARED_DIR") : "../shared";
   std::string blocks_path = shared + "/data/squad-v1.1-dev-open/blocks.jsonl";
   std::string vocab_path = shared + "/fixtures/realm-tiny/vocab.txt";
-  int threads = 1, iters = 5;
+  int threads = 1, iters = 5, sweep = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string f = argv[i], v = argv[i + 1];
     if (f == "--blocks") blocks_path = v;
     else if (f == "--vocab") vocab_path = v;
     else if (f == "--threads") threads = std::stoi(v);
     else if (f == "--iters") iters = std::stoi(v);
+    else if (f == "--rows-sweep") sweep = std::stoi(v);
     else {
       std::fprintf(stderr, "model_bench: error: unknown flag %s\n", f.c_str());
       return 2;
@@ -85,6 +88,19 @@ int main(int argc, char** argv) {
   auto ones = [](int64_t b, int64_t l) { return torch::ones({b, l}, torch::kLong); };
   auto zeros = [](int64_t b, int64_t l) { return torch::zeros({b, l}, torch::kLong); };
 
+  if (sweep) {
+    std::printf("reader BERT-base forward by rows (288 tokens each), torch intra-op threads %d\n", torch::get_num_threads());
+    std::printf("%6s %12s %12s %14s\n", "rows", "ms (median)", "ms per row", "rows/s");
+    for (int64_t rows : {1, 2, 5, 10, 15, 20, 30, 40}) {
+      auto t = torch::cat({torch::zeros({rows, 20}, torch::kLong), torch::ones({rows, 268}, torch::kLong)}, 1);
+      auto m = t.to(torch::kBool);
+      auto in = ids(rows, 288);
+      const double ms = MedianMs(iters, [&] { reader(in, ones(rows, 288), t, m); });
+      std::printf("%6lld %12.1f %12.1f %14.2f\n", static_cast<long long>(rows), ms, ms / rows, rows * 1000.0 / ms);
+      std::fflush(stdout);
+    }
+    return 0;
+  }
   double q1 = MedianMs(iters, [&] { embedder(ids(1, 16), ones(1, 16), zeros(1, 16)); });
   double q16 = MedianMs(iters, [&] { embedder(ids(16, 16), ones(16, 16), zeros(16, 16)); });
   double blocks8 = MedianMs(iters, [&] { embedder(ids(8, 288), ones(8, 288), zeros(8, 288)); });
