@@ -53,8 +53,8 @@ for f in "$DATA/blocks.jsonl" "$DATA/qa-train.jsonl" "$DATA/qa-dev.jsonl" "$VOCA
   [ -r "$f" ] || { echo "train-squad-open.sh: error: cannot read $f" >&2; exit 2; }
 done
 case "$SIZE" in
-  small) MODEL_ARGS=(--hidden-size 256 --layers 4 --heads 4 --intermediate-size 1024); RATES=(24 15 2.2 1.5) ;;
-  tiny) MODEL_ARGS=(--hidden-size 128 --layers 2 --heads 2 --intermediate-size 512); RATES=(70 45 8 5) ;;
+  small) MODEL_ARGS=(--hidden-size 256 --layers 4 --heads 4 --intermediate-size 1024); RATES=(24 15 2.2 0.7) ;;
+  tiny) MODEL_ARGS=(--hidden-size 128 --layers 2 --heads 2 --intermediate-size 512); RATES=(70 45 8 2.3) ;;
   *) echo "train-squad-open.sh: error: --size: expected small or tiny, got '$SIZE'" >&2; exit 2 ;;
 esac
 PORT="${BASE_PORT:-63000}"
@@ -83,7 +83,8 @@ wait_serving() {  # address what
 
 # Steps per stage from the budget: shares of the time and measured rates
 # (examples/s on 2 cores, RATES: MLM sequences, ICT examples, finetune questions,
-# REALM sentences).
+# REALM sentences: tiny measured with the index refreshing every 10 steps beside it,
+# small estimated from the finetune ratio).
 steps() {  # share rate batch
   python3 -c "import sys; b,s,r,n=map(float,sys.argv[1:]); print(max(2, int(b*60*s*r/n)))" "$BUDGET" "$1" "$2" "$3"
 }

@@ -18,6 +18,9 @@ BatchingMetrics BatchingMetrics::Register(prometheus::Registry& reg, const std::
   m.dropped = &prometheus::BuildCounter().Name(prefix + "_dropped_total")
                    .Help(what + " requests dropped from the queue, not computed: deadline passed or caller cancelled.")
                    .Register(reg).Add(labels);
+  m.shed = &prometheus::BuildCounter().Name(prefix + "_shed_total")
+                .Help(what + " requests refused with RESOURCE_EXHAUSTED after the longest queue time (--max-queue-ms).")
+                .Register(reg).Add(labels);
   return m;
 }
 
@@ -31,6 +34,8 @@ BatcherObserver BatchingMetrics::Observer() const {
   obs.on_dequeue = [wait](double s) { wait->Observe(s); };
   obs.on_queue_depth = [depth](size_t d) { depth->Set(static_cast<double>(d)); };
   obs.on_expired = [drop] { drop->Increment(); };
+  auto* shed_counter = shed;
+  obs.on_shed = [shed_counter] { shed_counter->Increment(); };
   return obs;
 }
 

@@ -13,10 +13,9 @@
 
 namespace orqa {
 
-namespace {
-// Most reader rows (question-block pairs) run in one forward pass.
-constexpr int64_t kMaxRowsPerForward = 32;
-}  // namespace
+int DefaultMaxReaderRows(const RealmConfig& config) {
+  return std::max(1, 2048 / std::max(1, config.reader_seq_len));
+}
 
 struct SpanReader::Impl {
   RealmConfig config;
@@ -43,6 +42,7 @@ absl::StatusOr<std::shared_ptr<SpanReader>> SpanReader::Load(const std::string& 
   r->impl_->reader->eval();
   r->weights_path_ = files->weights_path;
   r->version_ = files->version;
+  r->max_rows_ = DefaultMaxReaderRows(files->config);
   return r;
 }
 
@@ -65,12 +65,13 @@ std::vector<std::vector<ReaderSpan>> SpanReader::Read(const std::vector<const Re
   const int64_t n = in.input_ids.size(0);
   torch::InferenceMode guard;
   // Bounded forward passes: a request may carry thousands of blocks, and one
-  // pass over all of them would need gigabytes of activations. Every chunk is
-  // padded to the same length, so candidates line up across chunks.
+  // pass over all of them would need gigabytes of activations and run slower
+  // per row. Every chunk is padded to the same length, so candidates line up
+  // across chunks.
   std::vector<torch::Tensor> chunk_logits;
   torch::Tensor starts, ends;
-  for (int64_t r = 0; r < n; r += kMaxRowsPerForward) {
-    const int64_t m = std::min(kMaxRowsPerForward, n - r);
+  for (int64_t r = 0; r < n; r += max_rows_) {
+    const int64_t m = std::min<int64_t>(max_rows_, n - r);
     auto result = impl_->reader->forward(in.input_ids.narrow(0, r, m), in.attention_mask.narrow(0, r, m),
                                          in.token_type_ids.narrow(0, r, m), in.block_mask.narrow(0, r, m));
     chunk_logits.push_back(result.logits_pre_retriever);

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/infra/tensor_allocator.h"
 #include "services/cli/commands.h"
 
 namespace {
@@ -30,6 +31,7 @@ constexpr char kUsage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
+  orqa::KeepTensorAllocationsInHeap();  // embed-blocks, init-model, convert: large tensors
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);

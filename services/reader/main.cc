@@ -4,11 +4,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/batching/batcher_flags.h"
+#include "common/infra/tensor_allocator.h"
 #include "common/infra/logging.h"
 #include "common/infra/main_util.h"
 #include "common/infra/service_host.h"
 #include "common/infra/status_util.h"
 #include "services/reader/reader_service.h"
+
+extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace {
 
@@ -17,6 +20,12 @@ constexpr char kProgram[] = "orqa-reader";
 absl::Status Validate(const orqa::ReaderOptions& o) {
   ORQA_RETURN_IF_ERROR(orqa::ValidateServerOptions(o.server));
   ORQA_RETURN_IF_ERROR(orqa::ValidateBatcherOptions(o.batching));
+  if (o.max_batch_rows < 0 || o.max_batch_rows > 100000) {
+    return absl::InvalidArgumentError("--max-batch-rows: expected 0..100000");
+  }
+  if (o.openblas_threads < 1 || o.openblas_threads > 256) {
+    return absl::InvalidArgumentError("--openblas-threads: expected 1..256");
+  }
   if (o.torch_threads < 1 || o.torch_threads > 256) return absl::InvalidArgumentError("--torch-threads: expected 1..256");
   if (!o.model_dir.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--model-dir", o.model_dir));
   if (!o.weights_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--weights", o.weights_path));
@@ -26,6 +35,7 @@ absl::Status Validate(const orqa::ReaderOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  orqa::KeepTensorAllocationsInHeap();  // before any tensor exists
   orqa::BlockTerminationSignals();
   orqa::ReaderOptions options;
   options.server.grpc_port = 50053;
@@ -37,12 +47,21 @@ int main(int argc, char** argv) {
   flags.String("weights", &options.weights_path,
                "Reader weights file (default: model.safetensors or pytorch_model.bin in --model-dir).");
   orqa::AddBatcherFlags(flags, &options.batching, "Read");
+  flags.Int("max-batch-rows", &options.max_batch_rows,
+            "Most (question, block) rows in one batch and in one forward pass; a call with more blocks runs alone, "
+            "in passes of this size. 0 = 2048 / reader_seq_len of the model (7 for BERT-base at 288: one five-block "
+            "call per batch, as batching two gained nothing on CPU; 32 for realm-tiny).");
   flags.Int("torch-threads", &options.torch_threads, "LibTorch intra-op threads.");
+  flags.Int("openblas-threads", &options.openblas_threads,
+            "OpenBLAS threads for the fp32 matrix products (default 1: OpenBLAS's own default, one per core, "
+            "spins between calls and took CPU from the other services on a 2-core host; raise it on a "
+            "dedicated machine).");
   if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
 
   absl::Status st = Validate(options);
   if (st.ok()) st = orqa::SetupLogging("reader", options.server.log_format, options.server.log_level);
   if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
+  openblas_set_num_threads(options.openblas_threads);
   torch::set_num_threads(options.torch_threads);
 
   orqa::ServiceHost host("reader", options.server);

@@ -16,8 +16,13 @@ struct ReaderOptions {
   std::string weights_path;
   /// Dynamic batching: most Read calls per forward pass, longest wait, queue limit.
   BatcherOptions batching;
+  /// Most rows per batch and per forward pass; 0 = DefaultMaxReaderRows of the model.
+  int max_batch_rows = 0;
   /// LibTorch intra-op threads.
   int torch_threads = 1;
+  /// OpenBLAS threads (LibTorch's fp32 GEMMs); OpenBLAS would otherwise start
+  /// one per core and spin them between calls.
+  int openblas_threads = 1;
 };
 
 }  // namespace orqa

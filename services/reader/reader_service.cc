@@ -41,12 +41,15 @@ ReaderService::ReaderService(const ReaderOptions& options, Metrics* metrics) : o
 
   batching_ = BatchingMetrics::Register(reg, "orqa_reader", labels, "Read");
   batcher_ = std::make_unique<Batcher<ReaderQuery, Result>>(
-      options_.batching, [this](const std::vector<const ReaderQuery*>& b) { return RunBatch(b); }, batching_.Observer());
+      options_.batching, [this](const std::vector<const ReaderQuery*>& b) { return RunBatch(b); }, batching_.Observer(),
+      [](const ReaderQuery& q) { return static_cast<int>(q.blocks.size()); });
 }
 
 ReaderService::~ReaderService() { batcher_.reset(); }
 
 void ReaderService::SetModel(std::shared_ptr<SpanReader> model) {
+  if (options_.max_batch_rows > 0) model->set_max_rows_per_forward(options_.max_batch_rows);
+  batcher_->set_max_batch_cost(model->max_rows_per_forward());
   std::lock_guard<std::mutex> lock(mu_);
   model_ = std::move(model);
   loaded_at_unix_s_ = static_cast<int64_t>(std::time(nullptr));

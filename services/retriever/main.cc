@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/batching/batcher_flags.h"
+#include "common/infra/tensor_allocator.h"
 #include "common/infra/logging.h"
 #include "common/infra/main_util.h"
 #include "common/infra/service_host.h"
@@ -53,6 +54,7 @@ absl::Status Validate(const orqa::RetrieverOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  orqa::KeepTensorAllocationsInHeap();  // before any tensor exists
   orqa::BlockTerminationSignals();
   orqa::RetrieverOptions options;
   options.server.grpc_port = 50052;

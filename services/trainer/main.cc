@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_split.h"
+#include "common/infra/tensor_allocator.h"
 #include "common/infra/logging.h"
 #include "common/infra/main_util.h"
 #include "common/infra/service_host.h"
@@ -21,6 +22,7 @@ constexpr char kProgram[] = "orqa-trainer";
 }  // namespace
 
 int main(int argc, char** argv) {
+  orqa::KeepTensorAllocationsInHeap();  // before any tensor exists
   orqa::BlockTerminationSignals();
   orqa::TrainerOptions options;
   options.server.grpc_port = 50054;

@@ -1,9 +1,10 @@
 // Model-core benchmark (not a test): tokenizer throughput on real Wikipedia
 // paragraphs, and embedder / reader forward time for a BERT-base-sized
 // random REALM model. Prints a table; thread settings are flags.
-//   model_bench [--blocks PATH] [--vocab PATH] [--threads N] [--iters N] [--rows-sweep 1]
+//   model_bench [--blocks PATH] [--vocab PATH] [--threads N] [--iters N] [--rows-sweep 1] [--heap 0|1]
 // --rows-sweep 1 prints only the reader's forward time per row for 1…40 rows
-// of 288 tokens (what one dynamic batch of 1…8 five-block requests costs).
+// (or --rows 5,6,8) of 288 tokens (what one dynamic batch of 1…8 five-block
+// requests costs).
 #include <torch/torch.h>
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/infra/tensor_allocator.h"
 #include "common/model/open_qa.h"
 #include "common/model/realm_models.h"
 #include "common/text/wordpiece_tokenizer.h"
@@ -41,7 +43,8 @@ int main(int argc, char** argv) {
   std::string shared = std::getenv("ORQA_SHARED_DIR") ? std::getenv("ORQA_SHARED_DIR") : "../shared";
   std::string blocks_path = shared + "/data/squad-v1.1-dev-open/blocks.jsonl";
   std::string vocab_path = shared + "/fixtures/realm-tiny/vocab.txt";
-  int threads = 1, iters = 5, sweep = 0;
+  int threads = 1, iters = 5, sweep = 0, heap = 0;
+  std::vector<int64_t> sweep_rows = {1, 2, 5, 10, 20, 40};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string f = argv[i], v = argv[i + 1];
     if (f == "--blocks") blocks_path = v;
@@ -49,11 +52,22 @@ int main(int argc, char** argv) {
     else if (f == "--threads") threads = std::stoi(v);
     else if (f == "--iters") iters = std::stoi(v);
     else if (f == "--rows-sweep") sweep = std::stoi(v);
+    else if (f == "--heap") heap = std::stoi(v);
+    else if (f == "--rows") {  // comma-separated row counts for --rows-sweep
+      sweep_rows.clear();
+      for (size_t a = 0, b; a < v.size(); a = b + 1) {
+        b = v.find(',', a);
+        if (b == std::string::npos) b = v.size();
+        sweep_rows.push_back(std::stoll(v.substr(a, b - a)));
+      }
+    }
     else {
       std::fprintf(stderr, "model_bench: error: unknown flag %s\n", f.c_str());
       return 2;
     }
   }
+  // --heap 1: what the services do (orqa::KeepTensorAllocationsInHeap); 0: glibc's defaults.
+  if (heap) orqa::KeepTensorAllocationsInHeap();
   torch::set_num_threads(threads);
   auto tok = orqa::WordPieceTokenizer::FromVocabFile(vocab_path);
   if (!tok.ok()) {
@@ -89,9 +103,12 @@ int main(int argc, char** argv) {
   auto zeros = [](int64_t b, int64_t l) { return torch::zeros({b, l}, torch::kLong); };
 
   if (sweep) {
-    std::printf("reader BERT-base forward by rows (288 tokens each), torch intra-op threads %d\n", torch::get_num_threads());
+    std::printf("reader BERT-base forward by rows (288 tokens each), torch intra-op threads %d, OPENBLAS_NUM_THREADS=%s, "
+                "malloc: %s\n",
+                torch::get_num_threads(), std::getenv("OPENBLAS_NUM_THREADS") ? std::getenv("OPENBLAS_NUM_THREADS") : "unset",
+                heap ? "large tensors kept in the heap (the services)" : "glibc defaults (mmap above 32 MiB)");
     std::printf("%6s %12s %12s %14s\n", "rows", "ms (median)", "ms per row", "rows/s");
-    for (int64_t rows : {1, 2, 5, 10, 15, 20, 30, 40}) {
+    for (int64_t rows : sweep_rows) {
       auto t = torch::cat({torch::zeros({rows, 20}, torch::kLong), torch::ones({rows, 268}, torch::kLong)}, 1);
       auto m = t.to(torch::kBool);
       auto in = ids(rows, 288);

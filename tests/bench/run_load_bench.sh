@@ -31,13 +31,15 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"question": "Which NFL team represented the AFC at Super Bowl 50?"}'
 LUA
 
-start_stack() {  # model_dir weights blocks embeddings k batching(on|off)
-  local batch=(--max-batch-size=8 --max-queue-delay-ms=2)
-  [ "$6" = off ] && batch=(--max-batch-size=1 --max-queue-delay-ms=0)
+start_stack() {  # model_dir weights blocks embeddings k batching(on = the defaults | off | reader-only)
+  local batch=() rbatch=()
+  [ "$6" = off ] && batch=(--max-batch-size=1 --max-queue-delay-ms=0 --max-queue-ms=0)
+  [ "$6" = off ] && rbatch=("${batch[@]}")
+  [ "$6" = reader-only ] && rbatch=(--max-batch-size=1 --max-queue-delay-ms=0)
   "$BIN/orqa-retriever" --grpc-port=$PORT --metrics-port=$((PORT + 1)) --model-dir="$1" --weights="$2" \
-    --blocks="$3" --embeddings="$4" "${batch[@]}" --log-level=warn 2>"$DIR/retriever.log" & PIDS+=($!)
+    --blocks="$3" --embeddings="$4" "${rbatch[@]}" --log-level=warn 2>"$DIR/retriever.log" & PIDS+=($!)
   "$BIN/orqa-reader" --grpc-port=$((PORT + 2)) --metrics-port=$((PORT + 3)) --model-dir="$1" --weights="$2" \
-    "${batch[@]}" --queue-limit=1024 --log-level=warn 2>"$DIR/reader.log" & PIDS+=($!)
+    "${batch[@]}" --log-level=warn 2>"$DIR/reader.log" & PIDS+=($!)
   "$BIN/orqa-gateway" --grpc-port=$((PORT + 4)) --metrics-port=$((PORT + 5)) --retrievers=127.0.0.1:$PORT \
     --reader=127.0.0.1:$((PORT + 2)) --default-k="$5" --log-level=warn 2>"$DIR/gateway.log" & PIDS+=($!)
   "$BIN/orqa-rest" --listen=127.0.0.1:$((PORT + 6)) --gateway=127.0.0.1:$((PORT + 4)) 2>"$DIR/rest.log" & PIDS+=($!)
@@ -66,21 +68,22 @@ run_levels() {  # label requests_per_level wrk_seconds
       | awk -v label="$1" -v c=$c '
           /Requests\/sec/ {qps=$2} / 50%/ {p50=$2} / 99%/ {p99=$2} /requests in/ {n=$1}
           /Non-2xx/ {err=$NF}
-          END {printf "%-34s %6s %5d %8s %8.2f %10s %10s %7s\n", label, "rest", c, n, qps, p50, p99, (err==""?0:err)}'
+          END {printf "%-34s %6s %5d %8s %8.2f %10s %10s %7s %6s\n", label, "rest", c, n, qps, p50, p99, (err==""?0:err), "-"}'
   done
 }
 
-printf "%-34s %6s %5s %8s %8s %10s %10s %7s\n" "model / batching" "api" "conc" "requests" "QPS" "p50" "p99" "errors"
-echo "(gRPC latencies in ms; REST latencies as wrk prints them)"
+printf "%-34s %6s %5s %8s %8s %10s %10s %7s %6s\n" "model / batching" "api" "conc" "requests" "QPS" "p50" "p99" "errors" "shed"
+echo "(gRPC latencies in ms; REST latencies as wrk prints them; QPS counts answered requests; shed = RESOURCE_EXHAUSTED"
+echo " from a server's queue-time bound; REST non-2xx include them)"
 if [ "${ONLY:-}" != base ]; then
-for b in on off; do
+for b in ${MODES:-on off}; do
   start_stack "$FIX" "$FIX/realm_for_open_qa.safetensors" "$DIR/fixture.blocks" "$FIX/realm_for_open_qa.safetensors" 3 $b
   run_levels "realm-tiny, 12 blocks, batching $b" "${REQUESTS:-300}" "${WRK_SECONDS:-5}"
   stop_stack
 done
 fi
 [ "${ONLY:-}" = fixture ] && exit 0
-for b in on off; do
+for b in ${MODES:-on off}; do
   start_stack "$DIR/base" "$DIR/base/model.safetensors" "$DIR/squad.blocks" "$DIR/base/block_emb.npy" 5 $b
   run_levels "BERT-base, 2067 blocks, batching $b" "${BASE_REQUESTS:-8}" "${BASE_WRK_SECONDS:-60}"
   stop_stack

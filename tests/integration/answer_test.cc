@@ -213,8 +213,8 @@ TEST_F(AnswerTest, BatchAnswerEqualsIndividualAnswers) {
 
 TEST_F(AnswerTest, ReadingEveryBlockForManyQuestionsAtOnceMatchesOneByOne) {
   // Every question x every block read together (8 x 12 in realm-tiny) exceed
-  // one reader forward pass (32 rows): the chunks must give the same answers
-  // as single requests.
+  // one reader forward pass (2048 / reader_seq_len rows, 32 for realm-tiny):
+  // the passes must give the same answers as single requests.
   orqa::v1::BatchAnswerRequest req;
   for (const auto& q : (*meta_)["questions"]) req.add_questions(q["question"].get<std::string>());
   req.set_k(num_blocks_);
