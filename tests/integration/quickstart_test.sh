@@ -17,13 +17,13 @@ check() {  # description, command...
 }
 free_base() {  # a base port whose 22 ports are all free
   for _ in $(seq 1 50); do
-    local base=$((20000 + RANDOM % 30000)) busy=0
+    local base=$((20000 + RANDOM % 12000)) busy=0  # below the ephemeral ports (32768+)
     for off in $(seq 0 21); do
       (exec 3<>/dev/tcp/127.0.0.1/$((base + off))) 2>/dev/null && { busy=1; break; }
     done
     [ $busy = 0 ] && { echo $base; return; }
   done
-  echo 47000
+  echo 31000
 }
 cleanup() {
   bash "$ROOT/scripts/quickstart.sh" stop >/dev/null 2>&1 || true
