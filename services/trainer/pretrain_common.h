@@ -26,6 +26,8 @@ class PretrainCorpus {
   int64_t size() const;
   /// Title ("" for text lines) and text of passage i.
   std::pair<std::string, std::string> Get(int64_t i) const;
+  /// The block store of blocks_path (null without one).
+  const std::shared_ptr<BlockStore>& store() const { return store_; }
 
  private:
   std::shared_ptr<BlockStore> store_;

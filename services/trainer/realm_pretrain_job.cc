@@ -160,7 +160,7 @@ absl::Status LoadEncoder(const StateDict& state, const std::string& source, Real
 class RealmTask final : public TrainingTask {
  public:
   RealmTask(const JobSpec& spec, PretrainStart start, PretrainCorpus corpus, RetrieverClient* retriever,
-            IndexRefresher* refresher, int64_t first_step, int k)
+            IndexRefresher* refresher, bool resumed, int k)
       : spec_(spec),
         s_(std::move(start)),
         corpus_(std::move(corpus)),
@@ -168,7 +168,7 @@ class RealmTask final : public TrainingTask {
         encoder_(s_.config),
         retriever_(retriever),
         refresher_(refresher),
-        last_refresh_(first_step > 0 ? -(1LL << 40) : 0),
+        last_refresh_(resumed ? -(1LL << 40) : 0),  // resumed: refresh at the first step
         k_(k) {}
 
   absl::Status Init(const std::string& source) { return LoadEncoder(s_.state, source, encoder_); }
@@ -334,8 +334,8 @@ absl::Status RunPretrainRealm(JobContext& ctx, RetrieverClient& retriever, Train
   const JobSpec spec = ctx.Snapshot().spec();
   auto corpus = PretrainCorpus::Open(spec);
   if (!corpus.ok()) return corpus.status();
-  auto store = BlockStore::Open(spec.blocks_path());
-  if (!store.ok()) return store.status();
+  // Validation requires blocks_path for this kind: the corpus holds its store.
+  std::shared_ptr<BlockStore> store = corpus->store();
   const std::string resume = ResumeDir(ctx);
   const std::string source = resume.empty() ? spec.model_dir() : resume;
   auto start = resume.empty() ? LoadPretrainStart(spec.model_dir(), spec.weights_path()) : LoadPretrainStart(resume, "");
@@ -346,19 +346,18 @@ absl::Status RunPretrainRealm(JobContext& ctx, RetrieverClient& retriever, Train
                                                       "-dimensional embeddings but the model projects to ",
                                                       start->config.retriever_proj_size));
   }
-  if (retriever.total_blocks() != (*store)->size()) {
+  if (retriever.total_blocks() != store->size()) {
     return absl::FailedPreconditionError(absl::StrCat("the retriever serves ", retriever.total_blocks(),
-                                                      " blocks but blocks_path holds ", (*store)->size(),
+                                                      " blocks but blocks_path holds ", store->size(),
                                                       ": the index must cover the block store it is refreshed from"));
   }
   const int want = spec.searcher_beam_size() > 0 ? spec.searcher_beam_size() : 8;
   const int k = static_cast<int>(std::min<int64_t>(want, retriever.total_blocks() - 1));
   if (k < 1) return absl::FailedPreconditionError("the retriever serves fewer than 2 blocks");
-  const int64_t first_step = ctx.Snapshot().step();
-  IndexRefresher refresher(spec, std::move(*store), &retriever, &ctx, metrics);
+  IndexRefresher refresher(spec, store, &retriever, &ctx, metrics);
   // Resumed: what the retriever serves is unknown until the first refresh (at once).
   if (!resume.empty()) refresher.set_served_step(-1);
-  RealmTask task(spec, std::move(*start), std::move(*corpus), &retriever, &refresher, resume.empty() ? 0 : first_step, k);
+  RealmTask task(spec, std::move(*start), std::move(*corpus), &retriever, &refresher, /*resumed=*/!resume.empty(), k);
   if (absl::Status st = task.Init(source); !st.ok()) return st;
   absl::Status st = RunTrainingLoop(ctx, task, resume, metrics);
   // A refresh in flight finishes with the job (its index is the newest); a
