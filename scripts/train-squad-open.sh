@@ -3,7 +3,8 @@
 # own trainer service, driven through the gateway's Admin API (`orqa jobs`):
 #   block store → init-model → PRETRAIN_MLM → PRETRAIN_ICT → BUILD_INDEX →
 #   [PRETRAIN_REALM with asynchronous index refresh → BUILD_INDEX] →
-#   FINETUNE (qa-train) → Deploy → `orqa eval` on qa-dev
+#   TRAIN_READER (qa-train, BM25 answer passages) → FINETUNE (qa-train) →
+#   Deploy → `orqa eval` on qa-dev
 # (dense, BM25 and hybrid retrieval) and prints one table. The steps of each
 # stage scale with --budget-minutes (the training time on this 2-core machine,
 # from rates measured for each model size: small = 4 layers × 256 hidden,
@@ -53,8 +54,8 @@ for f in "$DATA/blocks.jsonl" "$DATA/qa-train.jsonl" "$DATA/qa-dev.jsonl" "$VOCA
   [ -r "$f" ] || { echo "train-squad-open.sh: error: cannot read $f" >&2; exit 2; }
 done
 case "$SIZE" in
-  small) MODEL_ARGS=(--hidden-size 256 --layers 4 --heads 4 --intermediate-size 1024); RATES=(24 15 2.2 0.7) ;;
-  tiny) MODEL_ARGS=(--hidden-size 128 --layers 2 --heads 2 --intermediate-size 512); RATES=(70 45 8 2.3) ;;
+  small) MODEL_ARGS=(--hidden-size 256 --layers 4 --heads 4 --intermediate-size 1024); RATES=(24 15 2.2 0.7 4) ;;
+  tiny) MODEL_ARGS=(--hidden-size 128 --layers 2 --heads 2 --intermediate-size 512); RATES=(70 45 8 2.3 17) ;;
   *) echo "train-squad-open.sh: error: --size: expected small or tiny, got '$SIZE'" >&2; exit 2 ;;
 esac
 PORT="${BASE_PORT:-63000}"
@@ -84,13 +85,16 @@ wait_serving() {  # address what
 # Steps per stage from the budget: shares of the time and measured rates
 # (examples/s on 2 cores, RATES: MLM sequences, ICT examples, finetune questions,
 # REALM sentences: tiny measured with the index refreshing every 10 steps beside it,
-# small estimated from the finetune ratio).
+# small estimated from the finetune ratio; reader questions at 2 passages each).
+# The reader gets the largest share: a model this small learns retrieval from
+# ICT quickly, but picking the answer span takes it thousands of questions.
 steps() {  # share rate batch
   python3 -c "import sys; b,s,r,n=map(float,sys.argv[1:]); print(max(2, int(b*60*s*r/n)))" "$BUDGET" "$1" "$2" "$3"
 }
-MLM_STEPS=$(steps 0.30 "${RATES[0]}" 32)
-ICT_STEPS=$(steps 0.22 "${RATES[1]}" 32)
-FT_STEPS=$(steps 0.40 "${RATES[2]}" 8)
+MLM_STEPS=$(steps 0.20 "${RATES[0]}" 32)
+ICT_STEPS=$(steps 0.15 "${RATES[1]}" 32)
+READER_STEPS=$(steps 0.50 "${RATES[4]}" 16)
+FT_STEPS=$(steps 0.07 "${RATES[2]}" 8)
 REALM_STEPS=$(python3 -c "import sys; m,r=map(float,sys.argv[1:]); print(int(m*60*r/8))" "$REALM_MINUTES" "${RATES[3]}")
 
 stage_seconds() { cat "$OUT/.seconds-$1" 2>/dev/null || echo -; }
@@ -159,14 +163,21 @@ if [ "$REALM_STEPS" -gt 0 ]; then
   stage realm-index --kind build-index --model-dir "$START_DIR" --blocks "$OUT/blocks.store" \
     --embeddings "$OUT/blocks.npy" --batch-size 32 --reload >/dev/null
 fi
-# 4. ORQA finetuning on the training questions. The candidates come from BM25 (the small
-#    ICT retriever finds too few answer blocks for the reader to learn from); the retrieval
-#    loss teaches the question embedder to rank them.
-FT=$(stage finetune --model-dir "$START_DIR" --train "$OUT/train.jsonl" --eval "$OUT/heldout.jsonl" \
+# 4. The reader alone, on the BM25 passage holding each training question's answer and
+#    one passage without (a row per passage, many questions per pass).
+READER=$(stage reader --kind reader --model-dir "$START_DIR" --train "$OUT/train.jsonl" --eval "$OUT/heldout.jsonl" \
+  --output-dir "$OUT/reader" --num-steps "$READER_STEPS" --batch-size 16 --learning-rate 1e-3 \
+  --warmup-steps $((READER_STEPS / 10)) --max-grad-norm 1 --eval-every $((READER_STEPS / 3 > 0 ? READER_STEPS / 3 : 1)) \
+  --searcher-beam 20 --finetune-retrieval sparse --reader-passages 2 --eval-limit 150 --keep-checkpoints 1)
+# 5. ORQA finetuning on the training questions: reader and question embedder together over
+#    the reader beam. The candidates come from BM25 (the small ICT retriever finds too few
+#    answer blocks for the reader to learn from); the retrieval loss teaches the question
+#    embedder to rank them.
+FT=$(stage finetune --model-dir "$(ckpt_of "$READER")" --train "$OUT/train.jsonl" --eval "$OUT/heldout.jsonl" \
   --output-dir "$OUT/finetune" --num-steps "$FT_STEPS" --batch-size 8 --learning-rate 1e-4 \
   --warmup-steps $((FT_STEPS / 10)) --max-grad-norm 1 --eval-every $((FT_STEPS / 2 > 0 ? FT_STEPS / 2 : 1)) \
   --searcher-beam 20 --finetune-retrieval sparse --eval-limit 150 --keep-checkpoints 1)
-# 5. Deploy the best checkpoint and evaluate on qa-dev through the gateway.
+# 6. Deploy the best checkpoint and evaluate on qa-dev through the gateway.
 "$BIN/orqa" jobs deploy "$FT" --gateway $GW >&2
 FINAL=$(ckpt_of "$FT")
 rm -rf "$OUT/model" && cp -r "$FINAL" "$OUT/model" && rm -f "$OUT/model/training_state.safetensors"
@@ -216,6 +227,7 @@ print("realm: loss %.2f -> %.2f (first/last 10 steps); %d index refreshes, %s s 
       % (first, last, n, "/".join("%.0f" % s for s in secs) or "-", sum(stale) / max(1, len(stale)), max(stale or [0])))
 PY
 fi
+printf "%-10s %8s %10s\n" reader "$READER_STEPS" "$(stage_seconds reader)"
 printf "%-10s %8s %10s\n" finetune "$FT_STEPS" "$(stage_seconds finetune)"
 printf "%-10s %8s %10s\n" eval - "$(stage_seconds eval)"
 python3 - "$OUT" "$BASELINE" <<'PY'

@@ -106,15 +106,16 @@ int RunStart(int argc, char** argv) {
   std::string kind = "finetune", model_dir, weights, train, eval, output, blocks, embeddings;
   int num_steps = 0, batch_size = 0, warmup = 0, eval_every = 0, ckpt_every = 0, searcher_beam = 0,
       reader_beam = 0, seed = 0, keep = 0, eval_limit = 0, shard_index = 0, num_shards = 0, max_block_length = 0;
-  double lr = 1e-5, weight_decay = 0, max_grad_norm = 0, mask_prob = 0, ict_keep_prob = 0, random_span_prob = 0;
-  int index_refresh = 0;
+  double lr = 1e-5, cloze_share = 0, weight_decay = 0, max_grad_norm = 0, mask_prob = 0, ict_keep_prob = 0, random_span_prob = 0;
+  int index_refresh = 0, reader_passages = 0;
   std::string text, finetune_retrieval = "dense";
   int max_seq_length = 0;
   bool regex = false, no_dropout = false, reload = false, watch = false;
   FlagSet flags(cmd, "Queues a trainer job through the gateway. Relative paths are made absolute here.");
   AddCommon(flags, &c);
   flags.String("kind", &kind,
-               "finetune, build-index, mlm (PRETRAIN_MLM), ict (PRETRAIN_ICT) or realm (PRETRAIN_REALM).");
+               "finetune, build-index, mlm (PRETRAIN_MLM), ict (PRETRAIN_ICT), realm (PRETRAIN_REALM) or reader "
+               "(TRAIN_READER: the reader alone on the passages holding the answers; FINETUNE's flags apply).");
   flags.String("text", &text, "MLM/ICT/REALM: extra plain text, one passage per line.");
   flags.Int("max-seq-length", &max_seq_length,
             "MLM/ICT/REALM: tokens per sequence (0 = 128 for MLM, 288 for ICT contexts and REALM's joined inputs).");
@@ -146,7 +147,12 @@ int RunStart(int argc, char** argv) {
   flags.String("finetune-retrieval", &finetune_retrieval,
                "FINETUNE: dense (the reference) or sparse (BM25 candidates; needs the retriever's --bm25-index).");
   flags.Bool("no-dropout", &no_dropout, "FINETUNE: turn dropout off.");
-  flags.String("blocks", &blocks, "BUILD_INDEX, MLM, ICT, REALM: block store.");
+  flags.Double("cloze-share", &cloze_share,
+               "TRAIN_READER with --blocks: share of cloze questions made from the blocks (0 = 0.5; all without --train).");
+  flags.Int("reader-passages", &reader_passages,
+            "TRAIN_READER: rows read per question, the answer passage and the best-ranked blocks without an "
+            "answer (0 = 2).");
+  flags.String("blocks", &blocks, "BUILD_INDEX, MLM, ICT, REALM, reader (cloze questions): block store.");
   flags.String("embeddings", &embeddings, "BUILD_INDEX: output .npy.");
   flags.Int("shard-index", &shard_index, "BUILD_INDEX: shard to embed.");
   flags.Int("num-shards", &num_shards, "BUILD_INDEX: shard count (0 = the whole store).");
@@ -164,9 +170,11 @@ int RunStart(int argc, char** argv) {
     spec.set_kind(orqa::v1::JOB_KIND_PRETRAIN_ICT);
   } else if (kind == "realm") {
     spec.set_kind(orqa::v1::JOB_KIND_PRETRAIN_REALM);
+  } else if (kind == "reader") {
+    spec.set_kind(orqa::v1::JOB_KIND_TRAIN_READER);
   } else {
     return ReportFatal(
-        cmd, absl::InvalidArgumentError("--kind: expected finetune, build-index, mlm, ict or realm, got '" + kind + "'"), 2);
+        cmd, absl::InvalidArgumentError("--kind: expected finetune, build-index, mlm, ict, realm or reader, got '" + kind + "'"), 2);
   }
   if (finetune_retrieval == "sparse") {
     spec.set_finetune_retrieval(orqa::v1::RETRIEVAL_MODE_SPARSE);
@@ -179,6 +187,8 @@ int RunStart(int argc, char** argv) {
   spec.set_ict_keep_prob(static_cast<float>(ict_keep_prob));
   spec.set_index_refresh_steps(index_refresh);
   spec.set_random_span_prob(static_cast<float>(random_span_prob));
+  spec.set_reader_passages(reader_passages);
+  spec.set_cloze_share(static_cast<float>(cloze_share));
   // The trainer resolves paths in its own working directory: send absolute ones.
   for (std::string* p : {&model_dir, &weights, &train, &eval, &output, &blocks, &embeddings}) *p = Absolute(*p);
   spec.set_model_dir(model_dir);

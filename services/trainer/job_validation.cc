@@ -50,12 +50,12 @@ bool IsPretrain(const orqa::v1::JobSpec& spec) {
 
 absl::Status ValidateJobSpec(const orqa::v1::JobSpec& spec) {
   const bool pretrain = IsPretrain(spec);
-  const bool finetune = spec.kind() == orqa::v1::JOB_KIND_FINETUNE;
+  const bool finetune = spec.kind() == orqa::v1::JOB_KIND_FINETUNE || spec.kind() == orqa::v1::JOB_KIND_TRAIN_READER;
   const bool trains = finetune || pretrain;
   if (!trains && spec.kind() != orqa::v1::JOB_KIND_BUILD_INDEX) {
     return Invalid("kind",
-                   "must be JOB_KIND_FINETUNE, JOB_KIND_BUILD_INDEX, JOB_KIND_PRETRAIN_MLM, JOB_KIND_PRETRAIN_ICT or "
-                   "JOB_KIND_PRETRAIN_REALM");
+                   "must be JOB_KIND_FINETUNE, JOB_KIND_BUILD_INDEX, JOB_KIND_PRETRAIN_MLM, JOB_KIND_PRETRAIN_ICT, "
+                   "JOB_KIND_PRETRAIN_REALM or JOB_KIND_TRAIN_READER");
   }
   if (spec.model_dir().empty()) return Invalid("model_dir", "must not be empty");
   if (spec.batch_size() < 0 || (trains && spec.batch_size() == 0) ||
@@ -94,7 +94,19 @@ absl::Status ValidateJobSpec(const orqa::v1::JobSpec& spec) {
     }
   }
   if (trains) {
-    if (finetune && spec.train_path().empty()) return Invalid("train_path", "must not be empty for a finetune job");
+    const bool reader = spec.kind() == orqa::v1::JOB_KIND_TRAIN_READER;
+    if (reader && spec.train_path().empty() && spec.blocks_path().empty()) {
+      return Invalid("train_path", "a reader job needs train_path (questions) or blocks_path (cloze questions)");
+    }
+    if (!reader && finetune && spec.train_path().empty()) {
+      return Invalid("train_path", "must not be empty for a finetune job");
+    }
+    if (!(spec.cloze_share() >= 0 && spec.cloze_share() <= 1)) {
+      return Invalid("cloze_share", absl::StrCat("expected in [0, 1], got ", spec.cloze_share()));
+    }
+    if (spec.reader_passages() < 0 || spec.reader_passages() > 64) {
+      return Invalid("reader_passages", absl::StrCat("expected 0 (= 2) to 64, got ", spec.reader_passages()));
+    }
     if (spec.output_dir().empty()) return Invalid("output_dir", "must not be empty for a training job");
     if (spec.num_steps() <= 0) return Invalid("num_steps", absl::StrCat("expected > 0, got ", spec.num_steps()));
     if (!(spec.learning_rate() > 0) || spec.learning_rate() > 1) {
@@ -177,7 +189,13 @@ absl::Status CheckJobInputs(const orqa::v1::JobSpec& spec, RetrieverClient* retr
     }
     return absl::OkStatus();
   }
-  if (absl::Status st = Readable("train_path", spec.train_path()); !st.ok()) return st;
+  if (spec.kind() != orqa::v1::JOB_KIND_TRAIN_READER || !spec.train_path().empty()) {
+    if (absl::Status st = Readable("train_path", spec.train_path()); !st.ok()) return st;
+  }
+  if (spec.kind() == orqa::v1::JOB_KIND_TRAIN_READER && !spec.blocks_path().empty()) {
+    if (absl::Status st = Readable("blocks_path", spec.blocks_path()); !st.ok()) return st;
+    if (absl::Status st = About("blocks_path", BlockStore::Open(spec.blocks_path()).status()); !st.ok()) return st;
+  }
   if (!spec.eval_path().empty()) {
     if (absl::Status st = Readable("eval_path", spec.eval_path()); !st.ok()) return st;
   }

@@ -12,6 +12,7 @@
 #include "services/trainer/finetune_job.h"
 #include "services/trainer/job_manager.h"
 #include "services/trainer/pretrain_jobs.h"
+#include "services/trainer/reader_job.h"
 #include "services/trainer/realm_pretrain_job.h"
 #include "services/trainer/retriever_client.h"
 #include "services/trainer/trainer_metrics.h"
@@ -74,6 +75,8 @@ int main(int argc, char** argv) {
         return orqa::RunPretrainIct(ctx, &metrics);
       case orqa::v1::JOB_KIND_PRETRAIN_REALM:
         return orqa::RunPretrainRealm(ctx, retriever, &metrics);
+      case orqa::v1::JOB_KIND_TRAIN_READER:
+        return orqa::RunTrainReader(ctx, retriever, &metrics);
       default:
         return absl::InvalidArgumentError("kind: not a job kind this trainer runs");
     }

@@ -89,7 +89,10 @@ absl::StatusOr<std::map<std::string, double>> EvaluateOpenQA(OpenQATrainee& t, c
     if (r == 0) continue;  // nothing retrieved: every metric is a miss (n still counts it)
     std::vector<const std::string*> texts;
     for (int64_t j = 0; j < r; ++j) texts.push_back(&hits->texts[j]);
-    auto emb = torch::from_blob(hits->vectors.data(), {r, retriever.dim()}, torch::kFloat32);
+    // As the gateway serves: the reader adds the dense retrieval logit only to
+    // dense hits (BM25 hits score by the reader alone).
+    auto emb = sparse ? torch::zeros({r, retriever.dim()}, torch::kFloat32)
+                      : torch::from_blob(hits->vectors.data(), {r, retriever.dim()}, torch::kFloat32);
     auto block_ids = torch::tensor(std::vector<int64_t>(hits->ids.begin(), hits->ids.begin() + r), torch::kLong);
     OpenQAOutput out;
     t.model->ForwardRetrieved(ex.question, q, block_ids, emb, texts, &*answers, &out);

@@ -42,7 +42,8 @@ absl::StatusOr<std::vector<std::string>> AnswersIn(const QaExample& example, boo
 /// ORQA's evaluation through the retriever service: exact_match,
 /// official_exact_match, reader_oracle over the reader beam, and
 /// top_{1,5,20,100}_match over a real top-100 retrieval (k capped by the
-/// blocks served), dense or (`sparse`) BM25. Values are fractions of the
+/// blocks served), dense or (`sparse`) BM25; as the gateway serves, the
+/// reader adds the dense retrieval logit to dense hits only. Values are fractions of the
 /// questions; "questions" is the count.
 absl::StatusOr<std::map<std::string, double>> EvaluateOpenQA(OpenQATrainee& trainee,
                                                              const std::vector<QaExample>& data, int limit,

@@ -192,7 +192,12 @@ bool IsSentenceInitialFunctionWord(const std::string& w) {
                                  "This", "That", "These", "Those", "His", "Her", "Its", "Their", "Our",
                                  "During", "After", "Before", "When", "While", "As", "By", "For", "From",
                                  "Of", "To", "With", "There", "Since", "Although", "However", "If", "Some",
-                                 "Many", "Most", "One", "Each", "Both", "Other", "Such", "Under", "Over"};
+                                 "Many", "Most", "One", "Each", "Both", "Other", "Such", "Under", "Over",
+                                 "About", "Around", "Among", "Between", "Through", "Throughout", "Within",
+                                 "Without", "Despite", "Because", "Unlike", "Like", "Following", "Upon",
+                                 "Until", "Also", "Then", "Later", "Today", "Now", "Only", "All", "Several",
+                                 "Few", "Any", "No", "Not", "What", "Which", "Who", "Where", "Why", "How",
+                                 "Once", "Thus", "Therefore", "Though", "Whereas", "Instead"};
   for (const char* c : kWords) {
     if (w == c) return true;
   }
@@ -340,6 +345,26 @@ RealmExample MakeRealmExample(const WordPieceTokenizer& tok, const std::string& 
     ex.input_ids[pos] = tok.mask_id();
   }
   return ex;
+}
+
+ClozeQuestion MakeClozeQuestion(const std::string& text, std::mt19937_64& rng) {
+  std::vector<std::string> sentences = SplitSentences(text);
+  std::vector<std::pair<size_t, SalientSpan>> candidates;
+  for (size_t i = 0; i < sentences.size(); ++i) {
+    for (const SalientSpan& span : FindSalientSpans(sentences[i])) candidates.push_back({i, span});
+  }
+  ClozeQuestion q;
+  if (candidates.empty()) return q;
+  const auto& [i, span] = candidates[std::uniform_int_distribution<size_t>(0, candidates.size() - 1)(rng)];
+  const std::string& s = sentences[i];
+  const char* word = span.kind == SalientSpan::kDate ? "when" : span.kind == SalientSpan::kNumber ? "how many" : "what";
+  std::string tail = s.substr(span.end);
+  while (!tail.empty() && (tail.back() == '.' || tail.back() == '!' || tail.back() == '?' || tail.back() == ' ')) {
+    tail.pop_back();
+  }
+  q.question = s.substr(0, span.begin) + word + tail + "?";
+  q.answer = s.substr(span.begin, span.end - span.begin);
+  return q;
 }
 
 }  // namespace orqa

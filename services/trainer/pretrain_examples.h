@@ -66,4 +66,16 @@ struct RealmExample {
 RealmExample MakeRealmExample(const WordPieceTokenizer& tok, const std::string& text, int max_length,
                               double random_span_prob, std::mt19937_64& rng);
 
+/// A cloze question for reader pre-training (the "identity" cloze of
+/// unsupervised QA, Lewis et al. 2019): a sentence of `text` holding a
+/// salient span, with that span replaced by a question word for its kind
+/// ("when" for dates, "how many" for numbers, "what" for entities) and the
+/// sentence's final punctuation by "?"; the answer is the span's text. Empty
+/// (no question) when no sentence of `text` has a salient span.
+struct ClozeQuestion {
+  std::string question;
+  std::string answer;
+};
+ClozeQuestion MakeClozeQuestion(const std::string& text, std::mt19937_64& rng);
+
 }  // namespace orqa

@@ -443,7 +443,22 @@ TEST_F(TrainerTest, BadSpecsAreInvalidArgumentNamingTheField) {
       {[](JobSpec* s) { s->set_learning_rate(0); }, "learning_rate: expected in (0, 1], got 0"},
       {[](JobSpec* s) { s->set_warmup_steps(-2); }, "warmup_steps: expected in [0, num_steps], got -2"},
       {[](JobSpec* s) { s->set_eval_every_steps(-1); }, "eval_every_steps: expected >= 0, got -1"},
-      {[](JobSpec* s) { s->set_kind(orqa::v1::JOB_KIND_UNSPECIFIED); }, "kind: must be JOB_KIND_FINETUNE, JOB_KIND_BUILD_INDEX, JOB_KIND_PRETRAIN_MLM, JOB_KIND_PRETRAIN_ICT or JOB_KIND_PRETRAIN_REALM"},
+      {[](JobSpec* s) {
+         s->set_kind(orqa::v1::JOB_KIND_TRAIN_READER);
+         s->set_reader_passages(65);
+       },
+       "reader_passages: expected 0 (= 2) to 64, got 65"},
+      {[](JobSpec* s) {
+         s->set_kind(orqa::v1::JOB_KIND_TRAIN_READER);
+         s->set_train_path("");
+       },
+       "train_path: a reader job needs train_path (questions) or blocks_path (cloze questions)"},
+      {[](JobSpec* s) {
+         s->set_kind(orqa::v1::JOB_KIND_TRAIN_READER);
+         s->set_cloze_share(1.5f);
+       },
+       "cloze_share: expected in [0, 1], got 1.5"},
+      {[](JobSpec* s) { s->set_kind(orqa::v1::JOB_KIND_UNSPECIFIED); }, "kind: must be JOB_KIND_FINETUNE, JOB_KIND_BUILD_INDEX, JOB_KIND_PRETRAIN_MLM, JOB_KIND_PRETRAIN_ICT, JOB_KIND_PRETRAIN_REALM or JOB_KIND_TRAIN_READER"},
       {[&](JobSpec* s) { s->set_output_dir(*dir_ + "/a-file/sub"); },
        "output_dir: cannot write to directory '" + *dir_ + "/a-file/sub'"},
       {[&](JobSpec* s) { s->set_model_dir(*dir_ + "/bad-model"); }, "model_dir: " + *weights_ + ": mis-shaped keys"},
@@ -736,6 +751,117 @@ TEST_F(TrainerTest, PretrainingJobsLowerTheirLossAndWriteServableModels) {
   back.set_embedder_dir(FixtureDir());
   back.set_weights_path(*weights_);
   EXPECT_TRUE(stub->Reload(&ctx2, back, &resp).ok());
+}
+
+// TRAIN_READER's loss from the reference's own reader logits: with the
+// searcher beam set to the golden reader beam R, a question's rows are the
+// first of its top R blocks holding an answer and then the ones without, up
+// to reader_passages; its loss is the marginal log-likelihood of the
+// reference's correct spans over those rows (pre-retriever logits).
+TEST_F(TrainerTest, TrainReaderLossIsTheReferenceReaderLossOverTheAnswerPassageAndLowers) {
+  auto goldens = ReadSafetensors(FixtureDir() + "/goldens.safetensors");
+  ASSERT_TRUE(goldens.ok()) << goldens.status();
+  const auto& t = goldens->tensors;
+  auto expected = [&](int passages, int* learned, int* rows_r) {
+    double sum = 0;
+    int n = 0, total = 0;
+    for (const auto& o : (*meta_)["openqa"]) {
+      if (o["mode"] != "train_nodropout") continue;
+      ++total;
+      const std::string pre = "openqa.train_nodropout.q" + std::to_string(o["q"].get<int>()) + ".";
+      const TensorView& logits = t.at(pre + "reader_logits_pre_retriever");
+      const TensorView& correct = t.at(pre + "reader_correct");
+      const int64_t r = logits.shape[0], c = logits.shape[1];
+      *rows_r = static_cast<int>(r);
+      std::vector<int64_t> rows;
+      for (int64_t i = 0; i < r; ++i) {
+        if (o["has_answers"][i].get<bool>()) {
+          rows.push_back(i);
+          break;
+        }
+      }
+      if (rows.empty()) continue;
+      for (int64_t i = 0; i < r && static_cast<int>(rows.size()) < passages; ++i) {
+        if (!o["has_answers"][i].get<bool>()) rows.push_back(i);
+      }
+      const float* l = reinterpret_cast<const float*>(logits.data);
+      const uint8_t* m = correct.data;
+      double mx = -1e300;
+      for (int64_t i : rows) for (int64_t j = 0; j < c; ++j) mx = std::max(mx, static_cast<double>(l[i * c + j]));
+      double all = 0, good = 0;
+      for (int64_t i : rows) {
+        for (int64_t j = 0; j < c; ++j) {
+          const double e = std::exp(l[i * c + j] - mx);
+          all += e;
+          if (m[i * c + j]) good += e;
+        }
+      }
+      if (good == 0) continue;  // no correct candidate: no signal
+      sum += std::log(all) - std::log(good);
+      ++n;
+    }
+    *learned = n;
+    return std::make_pair(n ? sum / n : 0.0, total);
+  };
+  auto run = [&](const std::string& out, int passages, int steps, float lr) {
+    int learned = 0, r = 0;
+    auto [loss, total] = expected(passages, &learned, &r);
+    JobSpec spec = Finetune(out, steps, total, lr);
+    spec.set_kind(orqa::v1::JOB_KIND_TRAIN_READER);
+    spec.set_disable_dropout(true);
+    spec.set_searcher_beam_size(r);
+    spec.set_reader_passages(passages);
+    Job job;
+    grpc::Status st = Start(spec, &job);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    job = WaitFor(job.job_id(), Ended);
+    EXPECT_EQ(job.state(), orqa::v1::JOB_STATE_SUCCEEDED) << job.error();
+    EXPECT_EQ(job.history_size(), steps);
+    if (job.history_size() > 0) {
+      EXPECT_NEAR(job.history(0).loss(), loss, 1e-4) << passages << " passages";
+      EXPECT_DOUBLE_EQ(job.history(0).metrics().at("answer_passage_share"), static_cast<double>(learned) / total);
+    }
+    return std::make_pair(job, learned);
+  };
+  // One row per question, one step.
+  auto [one, learned] = run("reader1", 1, 1, 1e-9f);
+  ASSERT_GT(learned, 0) << "the fixture has no question with an answer passage in its reader beam";
+  // The answer passage and the others, trained: the loss falls, only the reader changes.
+  auto [job, unused] = run("reader3", 3, 30, 3e-3f);
+  ASSERT_EQ(job.history_size(), 30);
+  EXPECT_LT(job.history(29).loss(), 0.5 * job.history(0).loss());
+  auto before = ReadSafetensors(*weights_);
+  auto after = ReadSafetensors(job.checkpoint_dir() + "/model.safetensors");
+  ASSERT_TRUE(before.ok() && after.ok());
+  int reader_changed = 0;
+  for (const auto& [name, v] : after->tensors) {
+    if (!before->tensors.count(name)) continue;
+    const TensorView& b = before->tensors.at(name);
+    const bool same = b.nbytes == v.nbytes && std::memcmp(b.data, v.data, v.nbytes) == 0;
+    if (name.rfind("embedder.", 0) == 0) {
+      EXPECT_TRUE(same) << name << " changed";
+    }
+    if (name.rfind("reader.", 0) == 0 && !same) ++reader_changed;
+  }
+  EXPECT_GT(reader_changed, 10);
+
+  // Cloze questions alone, made from the block store: every question is one, and the loss falls.
+  JobSpec cloze = Finetune("cloze", 30, 4, 3e-3f);
+  cloze.set_kind(orqa::v1::JOB_KIND_TRAIN_READER);
+  cloze.set_train_path("");
+  cloze.set_blocks_path(*dir_ + "/fx.blocks");
+  cloze.set_disable_dropout(true);
+  ASSERT_TRUE(Start(cloze, &job).ok());
+  job = WaitFor(job.job_id(), Ended);
+  ASSERT_EQ(job.state(), orqa::v1::JOB_STATE_SUCCEEDED) << job.error();
+  ASSERT_EQ(job.history_size(), 30);
+  double first = 0, last = 0;
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(job.history(i).metrics().at("cloze_share"), 1.0);
+    first += job.history(i).loss() / 5;
+    last += job.history(25 + i).loss() / 5;
+  }
+  EXPECT_LT(last, first - 1.0) << "cloze loss did not fall";
 }
 
 TEST_F(TrainerTest, RealmPretrainingLowersItsLossAndRefreshesTheIndexBesideTraining) {

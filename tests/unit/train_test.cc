@@ -312,6 +312,27 @@ TEST(SalientSpans, EntitiesDatesAndNumbersByRule) {
   }
 }
 
+// Cloze questions: every salient span of the passage's sentences is asked
+// for, with the question word of its kind; a passage without one gives none.
+TEST(SalientSpans, ClozeQuestionsAskForEachSpanWithItsQuestionWord) {
+  const std::string text =
+      "It opened on March 3, 1931 in Boston. it was cold and dark! About 2.5 million people came.";
+  const std::set<std::pair<std::string, std::string>> want = {
+      {"It opened on when in Boston?", "March 3, 1931"},
+      {"It opened on March 3, 1931 in what?", "Boston"},
+      {"About how many million people came?", "2.5"},
+  };
+  std::set<std::pair<std::string, std::string>> seen;
+  std::mt19937_64 rng(5);
+  for (int d = 0; d < 200; ++d) {
+    ClozeQuestion q = MakeClozeQuestion(text, rng);
+    EXPECT_EQ(want.count({q.question, q.answer}), 1u) << q.question << " / " << q.answer;
+    seen.insert({q.question, q.answer});
+  }
+  EXPECT_EQ(seen, want);
+  EXPECT_TRUE(MakeClozeQuestion("it was cold and dark. nothing happened.", rng).question.empty());
+}
+
 // Every piece of the chosen span is masked and nothing else; over many draws
 // every salient span is chosen, and random spans come at the stated rate.
 TEST(SalientSpans, RealmExamplesMaskWholeSpans) {
