@@ -10,6 +10,8 @@
 #        scripts/quickstart.sh stop
 #   --detach          leave the stack running and return (stop it with `scripts/quickstart.sh stop`)
 #   --budget-minutes  training time of the first run (default 8; the model is cached afterwards)
+#   --size            model size trained on the first run (default tiny, 2 x 128: at this budget it
+#                     sees four times the questions small (4 x 256) does)
 #   --model DIR       serve this model directory instead (e.g. a converted REALM checkpoint), with
 #                     --blocks (blocks.jsonl or a block store) and --embeddings (.npy, safetensors, ...)
 #   --port-base N     gateway on N, retriever N+1, reader N+2, trainer N+3, metrics N+10..N+13,
@@ -45,7 +47,7 @@ if [ "${1:-}" = stop ]; then stop_stack; exit 0; fi
 
 DETACH=0
 BUDGET=8
-SIZE=small
+SIZE=tiny
 MODEL="" BLOCKS="" EMBEDDINGS=""
 PORT_BASE=""
 while [ $# -gt 0 ]; do
@@ -57,7 +59,7 @@ while [ $# -gt 0 ]; do
     --blocks) BLOCKS="$2"; shift 2 ;;
     --embeddings) EMBEDDINGS="$2"; shift 2 ;;
     --port-base) PORT_BASE="$2"; shift 2 ;;
-    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,22p "$0"; exit 0 ;;
     *) echo "quickstart: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -164,8 +164,10 @@ if [ "$REALM_STEPS" -gt 0 ]; then
     --embeddings "$OUT/blocks.npy" --batch-size 32 --reload >/dev/null
 fi
 # 4. The reader alone, on the BM25 passage holding each training question's answer and
-#    one passage without (a row per passage, many questions per pass).
+#    one passage without (a row per passage, many questions per pass); half the questions
+#    are cloze questions made from the corpus (a salient span of a sentence asked for).
 READER=$(stage reader --kind reader --model-dir "$START_DIR" --train "$OUT/train.jsonl" --eval "$OUT/heldout.jsonl" \
+  --blocks "$OUT/blocks.store" --cloze-share 0.5 \
   --output-dir "$OUT/reader" --num-steps "$READER_STEPS" --batch-size 16 --learning-rate 1e-3 \
   --warmup-steps $((READER_STEPS / 10)) --max-grad-norm 1 --eval-every $((READER_STEPS / 3 > 0 ? READER_STEPS / 3 : 1)) \
   --searcher-beam 20 --finetune-retrieval sparse --reader-passages 2 --eval-limit 150 --keep-checkpoints 1)

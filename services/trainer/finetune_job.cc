@@ -98,24 +98,11 @@ absl::Status RunFinetune(JobContext& ctx, RetrieverClient& retriever, TrainerMet
   const orqa::v1::JobSpec spec = ctx.Snapshot().spec();
   auto train = ReadQaJsonl(spec.train_path());
   if (!train.ok()) return train.status();
-  std::vector<QaExample> eval;
-  if (!spec.eval_path().empty()) {
-    auto e = ReadQaJsonl(spec.eval_path());
-    if (!e.ok()) return e.status();
-    eval = std::move(*e);
-  }
   // Resume from the job's last checkpoint when it has one.
-  const std::string resume = ResumeDir(ctx);
-  auto trainee = resume.empty() ? LoadTrainee(spec.model_dir(), spec.weights_path(), spec) : LoadTrainee(resume, "", spec);
-  if (!trainee.ok()) return trainee.status();
-  if (absl::Status st = retriever.Refresh(); !st.ok()) return st;
-  if (retriever.dim() != trainee->config.retriever_proj_size) {
-    return absl::FailedPreconditionError(absl::StrCat("the retriever serves ", retriever.dim(),
-                                                      "-dimensional embeddings but the model projects to ",
-                                                      trainee->config.retriever_proj_size));
-  }
-  FinetuneTask task(spec, std::move(*trainee), std::move(*train), std::move(eval), &retriever);
-  return RunTrainingLoop(ctx, task, resume, metrics);
+  auto start = StartOpenQAJob(spec, ResumeDir(ctx), retriever);
+  if (!start.ok()) return start.status();
+  FinetuneTask task(spec, std::move(start->trainee), std::move(*train), std::move(start->eval), &retriever);
+  return RunTrainingLoop(ctx, task, start->resume_dir, metrics);
 }
 
 }  // namespace orqa

@@ -45,6 +45,27 @@ absl::StatusOr<OpenQATrainee> LoadTrainee(const std::string& model_dir, const st
   return t;
 }
 
+absl::StatusOr<std::vector<QaExample>> ReadQuestionsIfAny(const std::string& path) {
+  if (path.empty()) return std::vector<QaExample>();
+  return ReadQaJsonl(path);
+}
+
+absl::StatusOr<OpenQAJobStart> StartOpenQAJob(const orqa::v1::JobSpec& spec, const std::string& resume_dir,
+                                              RetrieverClient& retriever) {
+  auto eval = ReadQuestionsIfAny(spec.eval_path());
+  if (!eval.ok()) return eval.status();
+  auto trainee = resume_dir.empty() ? LoadTrainee(spec.model_dir(), spec.weights_path(), spec)
+                                    : LoadTrainee(resume_dir, "", spec);
+  if (!trainee.ok()) return trainee.status();
+  if (absl::Status st = retriever.Refresh(); !st.ok()) return st;
+  if (retriever.dim() != trainee->config.retriever_proj_size) {
+    return absl::FailedPreconditionError(absl::StrCat("the retriever serves ", retriever.dim(),
+                                                      "-dimensional embeddings but the model projects to ",
+                                                      trainee->config.retriever_proj_size));
+  }
+  return OpenQAJobStart{std::move(*eval), std::move(*trainee), resume_dir};
+}
+
 absl::StatusOr<std::vector<std::string>> AnswersIn(const QaExample& example, bool regex,
                                                    const std::vector<std::string>& texts) {
   if (!regex) return example.answers;

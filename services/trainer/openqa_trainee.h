@@ -33,6 +33,21 @@ struct OpenQATrainee {
 absl::StatusOr<OpenQATrainee> LoadTrainee(const std::string& model_dir, const std::string& weights_path,
                                           const orqa::v1::JobSpec& spec);
 
+/// What a job training a RealmForOpenQA against the retriever starts from:
+/// its questions (`path`, "" = none), the trainee (from the job's last
+/// checkpoint when it has one: `resume_dir`), and a retriever whose layout
+/// is known and whose embeddings fit the model.
+struct OpenQAJobStart {
+  std::vector<QaExample> eval;
+  OpenQATrainee trainee;
+  std::string resume_dir;
+};
+absl::StatusOr<OpenQAJobStart> StartOpenQAJob(const orqa::v1::JobSpec& spec, const std::string& resume_dir,
+                                              RetrieverClient& retriever);
+
+/// The questions of `path`; none for "".
+absl::StatusOr<std::vector<QaExample>> ReadQuestionsIfAny(const std::string& path);
+
 /// The answers a question is trained and scored against in these blocks: the
 /// answers themselves, or for regex answers every distinct case-insensitive
 /// match of each pattern in the texts (CuratedTrec).

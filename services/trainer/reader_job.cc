@@ -226,12 +226,8 @@ class TrainReaderTask final : public TrainingTask {
 
 absl::Status RunTrainReader(JobContext& ctx, RetrieverClient& retriever, TrainerMetrics* metrics) {
   const orqa::v1::JobSpec spec = ctx.Snapshot().spec();
-  std::vector<QaExample> train;
-  if (!spec.train_path().empty()) {
-    auto t = ReadQaJsonl(spec.train_path());
-    if (!t.ok()) return t.status();
-    train = std::move(*t);
-  }
+  auto train = ReadQuestionsIfAny(spec.train_path());
+  if (!train.ok()) return train.status();
   std::shared_ptr<PretrainCorpus> blocks;
   if (!spec.blocks_path().empty()) {
     orqa::v1::JobSpec only_blocks;
@@ -240,23 +236,11 @@ absl::Status RunTrainReader(JobContext& ctx, RetrieverClient& retriever, Trainer
     if (!corpus.ok()) return corpus.status();
     blocks = std::make_shared<PretrainCorpus>(std::move(*corpus));
   }
-  std::vector<QaExample> eval;
-  if (!spec.eval_path().empty()) {
-    auto e = ReadQaJsonl(spec.eval_path());
-    if (!e.ok()) return e.status();
-    eval = std::move(*e);
-  }
-  const std::string resume = ResumeDir(ctx);
-  auto trainee = resume.empty() ? LoadTrainee(spec.model_dir(), spec.weights_path(), spec) : LoadTrainee(resume, "", spec);
-  if (!trainee.ok()) return trainee.status();
-  if (absl::Status st = retriever.Refresh(); !st.ok()) return st;
-  if (retriever.dim() != trainee->config.retriever_proj_size) {
-    return absl::FailedPreconditionError(absl::StrCat("the retriever serves ", retriever.dim(),
-                                                      "-dimensional embeddings but the model projects to ",
-                                                      trainee->config.retriever_proj_size));
-  }
-  TrainReaderTask task(spec, std::move(*trainee), std::move(train), std::move(eval), std::move(blocks), &retriever);
-  return RunTrainingLoop(ctx, task, resume, metrics);
+  auto start = StartOpenQAJob(spec, ResumeDir(ctx), retriever);
+  if (!start.ok()) return start.status();
+  TrainReaderTask task(spec, std::move(start->trainee), std::move(*train), std::move(start->eval), std::move(blocks),
+                       &retriever);
+  return RunTrainingLoop(ctx, task, start->resume_dir, metrics);
 }
 
 }  // namespace orqa
