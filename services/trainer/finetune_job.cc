@@ -68,11 +68,7 @@ class FinetuneTask final : public TrainingTask {
 
   int64_t examples_per_step() const override { return spec_.batch_size(); }
 
-  StateDict Weights() override {
-    StateDict weights = NamedParameters(*t_.model->embedder(), "embedder.");
-    for (auto& [k, v] : NamedParameters(*t_.model->reader(), "reader.")) weights[k] = v;
-    return weights;
-  }
+  StateDict Weights() override { return TraineeWeights(t_); }
 
   const ModelDirFiles& Files() const override { return t_.files; }
 

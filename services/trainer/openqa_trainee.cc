@@ -45,6 +45,12 @@ absl::StatusOr<OpenQATrainee> LoadTrainee(const std::string& model_dir, const st
   return t;
 }
 
+StateDict TraineeWeights(const OpenQATrainee& t) {
+  StateDict weights = NamedParameters(*t.model->embedder(), "embedder.");
+  for (auto& [k, v] : NamedParameters(*t.model->reader(), "reader.")) weights[k] = v;
+  return weights;
+}
+
 absl::StatusOr<std::vector<QaExample>> ReadQuestionsIfAny(const std::string& path) {
   if (path.empty()) return std::vector<QaExample>();
   return ReadQaJsonl(path);

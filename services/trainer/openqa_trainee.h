@@ -33,6 +33,9 @@ struct OpenQATrainee {
 absl::StatusOr<OpenQATrainee> LoadTrainee(const std::string& model_dir, const std::string& weights_path,
                                           const orqa::v1::JobSpec& spec);
 
+/// The checkpoint of a trainee: `embedder.*` and `reader.*`.
+StateDict TraineeWeights(const OpenQATrainee& trainee);
+
 /// What a job training a RealmForOpenQA against the retriever starts from:
 /// its questions (`path`, "" = none), the trainee (from the job's last
 /// checkpoint when it has one: `resume_dir`), and a retriever whose layout

@@ -116,11 +116,7 @@ class TrainReaderTask final : public TrainingTask {
     return m;
   }
 
-  StateDict Weights() override {
-    StateDict weights = NamedParameters(*t_.model->embedder(), "embedder.");
-    for (auto& [k, v] : NamedParameters(*t_.model->reader(), "reader.")) weights[k] = v;
-    return weights;
-  }
+  StateDict Weights() override { return TraineeWeights(t_); }
 
   const ModelDirFiles& Files() const override { return t_.files; }
 
