@@ -30,7 +30,6 @@ inline absl::Status ValidateBatcherOptions(const BatcherOptions& o) {
   if (!(o.max_queue_ms >= 0) || o.max_queue_ms > 3.6e6) {
     return absl::InvalidArgumentError("--max-queue-ms: expected 0..3600000");
   }
-  if (o.max_batch_cost < 0) return absl::InvalidArgumentError("--max-batch-rows: expected >= 0");
   return absl::OkStatus();
 }
 

@@ -63,12 +63,7 @@ absl::StatusOr<OpenQAJobStart> StartOpenQAJob(const orqa::v1::JobSpec& spec, con
   auto trainee = resume_dir.empty() ? LoadTrainee(spec.model_dir(), spec.weights_path(), spec)
                                     : LoadTrainee(resume_dir, "", spec);
   if (!trainee.ok()) return trainee.status();
-  if (absl::Status st = retriever.Refresh(); !st.ok()) return st;
-  if (retriever.dim() != trainee->config.retriever_proj_size) {
-    return absl::FailedPreconditionError(absl::StrCat("the retriever serves ", retriever.dim(),
-                                                      "-dimensional embeddings but the model projects to ",
-                                                      trainee->config.retriever_proj_size));
-  }
+  if (absl::Status st = retriever.RefreshForModel(trainee->config.retriever_proj_size); !st.ok()) return st;
   return OpenQAJobStart{std::move(*eval), std::move(*trainee), resume_dir};
 }
 
@@ -103,9 +98,12 @@ absl::StatusOr<std::map<std::string, double>> EvaluateOpenQA(OpenQATrainee& t, c
   for (int64_t i = 0; i < n; ++i) {
     if (stop && stop()) return absl::AbortedError("evaluation stopped");
     const QaExample& ex = data[i];
+    // As the gateway serves: the reader adds the dense retrieval logit only to
+    // dense hits; BM25 hits score by the reader alone (no question embedding needed).
     torch::Tensor ids;
-    torch::Tensor q = t.model->EmbedQuestion(ex.question, &ids);
-    auto hits = sparse ? retriever.Retrieve(ex.question, k, orqa::v1::RETRIEVAL_MODE_SPARSE, true)
+    torch::Tensor q = sparse ? torch::zeros({1, retriever.dim()}, torch::kFloat32)
+                             : t.model->EmbedQuestion(ex.question, &ids);
+    auto hits = sparse ? retriever.Retrieve(ex.question, k, orqa::v1::RETRIEVAL_MODE_SPARSE, /*with_vectors=*/false)
                        : retriever.Search(std::vector<float>(q.data_ptr<float>(), q.data_ptr<float>() + q.numel()), k, true);
     if (!hits.ok()) return hits.status();
     auto answers = AnswersIn(ex, regex, hits->texts);
@@ -116,8 +114,6 @@ absl::StatusOr<std::map<std::string, double>> EvaluateOpenQA(OpenQATrainee& t, c
     if (r == 0) continue;  // nothing retrieved: every metric is a miss (n still counts it)
     std::vector<const std::string*> texts;
     for (int64_t j = 0; j < r; ++j) texts.push_back(&hits->texts[j]);
-    // As the gateway serves: the reader adds the dense retrieval logit only to
-    // dense hits (BM25 hits score by the reader alone).
     auto emb = sparse ? torch::zeros({r, retriever.dim()}, torch::kFloat32)
                       : torch::from_blob(hits->vectors.data(), {r, retriever.dim()}, torch::kFloat32);
     auto block_ids = torch::tensor(std::vector<int64_t>(hits->ids.begin(), hits->ids.begin() + r), torch::kLong);

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/eval/answer_scoring.h"
 #include "common/model/model_dir.h"
@@ -141,18 +143,10 @@ class TrainReaderTask final : public TrainingTask {
     rows.answers = std::move(*answers);
     const std::vector<bool> has =
         BlocksHaveAnswer(*t_.tokenizer, ex.question, hits->texts, rows.answers, t_.config.reader_seq_len);
-    size_t positive = has.size();
-    for (size_t j = 0; j < has.size(); ++j) {
-      if (has[j]) {
-        positive = j;
-        break;
-      }
-    }
+    const size_t positive = std::find(has.begin(), has.end(), true) - has.begin();
     if (positive == has.size()) return rows;
     rows.texts.push_back(hits->texts[positive]);
-    for (size_t j = 0; j < has.size() && static_cast<int>(rows.texts.size()) < passages_; ++j) {
-      if (!has[j]) rows.texts.push_back(hits->texts[j]);
-    }
+    AddPassagesWithoutAnswer(hits->texts, has, &rows);
     return rows;
   }
 
@@ -173,12 +167,19 @@ class TrainReaderTask final : public TrainingTask {
     if (passages_ == 1) return rows;
     auto hits = retriever_->Retrieve(cloze.question, beam, mode_, /*with_vectors=*/false);
     if (!hits.ok()) return hits.status();
-    const std::vector<bool> has =
-        BlocksHaveAnswer(*t_.tokenizer, cloze.question, hits->texts, rows.answers, t_.config.reader_seq_len);
-    for (size_t j = 0; j < has.size() && static_cast<int>(rows.texts.size()) < passages_; ++j) {
-      if (!has[j] && hits->texts[j] != text) rows.texts.push_back(hits->texts[j]);
-    }
+    AddPassagesWithoutAnswer(
+        hits->texts, BlocksHaveAnswer(*t_.tokenizer, cloze.question, hits->texts, rows.answers, t_.config.reader_seq_len),
+        &rows);
     return rows;
+  }
+
+  // The best-ranked `texts` without an answer (has[j] false; the answer
+  // passage has one, so it is never repeated), up to reader_passages rows.
+  void AddPassagesWithoutAnswer(const std::vector<std::string>& texts, const std::vector<bool>& has,
+                                QuestionRows* rows) const {
+    for (size_t j = 0; j < has.size() && static_cast<int>(rows->texts.size()) < passages_; ++j) {
+      if (!has[j]) rows->texts.push_back(texts[j]);
+    }
   }
 
   // [rows, C] bool: candidate c of row r is one of its question's answer spans.

@@ -340,12 +340,7 @@ absl::Status RunPretrainRealm(JobContext& ctx, RetrieverClient& retriever, Train
   const std::string source = resume.empty() ? spec.model_dir() : resume;
   auto start = resume.empty() ? LoadPretrainStart(spec.model_dir(), spec.weights_path()) : LoadPretrainStart(resume, "");
   if (!start.ok()) return start.status();
-  if (absl::Status st = retriever.Refresh(); !st.ok()) return st;
-  if (retriever.dim() != start->config.retriever_proj_size) {
-    return absl::FailedPreconditionError(absl::StrCat("the retriever serves ", retriever.dim(),
-                                                      "-dimensional embeddings but the model projects to ",
-                                                      start->config.retriever_proj_size));
-  }
+  if (absl::Status st = retriever.RefreshForModel(start->config.retriever_proj_size); !st.ok()) return st;
   if (retriever.total_blocks() != store->size()) {
     return absl::FailedPreconditionError(absl::StrCat("the retriever serves ", retriever.total_blocks(),
                                                       " blocks but blocks_path holds ", store->size(),

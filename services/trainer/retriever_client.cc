@@ -48,6 +48,15 @@ absl::Status RetrieverClient::WithRetry(size_t shard, const std::string& what, C
                                              st.error_message()));
 }
 
+absl::Status RetrieverClient::RefreshForModel(int proj_size) {
+  if (absl::Status st = Refresh(); !st.ok()) return st;
+  if (dim_ != proj_size) {
+    return absl::FailedPreconditionError(absl::StrCat("the retriever serves ", dim_,
+                                                      "-dimensional embeddings but the model projects to ", proj_size));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RetrieverClient::Refresh() {
   int64_t total = 0;
   for (size_t i = 0; i < stubs_.size(); ++i) {

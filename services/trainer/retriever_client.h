@@ -28,6 +28,9 @@ class RetrieverClient {
 
   /// GetInfo of every shard; fills total blocks and the embedding dimension.
   absl::Status Refresh();
+  /// Refresh(), then FAILED_PRECONDITION unless the shards serve
+  /// `proj_size`-dimensional embeddings (what the job's model projects to).
+  absl::Status RefreshForModel(int proj_size);
   int64_t total_blocks() const { return total_blocks_; }
   int dim() const { return dim_; }
   size_t num_shards() const { return stubs_.size(); }

@@ -7,11 +7,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <chrono>
-#include <set>
-#include <random>
-#include <mutex>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>

@@ -34,6 +34,15 @@ struct Recorder {
   }
 };
 
+// One request per batch, no waiting for company: a second request queues
+// behind the running one.
+BatcherOptions OneAtATime() {
+  BatcherOptions o;
+  o.max_batch_size = 1;
+  o.max_queue_delay_ms = 0;
+  return o;
+}
+
 TEST(Batcher, BatchesStopAtTheCostLimitAndACostlyRequestRunsAlone) {
   Recorder rec;
   rec.hold = milliseconds(300);
@@ -62,9 +71,7 @@ TEST(Batcher, BatchesStopAtTheCostLimitAndACostlyRequestRunsAlone) {
 TEST(Batcher, AWaitBeyondTheMaxQueueTimeIsResourceExhaustedAndNotComputed) {
   Recorder rec;
   rec.hold = milliseconds(800);
-  BatcherOptions o;
-  o.max_batch_size = 1;
-  o.max_queue_delay_ms = 0;
+  BatcherOptions o = OneAtATime();
   o.max_queue_ms = 200;
   std::atomic<int> shed{0};
   BatcherObserver obs;
@@ -94,9 +101,7 @@ TEST(Batcher, AWaitBeyondTheMaxQueueTimeIsResourceExhaustedAndNotComputed) {
 TEST(Batcher, WithoutLimitsAQueuedRequestWaitsForItsBatch) {
   Recorder rec;
   rec.hold = milliseconds(300);
-  BatcherOptions o;
-  o.max_batch_size = 1;
-  o.max_queue_delay_ms = 0;
+  BatcherOptions o = OneAtATime();
   Batcher<int, int> b(o, [&](const std::vector<const int*>& r) { return rec(r); });
   auto busy = std::async(std::launch::async, [&] { return b.Submit(1, Clock::time_point::max()); });
   std::this_thread::sleep_for(milliseconds(50));
