@@ -61,4 +61,28 @@ bool WireReader::Skip(uint32_t wire_type) {
   }
 }
 
+void WireWriter::Raw(uint64_t v) {
+  while (v >= 0x80) {
+    out_.push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out_.push_back(static_cast<char>(v));
+}
+
+void WireWriter::Varint(uint32_t field, uint64_t v) {
+  Raw(static_cast<uint64_t>(field) << 3);
+  Raw(v);
+}
+
+void WireWriter::Fixed32(uint32_t field, uint32_t v) {
+  Raw((static_cast<uint64_t>(field) << 3) | 5);
+  for (int i = 0; i < 4; ++i) out_.push_back(static_cast<char>(v >> (8 * i)));
+}
+
+void WireWriter::Bytes(uint32_t field, std::string_view v) {
+  Raw((static_cast<uint64_t>(field) << 3) | 2);
+  Raw(v.size());
+  out_.append(v);
+}
+
 }  // namespace orqa

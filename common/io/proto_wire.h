@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace orqa {
@@ -24,6 +25,20 @@ class WireReader {
  private:
   std::string_view data_;
   size_t pos_ = 0;
+};
+
+/// The writing side: appends fields in protobuf wire format to a string (for
+/// the TensorFlow messages orqa writes: BundleEntryProto, BundleHeaderProto).
+class WireWriter {
+ public:
+  void Varint(uint32_t field, uint64_t v);
+  void Fixed32(uint32_t field, uint32_t v);
+  void Bytes(uint32_t field, std::string_view v);
+  const std::string& data() const { return out_; }
+
+ private:
+  void Raw(uint64_t v);
+  std::string out_;
 };
 
 }  // namespace orqa

@@ -1,6 +1,10 @@
 #include "common/io/tf_bundle.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "common/io/crc32c.h"
@@ -334,6 +338,257 @@ absl::StatusOr<std::vector<std::string>> TFBundleReader::ReadStrings(const std::
   }
   if (MaskCrc(crc) != e->crc32c) return absl::DataLossError(absl::StrCat(prefix_, ": '", name, "' fails its checksum"));
   return out;
+}
+
+}  // namespace orqa
+
+// --- Writing ---------------------------------------------------------------------
+
+namespace orqa {
+namespace {
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+void PutLE32(std::string* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+
+// A LevelDB table block: prefix-compressed keys with a restart point every
+// `interval` entries, then the restart offsets and their count.
+class BlockBuilder {
+ public:
+  explicit BlockBuilder(int interval) : interval_(interval) {}
+  void Add(const std::string& key, std::string_view value) {
+    size_t shared = 0;
+    if (count_ % interval_ != 0) {
+      while (shared < key.size() && shared < last_.size() && key[shared] == last_[shared]) ++shared;
+    } else {
+      restarts_.push_back(static_cast<uint32_t>(buf_.size()));
+    }
+    PutVarint(&buf_, shared);
+    PutVarint(&buf_, key.size() - shared);
+    PutVarint(&buf_, value.size());
+    buf_.append(key, shared, std::string::npos);
+    buf_.append(value);
+    last_ = key;
+    ++count_;
+  }
+  bool empty() const { return count_ == 0; }
+  size_t size() const { return buf_.size() + 4 * (restarts_.size() + 1); }
+  const std::string& last_key() const { return last_; }
+  std::string Finish() {
+    if (restarts_.empty()) restarts_.push_back(0);
+    std::string out = std::move(buf_);
+    for (uint32_t r : restarts_) PutLE32(&out, r);
+    PutLE32(&out, static_cast<uint32_t>(restarts_.size()));
+    buf_.clear();
+    restarts_.clear();
+    count_ = 0;
+    return out;
+  }
+
+ private:
+  int interval_;
+  std::string buf_, last_;
+  std::vector<uint32_t> restarts_;
+  int64_t count_ = 0;
+};
+
+// Appends `block` with its trailer (uncompressed type byte, masked crc32c of
+// block and type) to `table`; returns the block's handle as varints.
+std::string AppendBlock(std::string* table, const std::string& block) {
+  std::string handle;
+  PutVarint(&handle, table->size());
+  PutVarint(&handle, block.size());
+  table->append(block);
+  table->push_back('\0');
+  uint32_t crc = Crc32c(block.data(), block.size());
+  const char type = 0;
+  crc = Crc32c(&type, 1, crc);
+  PutLE32(table, MaskCrc(crc));
+  return handle;
+}
+
+std::string EncodeEntry(const TFBundleEntry& e) {
+  WireWriter w;
+  w.Varint(1, e.dtype);
+  WireWriter shape;
+  for (int64_t d : e.shape) {
+    WireWriter dim;
+    if (d != 0) dim.Varint(1, static_cast<uint64_t>(d));
+    shape.Bytes(2, dim.data());
+  }
+  w.Bytes(2, shape.data());
+  if (e.shard_id != 0) w.Varint(3, e.shard_id);
+  if (e.offset != 0) w.Varint(4, e.offset);
+  if (e.size != 0) w.Varint(5, e.size);
+  w.Fixed32(6, e.crc32c);
+  return w.data();
+}
+
+}  // namespace
+
+int TFDataTypeOf(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return 1;
+    case DType::kF64: return 2;
+    case DType::kI32: return 3;
+    case DType::kU8: return 4;
+    case DType::kI16: return 5;
+    case DType::kI8: return 6;
+    case DType::kI64: return 9;
+    case DType::kBool: return 10;
+    case DType::kBF16: return 14;
+    case DType::kF16: return 19;
+  }
+  return 0;
+}
+
+absl::StatusOr<std::unique_ptr<TFBundleWriter>> TFBundleWriter::Create(const std::string& prefix) {
+  std::unique_ptr<TFBundleWriter> w(new TFBundleWriter());
+  w->prefix_ = prefix;
+  w->data_path_ = prefix + ".data-00000-of-00001";
+  w->data_tmp_ = w->data_path_ + ".tmp";
+  w->data_ = std::fopen(w->data_tmp_.c_str(), "wb");
+  if (!w->data_) return absl::PermissionDeniedError(absl::StrCat(w->data_tmp_, ": ", std::strerror(errno)));
+  return w;
+}
+
+TFBundleWriter::~TFBundleWriter() {
+  if (data_) {
+    std::fclose(data_);
+    std::remove(data_tmp_.c_str());
+  }
+}
+
+absl::Status TFBundleWriter::Append(const void* data, size_t size) {
+  if (failed_ || !data_) return absl::FailedPreconditionError(absl::StrCat(prefix_, ": writer already failed or finished"));
+  if (size > 0 && std::fwrite(data, 1, size, data_) != size) {
+    failed_ = true;
+    return absl::DataLossError(absl::StrCat(data_tmp_, ": write failed: ", std::strerror(errno)));
+  }
+  offset_ += size;
+  return absl::OkStatus();
+}
+
+absl::Status TFBundleWriter::CheckName(const std::string& name) const {
+  if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(prefix_, ": a tensor needs a name"));
+  if (entries_.count(name)) return absl::AlreadyExistsError(absl::StrCat(prefix_, ": tensor '", name, "' added twice"));
+  return absl::OkStatus();
+}
+
+absl::Status TFBundleWriter::Add(const std::string& name, const TensorView& t) {
+  if (absl::Status st = CheckName(name); !st.ok()) return st;
+  if (t.nbytes != static_cast<size_t>(t.numel()) * DTypeSize(t.dtype)) {
+    return absl::InvalidArgumentError(absl::StrCat(prefix_, ": tensor '", name, "' has ", t.nbytes, " bytes for its shape"));
+  }
+  TFBundleEntry e;
+  e.name = name;
+  e.dtype = TFDataTypeOf(t.dtype);
+  e.shape = t.shape;
+  e.offset = offset_;
+  e.size = t.nbytes;
+  // Streamed in 64 MiB pieces so a mapped 6.8 GB tensor is checksummed and
+  // written without touching more than a piece at a time.
+  constexpr size_t kPiece = size_t{64} << 20;
+  uint32_t crc = 0;
+  for (size_t done = 0; done < t.nbytes; done += kPiece) {
+    const size_t n = std::min(kPiece, t.nbytes - done);
+    crc = Crc32c(t.data + done, n, crc);
+    if (absl::Status st = Append(t.data + done, n); !st.ok()) return st;
+  }
+  e.crc32c = MaskCrc(crc);
+  entries_.emplace(name, std::move(e));
+  return absl::OkStatus();
+}
+
+absl::Status TFBundleWriter::AddStrings(const std::string& name, const std::vector<int64_t>& shape,
+                                        const std::vector<std::string>& values) {
+  if (absl::Status st = CheckName(name); !st.ok()) return st;
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  if (n != static_cast<int64_t>(values.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(prefix_, ": string tensor '", name, "' has ", values.size(),
+                                                   " values for ", n, " elements"));
+  }
+  // TensorFlow's layout: the lengths as varints, the masked crc32c of the
+  // lengths (each as 4 little-endian bytes), then the bytes. The entry's
+  // checksum covers the length words, the stored length checksum and the bytes.
+  std::string head;
+  uint32_t crc = 0;
+  for (const auto& v : values) {
+    PutVarint(&head, v.size());
+    const uint64_t len = v.size();
+    const uint8_t le[4] = {uint8_t(len), uint8_t(len >> 8), uint8_t(len >> 16), uint8_t(len >> 24)};
+    crc = Crc32c(le, 4, crc);
+  }
+  std::string stored;
+  PutLE32(&stored, MaskCrc(crc));
+  crc = Crc32c(stored.data(), 4, crc);
+  head += stored;
+  TFBundleEntry e;
+  e.name = name;
+  e.dtype = 7;
+  e.shape = shape;
+  e.offset = offset_;
+  if (absl::Status st = Append(head.data(), head.size()); !st.ok()) return st;
+  for (const auto& v : values) {
+    crc = Crc32c(v.data(), v.size(), crc);
+    if (absl::Status st = Append(v.data(), v.size()); !st.ok()) return st;
+  }
+  e.size = offset_ - e.offset;
+  e.crc32c = MaskCrc(crc);
+  entries_.emplace(name, std::move(e));
+  return absl::OkStatus();
+}
+
+absl::Status TFBundleWriter::Finish() {
+  if (failed_ || !data_) return absl::FailedPreconditionError(absl::StrCat(prefix_, ": writer already failed or finished"));
+  std::FILE* data = data_;
+  data_ = nullptr;
+  if (absl::Status st = CommitFile(data, data_tmp_, data_path_); !st.ok()) return st;
+
+  // BundleHeaderProto under the empty key (sorts first): one shard,
+  // little-endian, VersionDef{producer: 1} as TensorFlow writes.
+  WireWriter version;
+  version.Varint(1, 1);
+  WireWriter header;
+  header.Varint(1, 1);
+  header.Bytes(3, version.data());
+
+  constexpr size_t kBlockSize = 4096;
+  std::string table;
+  BlockBuilder block(16), index(1);
+  auto flush = [&] {
+    const std::string last = block.last_key();
+    index.Add(last, AppendBlock(&table, block.Finish()));
+  };
+  block.Add("", header.data());
+  for (const auto& [name, e] : entries_) {  // std::map: bytewise name order
+    if (block.size() >= kBlockSize) flush();
+    block.Add(name, EncodeEntry(e));
+  }
+  flush();
+  BlockBuilder meta(16);
+  std::string meta_handle = AppendBlock(&table, meta.Finish());
+  std::string index_handle = AppendBlock(&table, index.Finish());
+  std::string footer = meta_handle + index_handle;
+  footer.resize(kFooterSize - 8, '\0');
+  PutLE32(&footer, static_cast<uint32_t>(kTableMagic));
+  PutLE32(&footer, static_cast<uint32_t>(kTableMagic >> 32));
+  table += footer;
+
+  const std::string index_path = prefix_ + ".index", index_tmp = index_path + ".tmp";
+  std::FILE* f = std::fopen(index_tmp.c_str(), "wb");
+  if (!f) return absl::PermissionDeniedError(absl::StrCat(index_tmp, ": ", std::strerror(errno)));
+  const bool ok = std::fwrite(table.data(), 1, table.size(), f) == table.size();
+  return CommitFile(f, index_tmp, index_path, ok);
 }
 
 }  // namespace orqa

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
@@ -55,6 +56,42 @@ class TFBundleReader {
   std::vector<TFBundleEntry> entries_;
   mutable std::map<int32_t, std::shared_ptr<MappedFile>> shards_;
 };
+
+/// Writes a TensorFlow tensor-bundle checkpoint that TensorFlow and
+/// TFBundleReader read: one data shard, `PREFIX.data-00000-of-00001`, holding
+/// the tensors' bytes in the order they are added (streamed: a mapped tensor is
+/// never copied whole), and `PREFIX.index`, a LevelDB table of the entries in
+/// name order written by Finish(). Both go to `.tmp` files renamed at Finish(),
+/// so a failed write leaves no half checkpoint under the prefix.
+class TFBundleWriter {
+ public:
+  static absl::StatusOr<std::unique_ptr<TFBundleWriter>> Create(const std::string& prefix);
+  ~TFBundleWriter();
+  TFBundleWriter(const TFBundleWriter&) = delete;
+  TFBundleWriter& operator=(const TFBundleWriter&) = delete;
+
+  /// A numeric tensor. Names must be unique and non-empty.
+  absl::Status Add(const std::string& name, const TensorView& tensor);
+  /// A DT_STRING tensor of `shape` (row-major `values`).
+  absl::Status AddStrings(const std::string& name, const std::vector<int64_t>& shape,
+                          const std::vector<std::string>& values);
+  /// Writes the index and renames both files into place.
+  absl::Status Finish();
+
+ private:
+  TFBundleWriter() = default;
+  absl::Status Append(const void* data, size_t size);
+  absl::Status CheckName(const std::string& name) const;
+
+  std::string prefix_, data_tmp_, data_path_;
+  std::FILE* data_ = nullptr;
+  uint64_t offset_ = 0;
+  bool failed_ = false;
+  std::map<std::string, TFBundleEntry> entries_;
+};
+
+/// The tensorflow.DataType value of an orqa dtype (DT_FLOAT = 1, ...).
+int TFDataTypeOf(DType dtype);
 
 /// Parses an index table in memory (for fuzzing): header and entries.
 absl::Status ParseTFBundleIndex(const uint8_t* data, size_t size, const std::string& name,

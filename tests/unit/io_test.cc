@@ -3,6 +3,7 @@
 // tensor-bundle checkpoints; plus one test per kind of bad file.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -292,6 +293,46 @@ TEST(Crc32c, KnownVectors) {
 
 // --- TF tensor bundles -----------------------------------------------------------
 
+// Every entry of `reader` as the manifest lists it: header, names, dtypes,
+// shapes, placement, checksums and the first values.
+void ExpectMatchesManifest(const TFBundleReader& reader, const json& entries) {
+  EXPECT_EQ(reader.num_shards(), entries[0]["header"]["num_shards"].get<int>());
+  EXPECT_EQ(reader.endianness(), entries[0]["header"]["endianness"].get<int>());
+  EXPECT_EQ(reader.version_producer(), entries[0]["header"]["version"]["1"].get<int>());
+  ASSERT_EQ(reader.entries().size() + 1, entries.size());
+  for (size_t i = 1; i < entries.size(); ++i) {
+    const json& want = entries[i];
+    const TFBundleEntry& e = reader.entries()[i - 1];
+    SCOPED_TRACE(e.name);
+    EXPECT_EQ(e.name, want["name"].get<std::string>());
+    EXPECT_EQ(TFDataTypeName(e.dtype), want["dtype"].get<std::string>());
+    EXPECT_EQ(e.shape, want["shape"].get<std::vector<int64_t>>());
+    EXPECT_EQ(e.shard_id, want["shard_id"].get<int>());
+    EXPECT_EQ(e.offset, want["offset"].get<uint64_t>());
+    EXPECT_EQ(e.size, want["size"].get<uint64_t>());
+    EXPECT_EQ(e.crc32c, want["crc32c"].get<uint32_t>());
+    if (want["dtype"] == "DT_STRING") {
+      auto strings = reader.ReadStrings(e.name);
+      ASSERT_TRUE(strings.ok()) << strings.status();
+      std::vector<size_t> lengths;
+      for (const auto& s : *strings) lengths.push_back(s.size());
+      EXPECT_EQ(lengths, want["string_lengths"].get<std::vector<size_t>>());
+      continue;
+    }
+    auto t = reader.Read(e.name);
+    ASSERT_TRUE(t.ok()) << t.status();
+    const auto& first = want["first_values"];
+    for (size_t k = 0; k < first.size(); ++k) {
+      if (want["dtype"] == "DT_INT64") {
+        EXPECT_EQ(reinterpret_cast<const int64_t*>(t->data)[k], first[k].get<int64_t>());
+      } else {
+        double v = reinterpret_cast<const float*>(t->data)[k];
+        EXPECT_NEAR(v, first[k].get<double>(), 5e-7 + 1e-5 * std::fabs(v));
+      }
+    }
+  }
+}
+
 TEST(TFBundle, BothCheckpointsMatchTheManifest) {
   const std::string dir = SharedDir() + "/data/tf-formats/";
   json manifest = json::parse(ReadAll(dir + "checkpoints.manifest.json"));
@@ -300,43 +341,61 @@ TEST(TFBundle, BothCheckpointsMatchTheManifest) {
     std::string index = it.value()["index"];
     auto reader = TFBundleReader::Open(dir + index.substr(0, index.size() - 6));
     ASSERT_TRUE(reader.ok()) << reader.status();
-    const auto& entries = it.value()["entries"];
-    EXPECT_EQ(reader->num_shards(), entries[0]["header"]["num_shards"].get<int>());
-    EXPECT_EQ(reader->endianness(), entries[0]["header"]["endianness"].get<int>());
-    EXPECT_EQ(reader->version_producer(), entries[0]["header"]["version"]["1"].get<int>());
-    ASSERT_EQ(reader->entries().size() + 1, entries.size());
-    for (size_t i = 1; i < entries.size(); ++i) {
-      const json& want = entries[i];
-      const TFBundleEntry& e = reader->entries()[i - 1];
-      SCOPED_TRACE(e.name);
-      EXPECT_EQ(e.name, want["name"].get<std::string>());
-      EXPECT_EQ(TFDataTypeName(e.dtype), want["dtype"].get<std::string>());
-      EXPECT_EQ(e.shape, want["shape"].get<std::vector<int64_t>>());
-      EXPECT_EQ(e.shard_id, want["shard_id"].get<int>());
-      EXPECT_EQ(e.offset, want["offset"].get<uint64_t>());
-      EXPECT_EQ(e.size, want["size"].get<uint64_t>());
-      EXPECT_EQ(e.crc32c, want["crc32c"].get<uint32_t>());
-      if (want["dtype"] == "DT_STRING") {
-        auto strings = reader->ReadStrings(e.name);
+    ExpectMatchesManifest(*reader, it.value()["entries"]);
+  }
+}
+
+// orqa's writer re-writes each real checkpoint (tensors added in their
+// original data order) into a bundle the reader and the manifest agree on,
+// entry by entry: the same names, dtypes, shapes, offsets, sizes and crc32c.
+TEST(TFBundle, RewrittenCheckpointsMatchTheManifest) {
+  const std::string dir = SharedDir() + "/data/tf-formats/";
+  json manifest = json::parse(ReadAll(dir + "checkpoints.manifest.json"));
+  for (auto it = manifest.begin(); it != manifest.end(); ++it) {
+    SCOPED_TRACE(it.key());
+    std::string index = it.value()["index"];
+    auto source = TFBundleReader::Open(dir + index.substr(0, index.size() - 6));
+    ASSERT_TRUE(source.ok()) << source.status();
+    std::vector<TFBundleEntry> by_offset = source->entries();
+    std::sort(by_offset.begin(), by_offset.end(),
+              [](const TFBundleEntry& a, const TFBundleEntry& b) { return a.offset < b.offset; });
+    const std::string prefix = ::testing::TempDir() + "/rewritten-" + it.key();
+    auto writer = TFBundleWriter::Create(prefix);
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    for (const auto& e : by_offset) {
+      if (e.dtype == 7) {
+        auto strings = source->ReadStrings(e.name);
         ASSERT_TRUE(strings.ok()) << strings.status();
-        std::vector<size_t> lengths;
-        for (const auto& s : *strings) lengths.push_back(s.size());
-        EXPECT_EQ(lengths, want["string_lengths"].get<std::vector<size_t>>());
-        continue;
-      }
-      auto t = reader->Read(e.name);
-      ASSERT_TRUE(t.ok()) << t.status();
-      const auto& first = want["first_values"];
-      for (size_t k = 0; k < first.size(); ++k) {
-        if (want["dtype"] == "DT_INT64") {
-          EXPECT_EQ(reinterpret_cast<const int64_t*>(t->data)[k], first[k].get<int64_t>());
-        } else {
-          double v = reinterpret_cast<const float*>(t->data)[k];
-          EXPECT_NEAR(v, first[k].get<double>(), 5e-7 + 1e-5 * std::fabs(v));
-        }
+        ASSERT_TRUE((*writer)->AddStrings(e.name, e.shape, *strings).ok());
+      } else {
+        auto t = source->Read(e.name);
+        ASSERT_TRUE(t.ok()) << t.status();
+        ASSERT_TRUE((*writer)->Add(e.name, *t).ok());
       }
     }
+    ASSERT_TRUE((*writer)->Finish().ok());
+    auto reader = TFBundleReader::Open(prefix);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    ExpectMatchesManifest(*reader, it.value()["entries"]);
   }
+}
+
+TEST(TFBundle, WriterRejectsDuplicateAndMisSizedTensors) {
+  auto writer = TFBundleWriter::Create(::testing::TempDir() + "/dup");
+  ASSERT_TRUE(writer.ok());
+  float v[2] = {1, 2};
+  TensorView t;
+  t.shape = {2};
+  t.data = reinterpret_cast<const uint8_t*>(v);
+  t.nbytes = sizeof(v);
+  ASSERT_TRUE((*writer)->Add("a", t).ok());
+  absl::Status dup = (*writer)->Add("a", t);
+  EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_NE(dup.message().find("'a' added twice"), std::string::npos) << dup;
+  t.shape = {3};
+  absl::Status bad = (*writer)->Add("b", t);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("'b' has 8 bytes"), std::string::npos) << bad;
 }
 
 TEST(TFBundle, CorruptedShardFailsItsChecksum) {
