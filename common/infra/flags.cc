@@ -58,6 +58,12 @@ void FlagSet::Bool(const std::string& name, bool* target, const std::string& hel
   flags_.push_back({name, Kind::kBool, target, help, *target ? "true" : "false"});
 }
 
+void FlagSet::StringList(const std::string& name, std::vector<std::string>* target, const std::string& help) {
+  std::string text;
+  for (const auto& v : *target) text += (text.empty() ? "" : ",") + v;
+  flags_.push_back({name, Kind::kStringList, target, help, text});
+}
+
 std::string FlagSet::EnvName(const std::string& flag) {
   std::string env = "ORQA_";
   for (char c : flag) env += (c == '-') ? '_' : static_cast<char>(std::toupper(c));
@@ -95,6 +101,16 @@ absl::Status FlagSet::Assign(const Flag& flag, const std::string& value,
             absl::StrCat(source, ": expected true or false, got '", value, "'"));
       }
       return absl::OkStatus();
+    case Kind::kStringList: {
+      auto* list = static_cast<std::vector<std::string>*>(flag.target);
+      for (size_t start = 0; start <= value.size();) {
+        size_t comma = value.find(',', start);
+        if (comma == std::string::npos) comma = value.size();
+        if (comma > start) list->push_back(value.substr(start, comma - start));
+        start = comma + 1;
+      }
+      return absl::OkStatus();
+    }
   }
   return absl::InternalError("unknown flag kind");
 }

@@ -18,6 +18,9 @@ class FlagSet {
   void Int(const std::string& name, int* target, const std::string& help);
   void Double(const std::string& name, double* target, const std::string& help);
   void Bool(const std::string& name, bool* target, const std::string& help);
+  /// A flag that may be given several times; each value (also split at
+  /// commas) is appended.
+  void StringList(const std::string& name, std::vector<std::string>* target, const std::string& help);
 
   /// Parses argv (skipping argv[0]). Arguments that are not flags are kept in
   /// positional(). Errors name the flag or variable and what was expected.
@@ -36,7 +39,7 @@ class FlagSet {
   static std::string EnvName(const std::string& flag);
 
  private:
-  enum class Kind { kString, kInt, kDouble, kBool };
+  enum class Kind { kString, kInt, kDouble, kBool, kStringList };
   struct Flag {
     std::string name;
     Kind kind;

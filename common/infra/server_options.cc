@@ -43,6 +43,9 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
 absl::Status CheckReadablePath(const std::string& flag, const std::string& path) {
   if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, ": empty path"));
   if (access(path.c_str(), R_OK) != 0) {
+    const int err = errno;
+    if (access((path + ".index").c_str(), R_OK) == 0) return absl::OkStatus();  // a TF checkpoint prefix
+    errno = err;
     return absl::NotFoundError(
         absl::StrCat(flag, ": cannot read '", path, "': ", std::strerror(errno)));
   }

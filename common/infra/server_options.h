@@ -30,8 +30,8 @@ void AddServerFlags(FlagSet& flags, ServerOptions* options);
 /// Checks ranges (ports 0..65535, grace ≥ 0); names the offending flag.
 absl::Status ValidateServerOptions(const ServerOptions& options);
 
-/// OK if `path` names an existing readable file or directory; else an error
-/// naming `flag` and the path.
+/// OK if `path` names an existing readable file or directory, or a TensorFlow
+/// checkpoint prefix (PATH.index readable); else an error naming `flag` and the path.
 absl::Status CheckReadablePath(const std::string& flag, const std::string& path);
 
 /// OK if `path` is a writable directory (created if missing).

@@ -4,15 +4,18 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/io/crc32c.h"
+#include "common/model/tf_checkpoint.h"
 
 namespace orqa {
 
 absl::StatusOr<std::string> FindWeights(const std::string& model_dir, const std::string& explicit_path) {
   if (!explicit_path.empty()) {
+    if (!TFCheckpointPrefix(explicit_path).empty()) return explicit_path;
     if (access(explicit_path.c_str(), R_OK) != 0) {
       return absl::NotFoundError(absl::StrCat(explicit_path, ": cannot read weights file"));
     }
@@ -22,8 +25,21 @@ absl::StatusOr<std::string> FindWeights(const std::string& model_dir, const std:
     std::string p = model_dir + "/" + name;
     if (access(p.c_str(), R_OK) == 0) return p;
   }
-  return absl::NotFoundError(
-      absl::StrCat(model_dir, ": no model.safetensors or pytorch_model.bin (or pass the weights file)"));
+  // A TensorFlow checkpoint directory: its `checkpoint` file names the latest
+  // prefix (model_checkpoint_path: "model.ckpt-300").
+  std::ifstream ckpt(model_dir + "/checkpoint");
+  for (std::string line; std::getline(ckpt, line);) {
+    const std::string field = "model_checkpoint_path:";
+    if (line.compare(0, field.size(), field) != 0) continue;
+    size_t q1 = line.find('"'), q2 = line.rfind('"');
+    if (q1 == std::string::npos || q2 <= q1) break;
+    std::string prefix = line.substr(q1 + 1, q2 - q1 - 1);
+    if (!prefix.empty() && prefix[0] != '/') prefix = model_dir + "/" + prefix;
+    if (!TFCheckpointPrefix(prefix).empty()) return prefix;
+    return absl::NotFoundError(absl::StrCat(model_dir, "/checkpoint names ", prefix, ", which has no .index"));
+  }
+  return absl::NotFoundError(absl::StrCat(
+      model_dir, ": no model.safetensors, pytorch_model.bin or TF checkpoint (or pass the weights file)"));
 }
 
 std::string WeightsVersion(const std::string& path) {
@@ -51,6 +67,19 @@ absl::StatusOr<ModelFiles> LoadModelFiles(const std::string& model_dir, const st
   m.tokenizer = std::make_unique<WordPieceTokenizer>(std::move(*tok));
   auto weights = FindWeights(model_dir, weights_path);
   if (!weights.ok()) return weights.status();
+  if (const std::string prefix = TFCheckpointPrefix(*weights); !prefix.empty()) {
+    // A TensorFlow REALM/ORQA checkpoint, converted in memory with `orqa
+    // convert`'s mapping; each service's loader then checks the keys it needs.
+    TFConversionOptions options;
+    options.require_complete = false;
+    auto converted = ConvertTFCheckpoints({prefix}, RealmKind::kOpenQA, m.config, options);
+    if (!converted.ok()) return converted.status();
+    for (const auto& [key, view] : converted->tensors) m.state[key] = ToTorch(view);
+    for (const auto& [alias, key] : converted->aliases) m.state[alias] = m.state.at(key);
+    m.weights_path = prefix;
+    m.version = WeightsVersion(prefix + ".index");
+    return m;
+  }
   auto state = LoadStateDict(*weights);
   if (!state.ok()) return state.status();
   m.state = std::move(*state);

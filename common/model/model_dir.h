@@ -22,6 +22,8 @@ struct ModelFiles {
 
 /// Reads config.json and vocab.txt from `model_dir` and the weights from
 /// `weights_path`, or model.safetensors / pytorch_model.bin in the directory.
+/// `weights_path` may also be a TensorFlow REALM/ORQA checkpoint prefix,
+/// converted in memory into the RealmForOpenQA layout (tf_checkpoint.h).
 absl::StatusOr<ModelFiles> LoadModelFiles(const std::string& model_dir, const std::string& weights_path);
 
 /// The weights file of a model directory: `explicit_path` if set, else

@@ -44,7 +44,7 @@ absl::StatusOr<RealmConfig> ParseRealmConfig(const std::string& text, const std:
   ORQA_READ(type_vocab_size) ORQA_READ(layer_norm_eps) ORQA_READ(span_hidden_size)
   ORQA_READ(max_span_width) ORQA_READ(reader_layer_norm_eps) ORQA_READ(reader_beam_size)
   ORQA_READ(reader_seq_len) ORQA_READ(num_block_records) ORQA_READ(searcher_beam_size)
-  ORQA_READ(hidden_dropout_prob) ORQA_READ(attention_probs_dropout_prob)
+  ORQA_READ(hidden_dropout_prob) ORQA_READ(attention_probs_dropout_prob) ORQA_READ(initializer_range)
 #undef ORQA_READ
   auto positive = [&](const char* field, int v) -> absl::Status {
     if (v <= 0) return absl::InvalidArgumentError(absl::StrCat(name, ": ", field, " must be > 0, got ", v));
@@ -64,6 +64,9 @@ absl::StatusOr<RealmConfig> ParseRealmConfig(const std::string& text, const std:
   for (auto [f, v] : {std::pair<const char*, double>{"hidden_dropout_prob", c.hidden_dropout_prob},
                       {"attention_probs_dropout_prob", c.attention_probs_dropout_prob}}) {
     if (!(v >= 0 && v < 1)) return absl::InvalidArgumentError(absl::StrCat(name, ": ", f, " must be in [0, 1), got ", v));
+  }
+  if (!(c.initializer_range > 0 && c.initializer_range < 10)) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": initializer_range must be in (0, 10), got ", c.initializer_range));
   }
   if (c.hidden_size % c.num_attention_heads != 0) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": hidden_size ", c.hidden_size,

@@ -32,6 +32,8 @@ struct RealmConfig {
   /// probabilities; applied only while a module is in training mode.
   double hidden_dropout_prob = 0.1;
   double attention_probs_dropout_prob = 0.1;
+  /// Standard deviation of freshly initialised weights.
+  double initializer_range = 0.02;
 
   int head_dim() const { return hidden_size / num_attention_heads; }
 };

@@ -35,7 +35,10 @@ absl::StatusOr<std::shared_ptr<SpanReader>> SpanReader::Load(const std::string& 
   r->impl_->config = files->config;
   r->impl_->tokenizer = std::move(files->tokenizer);
   r->impl_->reader = RealmReader(files->config);
-  const std::string prefix = files->state.count("reader.qa_outputs.dense_output.weight") ? "reader." : "";
+  // A RealmForOpenQA file (or converted TF checkpoint) holds the reader under "reader.".
+  auto first_reader = files->state.lower_bound("reader.");
+  const bool nested = first_reader != files->state.end() && first_reader->first.compare(0, 7, "reader.") == 0;
+  const std::string prefix = nested ? "reader." : "";
   absl::Status st = r->impl_->reader->Load(
       SelectSubmodule(files->state, prefix, {"realm.", "cls.", "qa_outputs."}), prefix, files->weights_path);
   if (!st.ok()) return st;

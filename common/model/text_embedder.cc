@@ -50,7 +50,9 @@ absl::StatusOr<std::shared_ptr<TextEmbedder>> TextEmbedder::Load(const std::stri
   e->impl_->config = files->config;
   e->impl_->tokenizer = std::move(files->tokenizer);
   e->impl_->embedder = RealmEmbedder(files->config);
-  const std::string prefix = files->state.count("embedder.realm.embeddings.word_embeddings.weight") ? "embedder." : "";
+  auto first_embedder = files->state.lower_bound("embedder.");
+  const bool nested = first_embedder != files->state.end() && first_embedder->first.compare(0, 9, "embedder.") == 0;
+  const std::string prefix = nested ? "embedder." : "";
   // Only the embedder's keys are checked: a RealmForOpenQA file also holds the reader.
   absl::Status st = e->impl_->embedder->Load(SelectSubmodule(files->state, prefix, {"realm.", "cls."}), prefix,
                                              files->weights_path);

@@ -36,6 +36,10 @@ int RunEval(int argc, char** argv);
 /// model directory with fresh BERT-initialised weights.
 int RunInitModel(int argc, char** argv);
 
+/// `orqa convert --from PREFIX [--from …] --kind K --config C --vocab V --out DIR`:
+/// TensorFlow REALM/ORQA checkpoints into a model directory (tf_checkpoint.h).
+int RunConvert(int argc, char** argv);
+
 /// `orqa jobs start|list|get|watch|cancel|deploy`: trainer jobs through the
 /// gateway's Admin API (token from --admin-token / ORQA_ADMIN_TOKEN).
 int RunJobs(int argc, char** argv);

@@ -307,11 +307,13 @@ int RunWatch(int argc, char** argv) {
 int RunDeploy(int argc, char** argv) {
   const std::string cmd = "orqa jobs deploy";
   Common c;
-  std::string checkpoint;
+  std::string checkpoint, weights;
   bool embedder = false, reader = false;
   FlagSet flags(cmd + " [JOB_ID]", "Hot-swaps a job's best checkpoint, or --checkpoint DIR, into serving.");
   AddCommon(flags, &c);
   flags.String("checkpoint", &checkpoint, "A model directory instead of a job's checkpoint.");
+  flags.String("weights", &weights,
+               "With --checkpoint: the weights file or TF checkpoint prefix (default: the directory's).");
   flags.Bool("embedder", &embedder, "Only the question embedder (retriever shards).");
   flags.Bool("reader", &reader, "Only the reader.");
   if (auto code = ParseFlagsOrExit(flags, argc, argv, cmd)) return *code;
@@ -323,6 +325,7 @@ int RunDeploy(int argc, char** argv) {
   Authorize(&ctx, c);
   orqa::v1::DeployRequest req;
   req.set_checkpoint_dir(Absolute(checkpoint));
+  if (!weights.empty()) req.set_weights_path(Absolute(weights));
   if (!flags.positional().empty()) req.set_job_id(flags.positional()[0]);
   req.set_embedder(embedder);
   req.set_reader(reader);

@@ -20,6 +20,7 @@ constexpr char kUsage[] =
     "  import-embeddings   Copy block embeddings from a HF/TF checkpoint or .npy into a .npy.\n"
     "  eval                Score a QA dataset through a running gateway (EM, top-k match, latency).\n"
     "  init-model          Write a model directory with fresh weights (pre-training from nothing).\n"
+    "  convert             Convert TensorFlow REALM/ORQA checkpoints into a model directory.\n"
     "  jobs                Trainer jobs via the gateway: start, list, get, watch, cancel, deploy.\n"
     "\n"
     "Flags:\n"
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   if (command == "eval") return orqa::cli::RunEval(argc - 1, argv + 1);
   if (command == "init-model") return orqa::cli::RunInitModel(argc - 1, argv + 1);
   if (command == "jobs") return orqa::cli::RunJobs(argc - 1, argv + 1);
+  if (command == "convert") return orqa::cli::RunConvert(argc - 1, argv + 1);
   if (command == "import-embeddings") return orqa::cli::RunImportEmbeddings(argc - 1, argv + 1);
   std::fprintf(stderr, "orqa: error: unknown command '%s' (see orqa --help)\n", command.c_str());
   return 2;

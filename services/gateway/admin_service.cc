@@ -170,12 +170,16 @@ grpc::Status AdminService::Deploy(grpc::ServerContext* context,
   if (checkpoint.empty()) {
     return ToGrpcStatus(absl::InvalidArgumentError("checkpoint_dir: must not be empty (or give job_id)"));
   }
+  if (!request->weights_path().empty() && !request->job_id().empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError("weights_path: goes with checkpoint_dir, not with job_id"));
+  }
   const bool both = !request->embedder() && !request->reader();
   if (both || request->embedder()) {
     for (size_t i = 0; i < backends_->num_shards(); ++i) {
       auto ctx = grpc::ClientContext::FromServerContext(*context);
       orqa::v1::ReloadRequest req;
       req.set_embedder_dir(checkpoint);
+      req.set_weights_path(request->weights_path());
       orqa::v1::ReloadResponse resp;
       grpc::Status st = backends_->retriever(i).Reload(ctx.get(), req, &resp);
       if (!st.ok()) {
@@ -188,6 +192,7 @@ grpc::Status AdminService::Deploy(grpc::ServerContext* context,
     auto ctx = grpc::ClientContext::FromServerContext(*context);
     orqa::v1::ReloadReaderRequest req;
     req.set_model_dir(checkpoint);
+    req.set_weights_path(request->weights_path());
     orqa::v1::ReaderInfo info;
     grpc::Status st = backends_->reader().Reload(ctx.get(), req, &info);
     if (!st.ok()) return ToGrpcStatus(DownstreamError(st, "reader", backends_->reader_address()));

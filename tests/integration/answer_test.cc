@@ -47,7 +47,13 @@ class AnswerTest : public ::testing::Test {
 
   static void SetUpTestSuite() {
     dir_ = new std::string(MakeTempDir("orqa-answer-"));
-    const std::string fx = FixtureDir(), weights = fx + "/realm_for_open_qa.safetensors";
+    // ORQA_TEST_WEIGHTS / ORQA_TEST_EMBEDDINGS serve the fixture model from other
+    // files, e.g. TF checkpoints converted in memory (tf_convert_test.sh).
+    const std::string fx = FixtureDir();
+    const char* w = std::getenv("ORQA_TEST_WEIGHTS");
+    const char* e = std::getenv("ORQA_TEST_EMBEDDINGS");
+    const std::string weights = w && *w ? w : fx + "/realm_for_open_qa.safetensors";
+    const std::string embeddings = e && *e ? e : weights;
     std::string out;
     num_blocks_ = BuildFixtureBlocks(fx, *dir_ + "/fixture.blocks", &out);
     ASSERT_GT(num_blocks_, 0) << out;
@@ -71,7 +77,7 @@ class AnswerTest : public ::testing::Test {
     };
     std::string retriever = start("retriever", "orqa-retriever",
                                   {"--model-dir=" + fx, "--weights=" + weights, "--blocks=" + *dir_ + "/fixture.blocks",
-                                   "--embeddings=" + weights});
+                                   "--embeddings=" + embeddings});
     std::string reader = start("reader", "orqa-reader",
                                {"--model-dir=" + fx, "--weights=" + weights, "--max-batch-size=8",
                                 "--max-queue-delay-ms=" + std::to_string(kReaderQueueDelayMs)});

@@ -36,6 +36,14 @@ TEST(FlagSet, ParsesEqualsAndSpaceForms) {
   EXPECT_EQ(flags.positional(), std::vector<std::string>{"pos"});
 }
 
+TEST(FlagSet, StringListTakesRepeatsAndCommas) {
+  std::vector<std::string> from;
+  FlagSet flags("prog", "");
+  flags.StringList("from", &from, "");
+  ASSERT_TRUE(ParseArgs(flags, {"--from", "a/b", "--from=c,d", "--from", "e"}).ok());
+  EXPECT_EQ(from, (std::vector<std::string>{"a/b", "c", "d", "e"}));
+}
+
 TEST(FlagSet, EnvironmentIsFallbackOnly) {
   int port = 1, metrics = 2;
   FlagSet flags("prog", "");
