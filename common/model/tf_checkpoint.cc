@@ -467,7 +467,7 @@ absl::StatusOr<TFConversion> ConvertTFCheckpoints(const std::vector<std::string>
         return Fail(prefix, absl::StrCat("TF variable '", e.name, "' maps to '", plan.key, "', already set by ",
                                          t->second));
       }
-      auto view = reader->Read(e.name);
+      auto view = reader->Read(e.name);  // checksum verified over the mapping
       if (!view.ok()) return view.status();
       if (view->dtype != DType::kF32) {
         return Fail(prefix, absl::StrCat("'", e.name, "' has dtype ", TFDataTypeName(e.dtype),

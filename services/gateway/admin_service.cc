@@ -148,6 +148,9 @@ grpc::Status AdminService::Deploy(grpc::ServerContext* context,
                                   orqa::v1::DeployResponse* response) {
   ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
   std::string checkpoint = request->checkpoint_dir();
+  if (!request->weights_path().empty() && !request->job_id().empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError("weights_path: goes with checkpoint_dir, not with job_id"));
+  }
   if (!request->job_id().empty()) {
     if (!checkpoint.empty()) {
       return ToGrpcStatus(absl::InvalidArgumentError("job_id: give either checkpoint_dir or job_id, not both"));
@@ -169,9 +172,6 @@ grpc::Status AdminService::Deploy(grpc::ServerContext* context,
   }
   if (checkpoint.empty()) {
     return ToGrpcStatus(absl::InvalidArgumentError("checkpoint_dir: must not be empty (or give job_id)"));
-  }
-  if (!request->weights_path().empty() && !request->job_id().empty()) {
-    return ToGrpcStatus(absl::InvalidArgumentError("weights_path: goes with checkpoint_dir, not with job_id"));
   }
   const bool both = !request->embedder() && !request->reader();
   if (both || request->embedder()) {

@@ -54,6 +54,7 @@ class AnswerTest : public ::testing::Test {
     const char* e = std::getenv("ORQA_TEST_EMBEDDINGS");
     const std::string weights = w && *w ? w : fx + "/realm_for_open_qa.safetensors";
     const std::string embeddings = e && *e ? e : weights;
+    weights_ = new std::string(weights);
     std::string out;
     num_blocks_ = BuildFixtureBlocks(fx, *dir_ + "/fixture.blocks", &out);
     ASSERT_GT(num_blocks_, 0) << out;
@@ -112,6 +113,7 @@ class AnswerTest : public ::testing::Test {
     delete procs_;
     if (!std::getenv("ORQA_KEEP_TEST_FILES")) RunCommand("rm -rf '" + *dir_ + "'", nullptr);
     delete dir_;
+    delete weights_;
     delete meta_;
     delete config_;
   }
@@ -152,6 +154,7 @@ class AnswerTest : public ::testing::Test {
   }
 
   static std::string* dir_;
+  static std::string* weights_;  // what the services were started with
   static json* meta_;
   static RealmConfig* config_;
   static std::vector<Proc>* procs_;
@@ -161,6 +164,7 @@ class AnswerTest : public ::testing::Test {
   static orqa::v1::OpenQA::Stub* stub_;
 };
 std::string* AnswerTest::dir_ = nullptr;
+std::string* AnswerTest::weights_ = nullptr;
 json* AnswerTest::meta_ = nullptr;
 int AnswerTest::num_blocks_ = 0;
 RealmConfig* AnswerTest::config_ = nullptr;
@@ -405,6 +409,36 @@ TEST_F(AnswerTest, AdminNeedsTheTokenAndDeployHotSwapsWithoutChangingAnswers) {
       << st.error_message();
   ASSERT_TRUE(Ask("Who was the first person to walk on the Moon?", &after).ok());
   EXPECT_EQ(after.answers(0).text(), before.answers(0).text());
+}
+
+// Deploy with a weights file (or TF checkpoint prefix) beside the model
+// directory: both parts reload from it and answer as before.
+TEST_F(AnswerTest, DeployTakesWeightsBesideTheDirectory) {
+  auto admin = orqa::v1::Admin::NewStub(grpc::CreateChannel(Get("gateway").address(), grpc::InsecureChannelCredentials()));
+  orqa::v1::AnswerResponse before, after;
+  ASSERT_TRUE(Ask("Who was the first person to walk on the Moon?", &before).ok());
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer s3cret");
+  orqa::v1::DeployRequest deploy;
+  deploy.set_checkpoint_dir(FixtureDir());
+  deploy.set_weights_path(*weights_);
+  orqa::v1::DeployResponse deployed;
+  grpc::Status st = admin->Deploy(&ctx, deploy, &deployed);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  const std::string base = weights_->substr(weights_->find_last_of('/') + 1);
+  EXPECT_NE(deployed.embedder().version().find(base), std::string::npos) << deployed.embedder().version();
+  EXPECT_NE(deployed.reader().version().find(base), std::string::npos) << deployed.reader().version();
+  ASSERT_TRUE(Ask("Who was the first person to walk on the Moon?", &after).ok());
+  EXPECT_EQ(after.answers(0).text(), before.answers(0).text());
+  EXPECT_NEAR(after.answers(0).score(), before.answers(0).score(), 1e-4);
+
+  grpc::ClientContext jctx;
+  jctx.AddMetadata("authorization", "Bearer s3cret");
+  deploy.clear_checkpoint_dir();
+  deploy.set_job_id("job-1");
+  st = admin->Deploy(&jctx, deploy, &deployed);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), "weights_path: goes with checkpoint_dir, not with job_id");
 }
 
 TEST_F(AnswerTest, AShardThatIsDownGivesUnavailableNamingIt) {

@@ -54,7 +54,7 @@ ORQA_FIXTURES="$WORK/fixture" "$BIN/answer_test" --gtest_brief=1 || fail "answer
 
 echo "== the golden answers end to end from the TF checkpoints themselves (--weights PREFIX)"
 ORQA_TEST_WEIGHTS="$FINETUNED" ORQA_TEST_EMBEDDINGS="$ENCODED" "$BIN/answer_test" --gtest_brief=1 \
-  --gtest_filter='AnswerTest.EveryFixtureQuestion*:AnswerTest.BatchAnswer*' || fail "answer suite on TF checkpoints"
+  --gtest_filter='AnswerTest.EveryFixtureQuestion*:AnswerTest.BatchAnswer*:AnswerTest.DeployTakesWeights*' || fail "answer suite on TF checkpoints"
 
 echo "== bad checkpoints fail naming what is wrong, and write nothing"
 expect_failure() {  # NAME REGEX ARGS...: exit status non-zero, stderr matches, no --out left

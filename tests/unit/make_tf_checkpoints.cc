@@ -1,4 +1,4 @@
-// make_tf_checkpoints --fixtures DIR --out DIR [--rename FROM=TO] [--narrow-kernel NAME]:
+// make_tf_checkpoints --fixtures DIR --out DIR [--rename FROM=TO] [--narrow-kernel NAME] [--block-rows N]:
 // writes a realm-tiny-format fixture's weights as the released TensorFlow
 // REALM/ORQA checkpoints, with the reference's names and layouts, and prints
 // each checkpoint's prefix as NAME=PREFIX lines (for tf_convert_test.sh).
@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
     } else if (flag == "--rename" && value.find('=') != std::string::npos) {
       faults.rename_from = value.substr(0, value.find('='));
       faults.rename_to = value.substr(value.find('=') + 1);
+    } else if (flag == "--block-rows") {
+      faults.block_rows = std::stoll(value);
     } else if (flag == "--narrow-kernel") {
       faults.narrow_kernel = value;
     } else {
@@ -27,7 +29,7 @@ int main(int argc, char** argv) {
     }
   }
   if (fixtures.empty() || out.empty()) {
-    std::fprintf(stderr, "usage: make_tf_checkpoints --fixtures DIR --out DIR [--rename FROM=TO] [--narrow-kernel NAME]\n");
+    std::fprintf(stderr, "usage: make_tf_checkpoints --fixtures DIR --out DIR [--rename FROM=TO] [--narrow-kernel NAME] [--block-rows N]\n");
     return 2;
   }
   auto c = orqa::testing::WriteReferenceTFCheckpoints(fixtures, out, faults);

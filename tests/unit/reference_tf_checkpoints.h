@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <vector>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -31,6 +33,7 @@ struct ReferenceCheckpoints {
 struct CheckpointFaults {
   std::string rename_from, rename_to;  // a variable written under another name
   std::string narrow_kernel;           // a kernel written one output column short
+  int64_t block_rows = 0;              // block_emb grown to this many rows (the fixture's repeated)
 };
 
 // The int64 scalar every TF training checkpoint carries.
@@ -87,7 +90,28 @@ inline absl::StatusOr<ReferenceCheckpoints> WriteReferenceTFCheckpoints(const st
   absl::Status st = WriteComponent(*kae, TFComponent::kPretrainedBert, RealmKind::kEncoder, c.bert, false, none);
   if (st.ok()) st = WriteComponent(*openqa, TFComponent::kPretrainedEmbedder, RealmKind::kOpenQA, c.embedder, false, none);
   if (st.ok()) st = WriteComponent(*openqa, TFComponent::kFinetunedOpenQA, RealmKind::kOpenQA, c.finetuned, true, faults);
-  if (st.ok()) st = WriteComponent(*openqa, TFComponent::kEncodedBlocks, RealmKind::kOpenQA, c.encoded, false, none);
+  if (st.ok() && faults.block_rows > 0) {
+    // A large encoded.ckpt (for measuring the converter's memory): the
+    // fixture's rows repeated.
+    const TensorView& rows = openqa->tensors.at("block_emb");
+    auto big = std::make_shared<std::vector<uint8_t>>();
+    big->reserve(static_cast<size_t>(faults.block_rows) * (rows.nbytes / rows.shape[0]));
+    const size_t row_bytes = rows.nbytes / rows.shape[0];
+    for (int64_t r = 0; r < faults.block_rows; ++r) {
+      const uint8_t* src = rows.data + (r % rows.shape[0]) * row_bytes;
+      big->insert(big->end(), src, src + row_bytes);
+    }
+    SafetensorsContents grown;
+    TensorView& v = grown.tensors["block_emb"];
+    v = rows;
+    v.shape[0] = faults.block_rows;
+    v.data = big->data();
+    v.nbytes = big->size();
+    v.owner = big;
+    st = WriteComponent(grown, TFComponent::kEncodedBlocks, RealmKind::kOpenQA, c.encoded, false, none);
+  } else if (st.ok()) {
+    st = WriteComponent(*openqa, TFComponent::kEncodedBlocks, RealmKind::kOpenQA, c.encoded, false, none);
+  }
   if (!st.ok()) return st;
   // Only optimizer state: what a checkpoint saved without its variables looks like.
   std::filesystem::create_directories(out_dir + "/slots");
