@@ -170,7 +170,6 @@ std::string SkipReason(const std::vector<std::string>& parts) {
     if (p == "global_step") return "training step counter";
     if (p == "_CHECKPOINTABLE_OBJECT_GRAPH" || p == ".ATTRIBUTES" || p == "save_counter") return "checkpoint bookkeeping";
   }
-  if (parts.size() >= 2 && parts[parts.size() - 2] == "seq_relationship") return "next-sentence head (not in REALM models)";
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     if (parts[i] == "cls" && parts[i + 1] == "seq_relationship") return "next-sentence head (not in REALM models)";
   }
@@ -186,7 +185,7 @@ std::string ToTFPath(const std::string& rest, bool* transpose) {
   for (size_t i = 0; i < parts.size(); ++i) {
     const std::string& p = parts[i];
     const bool last = i + 1 == parts.size();
-    if (!last && i + 1 < parts.size() && !parts[i + 1].empty() &&
+    if (!last && !parts[i + 1].empty() &&
         std::all_of(parts[i + 1].begin(), parts[i + 1].end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); })) {
       out.push_back(p + "_" + parts[i + 1]);
       ++i;

@@ -4,6 +4,8 @@
 // fixture folders of the realm-tiny format ($ORQA_FIXTURES).
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -35,10 +37,29 @@ bool SameBytes(const TensorView& a, const TensorView& b) {
          std::memcmp(a.data, b.data, a.nbytes) == 0;
 }
 
-// A temporary directory with the fixture written as the released checkpoints.
+// This process's own scratch directory (ctest runs the tests of this binary
+// as parallel processes).
+const std::string& Scratch() {
+  static const std::string* dir = [] {
+    std::string pattern = ::testing::TempDir() + "/orqa-tf-convert-XXXXXX";
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    return new std::string(pattern);
+  }();
+  static const bool cleanup_registered = [] {
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(Scratch(), ec);
+    });
+    return true;
+  }();
+  (void)cleanup_registered;
+  return *dir;
+}
+
+// The fixture written as the released checkpoints.
 const testing::ReferenceCheckpoints& Written() {
   static testing::ReferenceCheckpoints* c = [] {
-    auto r = testing::WriteReferenceTFCheckpoints(FixtureDir(), ::testing::TempDir() + "/reference-tf");
+    auto r = testing::WriteReferenceTFCheckpoints(FixtureDir(), Scratch() + "/reference-tf");
     if (!r.ok()) throw std::runtime_error(std::string(r.status().message()));
     return new testing::ReferenceCheckpoints(*r);
   }();
@@ -256,7 +277,7 @@ TEST(TFConvert, EachKindFromItsReleasedComponent) {
 
 TEST(TFConvert, BadCheckpointsFailNamingTheVariableOrCheckpoint) {
   const RealmConfig config = Config();
-  const std::string dir = ::testing::TempDir();
+  const std::string dir = Scratch();
   testing::CheckpointFaults renamed;
   renamed.rename_from = "reader/dense/kernel";
   renamed.rename_to = "reader/dense/kernal";
@@ -309,7 +330,7 @@ TEST(TFConvert, ServingLoadersReadATFCheckpointInMemory) {
   ASSERT_FALSE(bert_only.ok());
   EXPECT_NE(bert_only.status().message().find("missing keys: reader.qa_outputs."), std::string::npos) << bert_only.status();
 
-  const std::string dir = ::testing::TempDir() + "/tf-model-dir";
+  const std::string dir = Scratch() + "/tf-model-dir";
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/checkpoint") << "model_checkpoint_path: \"" << prefix << "\"\nall_model_checkpoint_paths: \""
                                      << prefix << "\"\n";
