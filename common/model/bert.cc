@@ -1,17 +1,72 @@
 #include "common/model/bert.h"
 
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/torch.h>
 
 #include <cmath>
+#include <mutex>
+
 
 namespace orqa {
 
 torch::Tensor Activation(const std::string& name, const torch::Tensor& x) {
   if (name == "gelu_new") {
-    // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), written as the reference does.
-    return 0.5 * x * (1.0 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * torch::pow(x, 3.0))));
+    // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), the reference's formula, as
+    // one vectorised kernel (LibTorch's tanh-approximate GELU is that formula).
+    return torch::gelu(x, "tanh");
   }
   return torch::gelu(x);
+}
+
+namespace {
+
+c10::OperatorHandle QuantizedOp(const char* name) { return c10::Dispatcher::singleton().findSchemaOrThrow(name, ""); }
+
+void UseOneDnnQuantizedEngine() {
+  static std::once_flag once;
+  std::call_once(once, [] { at::globalContext().setQEngine(at::QEngine::ONEDNN); });
+}
+
+}  // namespace
+
+void LowPrecisionLinear::Prepare(const torch::nn::Linear& linear, Precision precision) {
+  Prepare(linear->weight, linear->bias, precision);
+}
+
+void LowPrecisionLinear::Prepare(const torch::Tensor& weight, const torch::Tensor& bias, Precision precision) {
+  torch::NoGradGuard no_grad;
+  precision_ = precision;
+  weight_ = torch::Tensor();
+  bias_ = bias.detach().contiguous();
+  packed_.reset();
+  if (precision == Precision::kBF16) {
+    weight_ = weight.detach().to(torch::kBFloat16).contiguous();
+    bias_bf16_ = bias_.to(torch::kBFloat16);
+  } else if (precision == Precision::kInt8) {
+    UseOneDnnQuantizedEngine();
+    auto w = weight.detach().contiguous();
+    auto scales = (w.abs().amax(1).clamp_min(1e-12) / 127.0).to(torch::kDouble);
+    auto zero_points = torch::zeros({w.size(0)}, torch::kLong);
+    auto wq = torch::quantize_per_channel(w, scales, zero_points, 0, torch::kQInt8);
+    std::vector<c10::IValue> stack{wq, c10::optional<at::Tensor>(bias_)};
+    QuantizedOp("quantized::linear_prepack").callBoxed(&stack);
+    packed_ = std::make_shared<c10::IValue>(std::move(stack.at(0)));
+  }
+}
+
+torch::Tensor LowPrecisionLinear::Bf16(const torch::Tensor& x) const {
+  return torch::linear(x.to(torch::kBFloat16), weight_, bias_bf16_);
+}
+
+torch::Tensor LowPrecisionLinear::operator()(const torch::nn::Linear& linear, const torch::Tensor& x) const {
+  if (precision_ == Precision::kFP32 || linear->is_training()) return torch::linear(x, linear->weight, linear->bias);
+  if (precision_ == Precision::kBF16) {
+    return torch::linear(x.to(torch::kBFloat16), weight_).to(torch::kFloat32).add_(bias_);
+  }
+  static const c10::OperatorHandle linear_dynamic = QuantizedOp("quantized::linear_dynamic");
+  std::vector<c10::IValue> stack{x.contiguous(), *std::static_pointer_cast<c10::IValue>(packed_), false};
+  linear_dynamic.callBoxed(&stack);
+  return stack.at(0).toTensor();
 }
 
 BertEmbeddingsImpl::BertEmbeddingsImpl(const RealmConfig& c) : dropout(c.hidden_dropout_prob) {
@@ -43,9 +98,27 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& hidden,
                                              const torch::Tensor& mask_bias) {
   const int64_t b = hidden.size(0), l = hidden.size(1);
   auto split = [&](const torch::Tensor& t) { return t.view({b, l, heads, head_dim}).permute({0, 2, 1, 3}); };
-  auto q = split(query(hidden)), k = split(key(hidden)), v = split(value(hidden));
-  auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
-  scores = scores + mask_bias;
+  torch::Tensor q, k, v;
+  if (fast_qkv.precision() == Precision::kBF16 && !is_training()) {
+    // bf16 through the whole attention: one product for query, key and value,
+    // bf16 score and context products; scaling, mask and softmax in fp32. The
+    // context stays bf16 for the output dense layer.
+    auto qkv = fast_qkv.Bf16(hidden).chunk(3, -1);
+    q = split(qkv[0]), k = split(qkv[1]), v = split(qkv[2]);
+    auto scores = torch::matmul(q, k.transpose(-1, -2)).to(torch::kFloat32);
+    scores.div_(std::sqrt(static_cast<double>(head_dim))).add_(mask_bias);
+    auto probs = torch::softmax(scores, -1).to(torch::kBFloat16);
+    auto context = torch::matmul(probs, v).permute({0, 2, 1, 3}).contiguous();
+    return context.view({b, l, heads * head_dim});
+  }
+  if (fast_qkv.prepared() && !is_training()) {  // int8: one product for all three
+    auto qkv = fast_qkv(query, hidden).chunk(3, -1);
+    q = split(qkv[0]), k = split(qkv[1]), v = split(qkv[2]);
+  } else {
+    q = split(query(hidden)), k = split(key(hidden)), v = split(value(hidden));
+  }
+  auto scores = torch::matmul(q, k.transpose(-1, -2));
+  scores.div_(std::sqrt(static_cast<double>(head_dim))).add_(mask_bias);
   auto probs = torch::dropout(torch::softmax(scores, -1), dropout, is_training());
   auto context = torch::matmul(probs, v).permute({0, 2, 1, 3}).contiguous();
   return context.view({b, l, heads * head_dim});
@@ -56,8 +129,14 @@ BertResidualOutputImpl::BertResidualOutputImpl(int in, int out, double eps, doub
   LayerNorm = register_module("LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({out}).eps(eps)));
 }
 
+void BertSelfAttentionImpl::SetPrecision(Precision p) {
+  torch::NoGradGuard no_grad;
+  fast_qkv.Prepare(torch::cat({query->weight, key->weight, value->weight}, 0),
+                   torch::cat({query->bias, key->bias, value->bias}, 0), p);
+}
+
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
-  return LayerNorm(torch::dropout(dense(x), dropout, is_training()) + residual);
+  return LayerNorm(torch::dropout(fast_dense(dense, x), dropout, is_training()) + residual);
 }
 
 BertAttentionImpl::BertAttentionImpl(const RealmConfig& c) {
@@ -73,7 +152,11 @@ BertIntermediateImpl::BertIntermediateImpl(const RealmConfig& c) : act(c.hidden_
   dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.intermediate_size));
 }
 
-torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& x) { return Activation(act, dense(x)); }
+torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& x) {
+  // bf16: the activation and the output dense layer take the product in bf16.
+  if (fast_dense.precision() == Precision::kBF16 && !is_training()) return Activation(act, fast_dense.Bf16(x));
+  return Activation(act, fast_dense(dense, x));
+}
 
 BertLayerImpl::BertLayerImpl(const RealmConfig& c) {
   attention = register_module("attention", BertAttention(c));
@@ -116,6 +199,16 @@ BertOutput BertModelImpl::forward(const torch::Tensor& input_ids, const torch::T
   out.last_hidden_state = h;
   if (pooler) out.pooler_output = pooler(h);
   return out;
+}
+
+void BertModelImpl::SetPrecision(Precision p) {
+  for (const auto& item : *layers) {
+    auto layer = item->as<BertLayer>();
+    layer->attention->self->SetPrecision(p);
+    layer->attention->output->SetPrecision(p);
+    layer->intermediate->SetPrecision(p);
+    layer->output->SetPrecision(p);
+  }
 }
 
 }  // namespace orqa

@@ -6,6 +6,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
+#include "common/model/precision.h"
 #include "common/model/realm_config.h"
 
 namespace orqa {
@@ -13,6 +14,34 @@ namespace orqa {
 /// Activation named by config.hidden_act: "gelu" is the exact erf form,
 /// "gelu_new" the tanh approximation Hugging Face calls NewGELUActivation.
 torch::Tensor Activation(const std::string& name, const torch::Tensor& x);
+
+/// A Linear layer's weights prepared for inference at a lower precision:
+///   bf16: a bf16 copy of the weight, the product through oneDNN's bf16 matmul
+///         (fp32 accumulation), bias added in fp32;
+///   int8: weights quantized per output channel (symmetric), activations per
+///         call: the `onednn` engine's dynamic-quantized linear.
+/// Falls back to the module itself for fp32, while training, or before Prepare.
+class LowPrecisionLinear {
+ public:
+  void Prepare(const torch::nn::Linear& linear, Precision precision);
+  /// From a weight [out, in] and bias [out] (e.g. the query, key and value
+  /// layers stacked into one product).
+  void Prepare(const torch::Tensor& weight, const torch::Tensor& bias, Precision precision);
+  /// True when a precision below fp32 is prepared.
+  bool prepared() const { return precision_ != Precision::kFP32; }
+  Precision precision() const { return precision_; }
+  /// bf16 only: x · Wᵀ + b left in bf16 (bias fused), for a consumer that
+  /// works in bf16 (attention, the next dense layer).
+  torch::Tensor Bf16(const torch::Tensor& x) const;
+  /// x · Wᵀ + b at the prepared precision; `linear` itself (its fp32
+  /// parameters) for fp32 or while it is training.
+  torch::Tensor operator()(const torch::nn::Linear& linear, const torch::Tensor& x) const;
+
+ private:
+  Precision precision_ = Precision::kFP32;
+  torch::Tensor weight_, bias_, bias_bf16_;
+  std::shared_ptr<void> packed_;  // int8: the prepacked weight (an IValue)
+};
 
 /// Parameter names below mirror the Hugging Face REALM checkpoint keys
 /// (`realm.embeddings.word_embeddings.weight`, `...attention.self.query`).
@@ -33,6 +62,9 @@ struct BertSelfAttentionImpl : torch::nn::Module {
   int heads, head_dim;
   double dropout;
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
+  void SetPrecision(Precision p);
+  /// query, key and value stacked: one product at bf16 / int8.
+  LowPrecisionLinear fast_qkv;
 };
 TORCH_MODULE(BertSelfAttention);
 
@@ -43,6 +75,8 @@ struct BertResidualOutputImpl : torch::nn::Module {
   double dropout;
   torch::nn::Linear dense{nullptr};
   torch::nn::LayerNorm LayerNorm{nullptr};
+  void SetPrecision(Precision p) { fast_dense.Prepare(dense, p); }
+  LowPrecisionLinear fast_dense;
 };
 TORCH_MODULE(BertResidualOutput);
 
@@ -59,6 +93,8 @@ struct BertIntermediateImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   std::string act;
   torch::nn::Linear dense{nullptr};
+  void SetPrecision(Precision p) { fast_dense.Prepare(dense, p); }
+  LowPrecisionLinear fast_dense;
 };
 TORCH_MODULE(BertIntermediate);
 
@@ -92,6 +128,10 @@ struct BertModelImpl : torch::nn::Module {
   BertEmbeddings embeddings{nullptr};
   torch::nn::ModuleList layers{nullptr};  // registered as "encoder.layer"
   BertPooler pooler{nullptr};
+  /// Prepares every encoder layer's dense layers for inference at `p` (call
+  /// after loading the weights; the prepared copies do not follow later
+  /// changes of the parameters).
+  void SetPrecision(Precision p);
 };
 TORCH_MODULE(BertModel);
 

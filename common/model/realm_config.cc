@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/precision.h"
 
 namespace orqa {
 namespace {
@@ -91,6 +92,22 @@ absl::StatusOr<RealmConfig> ReadRealmConfig(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ParseRealmConfig(ss.str(), path);
+}
+
+absl::StatusOr<Precision> ParsePrecision(const std::string& name) {
+  for (Precision p : {Precision::kFP32, Precision::kBF16, Precision::kInt8}) {
+    if (name == PrecisionName(p)) return p;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("precision '", name, "' is not one of fp32, bf16, int8"));
+}
+
+const char* PrecisionName(Precision precision) {
+  switch (precision) {
+    case Precision::kFP32: return "fp32";
+    case Precision::kBF16: return "bf16";
+    case Precision::kInt8: return "int8";
+  }
+  return "";
 }
 
 }  // namespace orqa

@@ -27,7 +27,7 @@ SpanReader::~SpanReader() = default;
 const RealmConfig& SpanReader::config() const { return impl_->config; }
 
 absl::StatusOr<std::shared_ptr<SpanReader>> SpanReader::Load(const std::string& model_dir,
-                                                             const std::string& weights_path) {
+                                                             const std::string& weights_path, Precision precision) {
   auto files = LoadModelFiles(model_dir, weights_path);
   if (!files.ok()) return files.status();
   auto r = std::shared_ptr<SpanReader>(new SpanReader());
@@ -43,6 +43,7 @@ absl::StatusOr<std::shared_ptr<SpanReader>> SpanReader::Load(const std::string& 
       SelectSubmodule(files->state, prefix, {"realm.", "cls.", "qa_outputs."}), prefix, files->weights_path);
   if (!st.ok()) return st;
   r->impl_->reader->eval();
+  r->impl_->reader->realm->SetPrecision(precision);
   r->weights_path_ = files->weights_path;
   r->version_ = files->version;
   r->max_rows_ = DefaultMaxReaderRows(files->config);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/model/precision.h"
 #include "common/model/realm_config.h"
 #include "common/text/wordpiece_tokenizer.h"
 
@@ -44,8 +45,11 @@ class SpanReader {
  public:
   /// `model_dir` holds config.json and vocab.txt; weights as for TextEmbedder
   /// (keys prefixed `reader.` in a RealmForOpenQA checkpoint, or not).
+  /// `precision`: the encoder's dense layers at fp32 (matches the goldens),
+  /// bf16 or int8 (faster; see precision.h).
   static absl::StatusOr<std::shared_ptr<SpanReader>> Load(const std::string& model_dir,
-                                                          const std::string& weights_path = "");
+                                                          const std::string& weights_path = "",
+                                                          Precision precision = Precision::kFP32);
   ~SpanReader();
 
   /// Reads all queries in one forward pass; `tokens` gets the number of

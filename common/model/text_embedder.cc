@@ -42,7 +42,8 @@ struct TextEmbedder::Impl {
 TextEmbedder::~TextEmbedder() = default;
 
 absl::StatusOr<std::shared_ptr<TextEmbedder>> TextEmbedder::Load(const std::string& model_dir,
-                                                                 const std::string& weights_path) {
+                                                                 const std::string& weights_path,
+                                                                 Precision precision) {
   auto files = LoadModelFiles(model_dir, weights_path);
   if (!files.ok()) return files.status();
   auto e = std::shared_ptr<TextEmbedder>(new TextEmbedder());
@@ -58,6 +59,7 @@ absl::StatusOr<std::shared_ptr<TextEmbedder>> TextEmbedder::Load(const std::stri
                                              files->weights_path);
   if (!st.ok()) return st;
   e->impl_->embedder->eval();
+  e->impl_->embedder->realm->SetPrecision(precision);
   e->weights_path_ = files->weights_path;
   e->version_ = files->version;
   return e;

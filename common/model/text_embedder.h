@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/model/model_dir.h"
+#include "common/model/precision.h"
 #include "common/model/realm_config.h"
 #include "common/text/wordpiece_tokenizer.h"
 
@@ -19,8 +20,10 @@ class TextEmbedder {
   /// `weights_path` when given, else model.safetensors or pytorch_model.bin in
   /// the directory. The embedder's keys may be prefixed `embedder.` (a
   /// RealmForOpenQA checkpoint) or not (a standalone RealmEmbedder).
+  /// `precision` as for SpanReader::Load.
   static absl::StatusOr<std::shared_ptr<TextEmbedder>> Load(const std::string& model_dir,
-                                                            const std::string& weights_path = "");
+                                                            const std::string& weights_path = "",
+                                                            Precision precision = Precision::kFP32);
   ~TextEmbedder();
 
   /// Questions as `[CLS] q [SEP]`, padded together: [n, dim] float32, row-major.

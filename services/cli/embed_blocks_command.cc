@@ -30,7 +30,11 @@ int RunEmbedBlocks(int argc, char** argv) {
   flags.Int("batch-size", &batch_size, "Blocks per forward pass.");
   flags.Int("max-length", &max_length, "Tokens per block: [CLS] title [SEP] text [SEP] (288 in REALM).");
   flags.Int("threads", &threads, "LibTorch intra-op threads.");
+  std::string precision_name = "fp32";
+  flags.String("precision", &precision_name, "Encoder arithmetic: fp32 (matches the reference), bf16 or int8.");
   if (auto code = ParseFlagsOrExit(flags, argc, argv, kCmd)) return *code;
+  auto precision = ParsePrecision(precision_name);
+  if (!precision.ok()) return ReportFatal(kCmd, absl::InvalidArgumentError(absl::StrCat("--precision: ", precision.status().message())), 2);
   if (model_dir.empty() || blocks_path.empty() || out.empty()) {
     return ReportFatal(kCmd, absl::InvalidArgumentError("--model, --blocks and --out are required"), 2);
   }
@@ -38,7 +42,7 @@ int RunEmbedBlocks(int argc, char** argv) {
     return ReportFatal(kCmd, absl::InvalidArgumentError("--batch-size >= 1, --max-length >= 8, --threads >= 1"), 2);
   }
   torch::set_num_threads(threads);
-  auto embedder = TextEmbedder::Load(model_dir, weights);
+  auto embedder = TextEmbedder::Load(model_dir, weights, *precision);
   if (!embedder.ok()) return ReportFatal(kCmd, embedder.status());
   auto store = BlockStore::Open(blocks_path);
   if (!store.ok()) return ReportFatal(kCmd, store.status());

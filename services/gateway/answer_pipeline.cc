@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <map>
 
@@ -144,9 +145,49 @@ absl::StatusOr<ScoredIds> AnswerPipeline::RetrieveAll(grpc::ServerContext* conte
                                                       std::map<int64_t, orqa::v1::Block>* blocks, double* embed_ms,
                                                       double* search_ms) const {
   const size_t shards = shard_k.size();
-  std::vector<std::future<std::pair<grpc::Status, orqa::v1::RetrieveResponse>>> calls;
-  for (size_t i = 0; i < shards; ++i) {
-    calls.push_back(std::async(std::launch::async, [&, i] {
+  // One call per shard, all in parallel: the shard's status, blocks (best
+  // first) and timings as it reports them (-1: not reported).
+  struct ShardResult {
+    grpc::Status status;
+    google::protobuf::RepeatedPtrField<orqa::v1::Block> blocks;
+    double embed_ms = -1, search_ms = -1;
+  };
+  std::function<ShardResult(size_t)> call_shard;
+  orqa::v1::Vector query;
+  if (shards > 1 && mode != orqa::v1::RETRIEVAL_MODE_SPARSE) {
+    // Dense over several shards: the question is embedded once (by the shards
+    // in turn) and every shard searches with that vector.
+    const size_t e = next_embedding_shard_.fetch_add(1) % shards;
+    orqa::v1::RetrieveRequest req;
+    req.set_question(question);
+    req.set_embed_only(true);
+    orqa::v1::RetrieveResponse resp;
+    grpc::Status st = WithReconnect(backends_->retriever_channel(e), *context, [&] {
+      auto ctx = grpc::ClientContext::FromServerContext(*context);
+      resp.Clear();
+      return backends_->retriever(e).Retrieve(ctx.get(), req, &resp);
+    });
+    if (!st.ok()) return DownstreamError(st, absl::StrCat("retriever shard ", e), backends_->retriever_address(e));
+    *embed_ms = resp.embed_ms();
+    *query.mutable_values() = resp.query_vector();
+    call_shard = [&](size_t i) {
+      orqa::v1::SearchRequest req;
+      *req.add_queries() = query;
+      req.set_k(shard_k[i]);
+      req.set_return_texts(true);
+      orqa::v1::SearchResponse resp;
+      grpc::Status st = WithReconnect(backends_->retriever_channel(i), *context, [&] {
+        auto ctx = grpc::ClientContext::FromServerContext(*context);
+        resp.Clear();
+        return backends_->retriever(i).Search(ctx.get(), req, &resp);
+      });
+      ShardResult r;
+      r.status = st;
+      if (st.ok() && resp.results_size() == 1) r.blocks.Swap(resp.mutable_results(0)->mutable_blocks());
+      return r;
+    };
+  } else {
+    call_shard = [&](size_t i) {
       orqa::v1::RetrieveRequest req;
       req.set_question(question);
       req.set_k(shard_k[i]);
@@ -158,27 +199,41 @@ absl::StatusOr<ScoredIds> AnswerPipeline::RetrieveAll(grpc::ServerContext* conte
         resp.Clear();
         return backends_->retriever(i).Retrieve(ctx.get(), req, &resp);
       });
-      return std::make_pair(st, std::move(resp));
-    }));
+      ShardResult r;
+      r.status = st;
+      r.blocks.Swap(resp.mutable_blocks());
+      r.embed_ms = resp.embed_ms();
+      r.search_ms = resp.search_ms();
+      return r;
+    };
   }
+  auto t_search = std::chrono::steady_clock::now();
+  std::vector<std::future<ShardResult>> calls;
+  for (size_t i = 0; i < shards; ++i) calls.push_back(std::async(std::launch::async, call_shard, i));
   std::vector<ScoredIds> parts;
   absl::Status failure;
+  double reported_search_ms = -1;
   for (size_t i = 0; i < shards; ++i) {
-    auto [st, resp] = calls[i].get();
-    if (!st.ok()) {
-      if (failure.ok()) failure = DownstreamError(st, absl::StrCat("retriever shard ", i), backends_->retriever_address(i));
+    ShardResult r = calls[i].get();
+    if (!r.status.ok()) {
+      if (failure.ok()) {
+        failure = DownstreamError(r.status, absl::StrCat("retriever shard ", i), backends_->retriever_address(i));
+      }
       continue;
     }
     ScoredIds part;
-    for (const auto& b : resp.blocks()) {
+    for (const auto& b : r.blocks) {
       part.ids.push_back(b.id());
       part.scores.push_back(b.retrieval_score());
       (*blocks)[b.id()] = b;
     }
     parts.push_back(std::move(part));
-    *embed_ms = std::max(*embed_ms, resp.embed_ms());
-    *search_ms = std::max(*search_ms, resp.search_ms());
+    *embed_ms = std::max(*embed_ms, r.embed_ms);
+    reported_search_ms = std::max(reported_search_ms, r.search_ms);
   }
+  // The shards' own search time where they report it (Retrieve), else the
+  // fan-out's wall time (Search).
+  *search_ms = reported_search_ms >= 0 ? reported_search_ms : MsSince(t_search);
   if (!failure.ok()) return failure;
   return MergeTopK(parts, k);
 }

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+
 #include <grpcpp/server_context.h>
 
 #include <map>
@@ -52,6 +54,8 @@ class AnswerPipeline {
 
   Backends* backends_;
   FusionOptions fusion_;
+  // The shard that embeds the next dense question when there are several.
+  mutable std::atomic<size_t> next_embedding_shard_{0};
 };
 
 }  // namespace orqa

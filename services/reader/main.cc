@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
             "in passes of this size. 0 = 2048 / reader_seq_len of the model (7 for BERT-base at 288: one five-block "
             "call per batch, as batching two gained nothing on CPU; 32 for realm-tiny).");
   flags.Int("torch-threads", &options.torch_threads, "LibTorch intra-op threads.");
+  std::string precision = "fp32";
+  flags.String("precision", &precision,
+               "Reader encoder arithmetic: fp32 (matches the reference), bf16 (oneDNN) or int8 (dynamic "
+               "quantization, onednn engine); also applied to models Reload loads.");
   flags.Int("openblas-threads", &options.openblas_threads,
             "OpenBLAS threads for the fp32 matrix products (default 1: OpenBLAS's own default, one per core, "
             "spins between calls and took CPU from the other services on a 2-core host; raise it on a "
@@ -59,6 +63,11 @@ int main(int argc, char** argv) {
   if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
 
   absl::Status st = Validate(options);
+  if (st.ok()) {
+    auto p = orqa::ParsePrecision(precision);
+    if (p.ok()) options.precision = *p;
+    else st = absl::InvalidArgumentError(absl::StrCat("--precision: ", p.status().message()));
+  }
   if (st.ok()) st = orqa::SetupLogging("reader", options.server.log_format, options.server.log_level);
   if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
   openblas_set_num_threads(options.openblas_threads);
@@ -67,14 +76,15 @@ int main(int argc, char** argv) {
   orqa::ServiceHost host("reader", options.server);
   orqa::ReaderService service(options, &host.metrics());
   if (!options.model_dir.empty()) {
-    auto model = orqa::SpanReader::Load(options.model_dir, options.weights_path);
+    auto model = orqa::SpanReader::Load(options.model_dir, options.weights_path, options.precision);
     if (!model.ok()) return orqa::ReportFatal(kProgram, model.status());
     // Warm-up: the first forward pass is slow; do it before reporting SERVING.
     orqa::ReaderQuery warm{"warm up", {{0, "the reader warms up", 0.0f}}, 1};
     (*model)->Read({&warm});
     service.SetModel(*model);
-    spdlog::info("loaded reader {} (max_span_width {}, reader_seq_len {})", (*model)->version(),
-                 (*model)->config().max_span_width, (*model)->config().reader_seq_len);
+    spdlog::info("loaded reader {} (max_span_width {}, reader_seq_len {}, precision {})", (*model)->version(),
+                 (*model)->config().max_span_width, (*model)->config().reader_seq_len,
+                 orqa::PrecisionName(options.precision));
   }
   host.AddService(&service);
   service.OnReady([&host](bool ready) { host.SetServing("", ready); });

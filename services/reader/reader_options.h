@@ -4,6 +4,7 @@
 
 #include "common/batching/batcher.h"
 #include "common/infra/server_options.h"
+#include "common/model/precision.h"
 
 namespace orqa {
 
@@ -20,6 +21,8 @@ struct ReaderOptions {
   int max_batch_rows = 0;
   /// LibTorch intra-op threads.
   int torch_threads = 1;
+  /// The encoder's dense layers: fp32, bf16 or int8 (also for models Reload loads).
+  Precision precision = Precision::kFP32;
   /// OpenBLAS threads (LibTorch's fp32 GEMMs); OpenBLAS would otherwise start
   /// one per core and spin them between calls.
   int openblas_threads = 1;

@@ -144,7 +144,7 @@ grpc::Status ReaderService::Reload(grpc::ServerContext*, const orqa::v1::ReloadR
     return ToGrpcStatus(absl::InvalidArgumentError("model_dir: must not be empty"));
   }
   std::lock_guard<std::mutex> lock(reload_mu_);
-  auto model = SpanReader::Load(request->model_dir(), request->weights_path());
+  auto model = SpanReader::Load(request->model_dir(), request->weights_path(), options_.precision);
   if (!model.ok()) {
     reloads_->Add({{"result", "failed"}}).Increment();
     return ToGrpcStatus(absl::FailedPreconditionError(

@@ -74,6 +74,9 @@ int main(int argc, char** argv) {
   flags.Int("omp-threads", &options.searcher.omp_threads, "OpenMP threads (FAISS).");
   flags.Int("openblas-threads", &options.openblas_threads, "OpenBLAS threads.");
   flags.Int("torch-threads", &options.torch_threads, "LibTorch intra-op threads.");
+  std::string precision = "fp32";
+  flags.String("precision", &precision,
+               "Question embedder arithmetic: fp32 (matches the reference), bf16 or int8; also for Reload.");
   orqa::AddBatcherFlags(flags, &options.batching, "Retrieve");
   flags.String("bm25-index", &options.bm25_index, "BM25 index of the same block store (orqa build-bm25): sparse retrieval.");
   flags.Double("bm25-k1", &options.bm25_k1, "BM25 k1.");
@@ -81,6 +84,11 @@ int main(int argc, char** argv) {
   if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
 
   absl::Status st = Validate(options);
+  if (st.ok()) {
+    auto p = orqa::ParsePrecision(precision);
+    if (p.ok()) options.precision = *p;
+    else st = absl::InvalidArgumentError(absl::StrCat("--precision: ", p.status().message()));
+  }
   if (st.ok()) st = orqa::SetupLogging("retriever", options.server.log_format, options.server.log_level);
   if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
 
@@ -92,7 +100,7 @@ int main(int argc, char** argv) {
   if (!options.model_dir.empty()) {
     auto t0 = std::chrono::steady_clock::now();
     auto state = orqa::LoadRetrieverState({options.model_dir, options.weights_path, options.blocks_path,
-                                           options.embeddings_path},
+                                           options.embeddings_path, options.precision},
                                           nullptr, options.shard_index, options.num_shards, options.searcher);
     if (!state.ok()) return orqa::ReportFatal(kProgram, state.status());
     service.SetState(*state);

@@ -5,6 +5,7 @@
 #include "common/batching/batcher.h"
 #include "common/index/searcher.h"
 #include "common/infra/server_options.h"
+#include "common/model/precision.h"
 
 namespace orqa {
 
@@ -27,6 +28,8 @@ struct RetrieverOptions {
   /// OpenBLAS and LibTorch intra-op threads.
   int openblas_threads = 1;
   int torch_threads = 1;
+  /// The question embedder's dense layers: fp32, bf16 or int8.
+  Precision precision = Precision::kFP32;
   /// Dynamic batching of concurrent Retrieve calls.
   BatcherOptions batching;
   /// BM25 index over the same block store (orqa build-bm25); empty = dense only.

@@ -100,24 +100,38 @@ std::vector<absl::StatusOr<RetrieverService::Hits>> RetrieverService::RunBatch(
     return out;
   }
   std::vector<std::string> questions;
-  int max_k = 1;
-  for (const Query* q : batch) {
-    questions.push_back(q->question);
-    max_k = std::max(max_k, q->k);
+  std::vector<int64_t> searched;  // the rows that search (k > 0; k = 0 only embeds)
+  int max_k = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    questions.push_back(batch[i]->question);
+    if (batch[i]->k > 0) searched.push_back(static_cast<int64_t>(i));
+    max_k = std::max(max_k, batch[i]->k);
   }
   max_k = static_cast<int>(std::min<int64_t>(max_k, state->searcher->size()));
   auto t0 = std::chrono::steady_clock::now();
   std::vector<float> vectors = state->embedder->EmbedQuestions(questions);
   double embed_ms = MsSince(t0);
-  auto t1 = std::chrono::steady_clock::now();
-  const int64_t nq = batch.size();
-  std::vector<float> scores(nq * max_k);
-  std::vector<int64_t> ids(nq * max_k);
-  absl::Status st = state->searcher->Search(vectors.data(), nq, max_k, scores.data(), ids.data());
-  double search_ms = MsSince(t1);
   embed_seconds_->Observe(embed_ms / 1000);
-  search_seconds_->Observe(search_ms / 1000);
   const int dim = state->searcher->dim();
+  const int64_t nq = batch.size(), ns = searched.size();
+  std::vector<float> scores(ns * max_k);
+  std::vector<int64_t> ids(ns * max_k);
+  std::vector<int64_t> row_of(nq, -1);  // batch row → row of the search
+  absl::Status st;
+  double search_ms = 0;
+  if (ns > 0) {
+    std::vector<float> queries;
+    if (ns == nq) {
+      queries = vectors;
+    } else {
+      for (int64_t r : searched) queries.insert(queries.end(), vectors.begin() + r * dim, vectors.begin() + (r + 1) * dim);
+    }
+    for (int64_t j = 0; j < ns; ++j) row_of[searched[j]] = j;
+    auto t1 = std::chrono::steady_clock::now();
+    st = state->searcher->Search(queries.data(), ns, max_k, scores.data(), ids.data());
+    search_ms = MsSince(t1);
+    search_seconds_->Observe(search_ms / 1000);
+  }
   for (int64_t i = 0; i < nq; ++i) {
     if (!st.ok()) {
       out.push_back(st);
@@ -125,10 +139,11 @@ std::vector<absl::StatusOr<RetrieverService::Hits>> RetrieverService::RunBatch(
     }
     Hits h;
     h.state = state;
-    const int k = std::min(batch[i]->k, max_k);
+    const int64_t row = row_of[i];
+    const int k = row < 0 ? 0 : std::min(batch[i]->k, max_k);
     for (int j = 0; j < k; ++j) {
-      h.ids.push_back(ids[i * max_k + j] + state->first_block_id);
-      h.scores.push_back(scores[i * max_k + j]);
+      h.ids.push_back(ids[row * max_k + j] + state->first_block_id);
+      h.scores.push_back(scores[row * max_k + j]);
     }
     h.query_vector.assign(vectors.begin() + i * dim, vectors.begin() + (i + 1) * dim);
     h.embed_ms = embed_ms;
@@ -160,7 +175,11 @@ grpc::Status RetrieverService::Retrieve(grpc::ServerContext* context, const orqa
   ORQA_RETURN_GRPC_IF_ERROR(ValidateQuestion("question", q));
   auto state = Snapshot();
   if (!state) return ToGrpcStatus(NotLoaded());
-  ORQA_RETURN_GRPC_IF_ERROR(CheckK(request->k(), state->searcher->size()));
+  const bool embed_only = request->embed_only();
+  if (!embed_only) ORQA_RETURN_GRPC_IF_ERROR(CheckK(request->k(), state->searcher->size()));
+  if (embed_only && request->mode() == orqa::v1::RETRIEVAL_MODE_SPARSE) {
+    return ToGrpcStatus(absl::InvalidArgumentError("embed_only: needs RETRIEVAL_MODE_DENSE (BM25 embeds nothing)"));
+  }
   switch (request->mode()) {
     case orqa::v1::RETRIEVAL_MODE_UNSPECIFIED:
     case orqa::v1::RETRIEVAL_MODE_DENSE:
@@ -171,14 +190,14 @@ grpc::Status RetrieverService::Retrieve(grpc::ServerContext* context, const orqa
       return ToGrpcStatus(absl::InvalidArgumentError(
           "mode: a retriever serves RETRIEVAL_MODE_DENSE or RETRIEVAL_MODE_SPARSE (the gateway fuses hybrid)"));
   }
-  auto hits = batcher_->Submit(Query{q, request->k()}, SteadyDeadline(*context),
+  auto hits = batcher_->Submit(Query{q, embed_only ? 0 : request->k()}, SteadyDeadline(*context),
                                [context] { return context->IsCancelled(); });
   if (!hits.ok()) return ToGrpcStatus(hits.status());
   for (size_t i = 0; i < hits->ids.size(); ++i) {
     FillBlock(*hits->state, hits->ids[i], hits->scores[i], request->return_texts(), request->return_vectors(),
               response->add_blocks());
   }
-  if (request->return_query_vector()) {
+  if (request->return_query_vector() || embed_only) {
     for (float v : hits->query_vector) response->add_query_vector(v);
   }
   response->set_embed_ms(hits->embed_ms);
@@ -275,7 +294,7 @@ grpc::Status RetrieverService::Reload(grpc::ServerContext*, const orqa::v1::Relo
   }
   std::lock_guard<std::mutex> reload_lock(reload_mu_);
   RetrieverSources src{request->embedder_dir(), request->weights_path(), request->blocks_path(),
-                       request->embeddings_path()};
+                       request->embeddings_path(), options_.precision};
   auto t0 = std::chrono::steady_clock::now();
   auto state = LoadRetrieverState(src, Snapshot(), options_.shard_index, options_.num_shards, options_.searcher);
   if (!state.ok()) {

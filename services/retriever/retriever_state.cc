@@ -13,7 +13,7 @@ absl::StatusOr<std::shared_ptr<const RetrieverState>> LoadRetrieverState(
   auto s = std::make_shared<RetrieverState>();
   if (base) *s = *base;
   if (!src.model_dir.empty()) {
-    auto e = TextEmbedder::Load(src.model_dir, src.weights_path);
+    auto e = TextEmbedder::Load(src.model_dir, src.weights_path, src.precision);
     if (!e.ok()) return e.status();
     s->embedder = *e;
   }

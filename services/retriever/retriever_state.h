@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "common/index/block_store.h"
 #include "common/index/searcher.h"
+#include "common/model/precision.h"
 #include "common/model/text_embedder.h"
 
 namespace orqa {
@@ -27,6 +28,8 @@ struct RetrieverState {
 /// What to load; an empty field takes the value from `base` (for Reload).
 struct RetrieverSources {
   std::string model_dir, weights_path, blocks_path, embeddings_path;
+  /// The question embedder's arithmetic (RetrieverOptions::precision).
+  Precision precision = Precision::kFP32;
 };
 
 /// Loads and checks a state: embedder dim = embeddings dim, block store size =

@@ -2,9 +2,11 @@
 // paragraphs, and embedder / reader forward time for a BERT-base-sized
 // random REALM model. Prints a table; thread settings are flags.
 //   model_bench [--blocks PATH] [--vocab PATH] [--threads N] [--iters N] [--rows-sweep 1] [--heap 0|1]
+//               [--precision fp32|bf16|int8]
 // --rows-sweep 1 prints only the reader's forward time per row for 1…40 rows
 // (or --rows 5,6,8) of 288 tokens (what one dynamic batch of 1…8 five-block
 // requests costs).
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -44,6 +46,8 @@ int main(int argc, char** argv) {
   std::string blocks_path = shared + "/data/squad-v1.1-dev-open/blocks.jsonl";
   std::string vocab_path = shared + "/fixtures/realm-tiny/vocab.txt";
   int threads = 1, iters = 5, sweep = 0, heap = 0;
+  std::string precision_name = "fp32";
+  std::string profile_path;  // --profile PATH: one reader forward traced (chrome trace JSON)
   std::vector<int64_t> sweep_rows = {1, 2, 5, 10, 20, 40};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string f = argv[i], v = argv[i + 1];
@@ -53,6 +57,8 @@ int main(int argc, char** argv) {
     else if (f == "--iters") iters = std::stoi(v);
     else if (f == "--rows-sweep") sweep = std::stoi(v);
     else if (f == "--heap") heap = std::stoi(v);
+    else if (f == "--precision") precision_name = v;
+    else if (f == "--profile") profile_path = v;
     else if (f == "--rows") {  // comma-separated row counts for --rows-sweep
       sweep_rows.clear();
       for (size_t a = 0, b; a < v.size(); a = b + 1) {
@@ -98,14 +104,35 @@ int main(int argc, char** argv) {
   torch::NoGradGuard ng;
   orqa::RealmEmbedder embedder(c);
   orqa::RealmReader reader(c);
+  // As served: inference mode (no dropout), the encoders' dense layers at --precision.
+  embedder->eval();
+  reader->eval();
+  auto precision = orqa::ParsePrecision(precision_name);
+  if (!precision.ok()) {
+    std::fprintf(stderr, "model_bench: error: --precision: %s\n", std::string(precision.status().message()).c_str());
+    return 2;
+  }
+  embedder->realm->SetPrecision(*precision);
+  reader->realm->SetPrecision(*precision);
   auto ids = [&](int64_t b, int64_t l) { return torch::randint(1000, 30000, {b, l}, torch::kLong); };
   auto ones = [](int64_t b, int64_t l) { return torch::ones({b, l}, torch::kLong); };
   auto zeros = [](int64_t b, int64_t l) { return torch::zeros({b, l}, torch::kLong); };
 
+  if (!profile_path.empty()) {
+    auto t = torch::cat({torch::zeros({5, 20}, torch::kLong), torch::ones({5, 268}, torch::kLong)}, 1);
+    auto in = ids(5, 288);
+    reader(in, ones(5, 288), t, t.to(torch::kBool));  // warm-up
+    {
+      torch::autograd::profiler::RecordProfile guard(profile_path);
+      reader(in, ones(5, 288), t, t.to(torch::kBool));
+    }
+    std::printf("wrote %s\n", profile_path.c_str());
+    return 0;
+  }
   if (sweep) {
-    std::printf("reader BERT-base forward by rows (288 tokens each), torch intra-op threads %d, OPENBLAS_NUM_THREADS=%s, "
-                "malloc: %s\n",
-                torch::get_num_threads(), std::getenv("OPENBLAS_NUM_THREADS") ? std::getenv("OPENBLAS_NUM_THREADS") : "unset",
+    std::printf("reader BERT-base forward by rows (288 tokens each), precision %s, torch intra-op threads %d, "
+                "OPENBLAS_NUM_THREADS=%s, malloc: %s\n",
+                precision_name.c_str(), torch::get_num_threads(), std::getenv("OPENBLAS_NUM_THREADS") ? std::getenv("OPENBLAS_NUM_THREADS") : "unset",
                 heap ? "large tensors kept in the heap (the services)" : "glibc defaults (mmap above 32 MiB)");
     std::printf("%6s %12s %12s %14s\n", "rows", "ms (median)", "ms per row", "rows/s");
     for (int64_t rows : sweep_rows) {
@@ -125,8 +152,9 @@ int main(int argc, char** argv) {
   auto block_mask = types.to(torch::kBool);
   double read5 = MedianMs(iters, [&] { reader(ids(5, 288), ones(5, 288), types, block_mask); });
 
-  std::printf("orqa model-core benchmark (torch intra-op threads: %d, OPENBLAS_NUM_THREADS=%s, OMP_NUM_THREADS=%s)\n",
-              torch::get_num_threads(), std::getenv("OPENBLAS_NUM_THREADS") ? std::getenv("OPENBLAS_NUM_THREADS") : "unset",
+  std::printf("orqa model-core benchmark (precision %s, torch intra-op threads: %d, OPENBLAS_NUM_THREADS=%s, "
+              "OMP_NUM_THREADS=%s)\n",
+              precision_name.c_str(), torch::get_num_threads(), std::getenv("OPENBLAS_NUM_THREADS") ? std::getenv("OPENBLAS_NUM_THREADS") : "unset",
               std::getenv("OMP_NUM_THREADS") ? std::getenv("OMP_NUM_THREADS") : "unset");
   std::printf("%-52s %14s %14s\n", "measurement", "value", "unit");
   std::printf("%-52s %14.2f %14s\n", "tokenizer: SQuAD paragraphs (2,067 blocks)", bytes / tok_s / 1e6, "MB/s");

@@ -138,6 +138,14 @@ TEST(BadFlags, UnknownLogFormatIsRejected) {
   EXPECT_EQ(o.output, "orqa-reader: error: --log-format: expected text or json, got 'xml'\n");
 }
 
+TEST(BadFlags, UnknownPrecisionIsRejected) {
+  for (const std::string bin : {"orqa-reader", "orqa-retriever"}) {
+    Outcome o = RunBinary({Bin(bin), "--precision=fp16"});
+    EXPECT_EQ(o.exit_status, 2);
+    EXPECT_EQ(o.output, bin + ": error: --precision: precision 'fp16' is not one of fp32, bf16, int8\n");
+  }
+}
+
 TEST(BadFlags, RestProxyTakenPortIsOneLine) {
   PortHolder held;
   Outcome o = RunBinary({Bin("orqa-rest"), "--listen=127.0.0.1:" + std::to_string(held.port())});

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include <unistd.h>
@@ -20,8 +21,10 @@
 #include "common/model/realm_config.h"
 #include "common/model/text_embedder.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "orqa/v1/openqa.grpc.pb.h"
 #include "orqa/v1/retriever.grpc.pb.h"
 #include "tests/integration/health_probe.h"
+#include "tests/integration/http_client.h"
 #include "tests/integration/fixture_blocks.h"
 #include "tests/integration/process.h"
 #include "tests/unit/fixture_paths.h"
@@ -41,9 +44,10 @@ class Retriever {
  public:
   Retriever(const std::string& dir, const std::string& name, std::vector<std::string> args) {
     port_ = PickFreePort();
+    metrics_port_ = PickFreePort();
     log_ = dir + "/" + name + ".log";
     std::vector<std::string> argv = {Bin("orqa-retriever"), "--grpc-port=" + std::to_string(port_),
-                                     "--metrics-port=" + std::to_string(PickFreePort())};
+                                     "--metrics-port=" + std::to_string(metrics_port_)};
     argv.insert(argv.end(), args.begin(), args.end());
     EXPECT_TRUE(process_.Start(argv, log_));
     stub_ = orqa::v1::Retriever::NewStub(grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
@@ -58,6 +62,17 @@ class Retriever {
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   orqa::v1::Retriever::Stub& stub() { return *stub_; }
+  // Questions this process has embedded (its embed histogram's count).
+  int64_t Embedded() const {
+    std::string body;
+    if (HttpGet(metrics_port_, "/metrics", &body) != 200) return -1;
+    int64_t n = 0;
+    std::istringstream in(body);
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("orqa_retriever_embed_seconds_count", 0) == 0) n += std::stoll(line.substr(line.rfind(' ') + 1));
+    }
+    return n;
+  }
 
   grpc::Status Retrieve(const std::string& q, int k, orqa::v1::RetrieveResponse* out, bool query_vector = false) {
     grpc::ClientContext ctx;
@@ -70,7 +85,7 @@ class Retriever {
   }
 
  private:
-  int port_;
+  int port_, metrics_port_;
   std::string log_;
   Process process_;
   bool serving_ = false;
@@ -222,6 +237,90 @@ TEST_F(RetrieverTest, ThreeShardsMergeToTheSingleIndexResults) {
     next += info.num_blocks();
   }
   EXPECT_EQ(next, 2067);
+}
+
+// With several shards the gateway embeds each question once (the shards take
+// turns) and sends the vector to every shard's Search; the merged top k is
+// still the single index's.
+TEST_F(RetrieverTest, GatewayEmbedsEachQuestionOnceAcrossShards) {
+  Retriever single(*dir_, "single-once", SquadArgs());
+  {
+    // embed_only: the question's vector (the one Retrieve returns), no blocks.
+    orqa::v1::RetrieveResponse full, only;
+    ASSERT_TRUE(single.Retrieve(questions_[0], 3, &full, /*query_vector=*/true).ok());
+    grpc::ClientContext ctx;
+    orqa::v1::RetrieveRequest req;
+    req.set_question(questions_[0]);
+    req.set_embed_only(true);
+    ASSERT_TRUE(single.stub().Retrieve(&ctx, req, &only).ok());
+    EXPECT_EQ(only.blocks_size(), 0);
+    ASSERT_EQ(only.query_vector_size(), dim_);
+    for (int j = 0; j < dim_; ++j) EXPECT_EQ(only.query_vector(j), full.query_vector(j));
+    grpc::ClientContext sctx;
+    req.set_mode(orqa::v1::RETRIEVAL_MODE_SPARSE);
+    grpc::Status st = single.stub().Retrieve(&sctx, req, &only);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(st.error_message(), "embed_only: needs RETRIEVAL_MODE_DENSE (BM25 embeds nothing)");
+  }
+  std::vector<std::unique_ptr<Retriever>> shards;
+  std::string addresses;
+  for (int i = 0; i < 3; ++i) {
+    auto args = SquadArgs();
+    args.push_back("--shard-index=" + std::to_string(i));
+    args.push_back("--num-shards=3");
+    shards.push_back(std::make_unique<Retriever>(*dir_, "once" + std::to_string(i), args));
+    addresses += (i ? "," : "") + shards.back()->address();
+  }
+  Process reader, gateway;
+  const int reader_port = PickFreePort(), gateway_port = PickFreePort();
+  ASSERT_TRUE(reader.Start({Bin("orqa-reader"), "--grpc-port=" + std::to_string(reader_port),
+                            "--metrics-port=" + std::to_string(PickFreePort()), "--model-dir=" + *fixture_,
+                            "--weights=" + Weights()},
+                           *dir_ + "/once-reader.log"));
+  const std::string gw = "127.0.0.1:" + std::to_string(gateway_port);
+  ASSERT_TRUE(gateway.Start({Bin("orqa-gateway"), "--grpc-port=" + std::to_string(gateway_port),
+                             "--metrics-port=" + std::to_string(PickFreePort()), "--retrievers=" + addresses,
+                             "--reader=127.0.0.1:" + std::to_string(reader_port)},
+                            *dir_ + "/once-gateway.log"));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!IsServing(gw)) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << ReadFile(*dir_ + "/once-gateway.log");
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  std::vector<int64_t> before;
+  for (auto& s : shards) before.push_back(s->Embedded());
+  auto stub = orqa::v1::OpenQA::NewStub(grpc::CreateChannel(gw, grpc::InsecureChannelCredentials()));
+  const int k = 10, asked = 12;
+  for (int n = 0; n < asked; ++n) {
+    const std::string& q = questions_[n];
+    SCOPED_TRACE(q);
+    orqa::v1::RetrieveResponse whole;
+    ASSERT_TRUE(single.Retrieve(q, k, &whole).ok());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    orqa::v1::AnswerRequest req;
+    req.set_question(q);
+    req.set_k(k);
+    req.set_read_k(1);
+    req.set_return_retrieved(true);
+    orqa::v1::AnswerResponse resp;
+    grpc::Status st = stub->Answer(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(resp.retrieved_size(), k);
+    for (int j = 0; j < k; ++j) {
+      EXPECT_EQ(resp.retrieved(j).id(), whole.blocks(j).id()) << "rank " << j;
+      EXPECT_EQ(resp.retrieved(j).retrieval_score(), whole.blocks(j).retrieval_score()) << "rank " << j;
+    }
+  }
+  int64_t embedded = 0;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const int64_t n = shards[i]->Embedded() - before[i];
+    EXPECT_EQ(n, asked / 3) << "shard " << i << " embeds its turn";
+    embedded += n;
+  }
+  EXPECT_EQ(embedded, asked);
+  EXPECT_EQ(gateway.StopAndWait(SIGTERM, milliseconds(15000)), 0);
+  EXPECT_EQ(reader.StopAndWait(SIGTERM, milliseconds(15000)), 0);
 }
 
 TEST_F(RetrieverTest, ReloadUnderLoadLosesNoRequest) {
