@@ -158,6 +158,8 @@ int RunStart(int argc, char** argv) {
   flags.Int("num-shards", &num_shards, "BUILD_INDEX: shard count (0 = the whole store).");
   flags.Int("max-block-length", &max_block_length, "BUILD_INDEX, REALM: tokens per block (0 = 288).");
   flags.Bool("reload", &reload, "BUILD_INDEX: Reload the retriever(s) with the new embeddings.");
+  std::string precision;
+  flags.String("precision", &precision, "BUILD_INDEX: block embedder arithmetic, fp32 (default), bf16 or int8.");
   flags.Bool("watch", &watch, "Watch the job after starting it.");
   if (auto code = ParseFlagsOrExit(flags, argc, argv, cmd)) return *code;
   if (kind == "finetune") {
@@ -188,6 +190,7 @@ int RunStart(int argc, char** argv) {
   spec.set_index_refresh_steps(index_refresh);
   spec.set_random_span_prob(static_cast<float>(random_span_prob));
   spec.set_reader_passages(reader_passages);
+  spec.set_precision(precision);
   spec.set_cloze_share(static_cast<float>(cloze_share));
   // The trainer resolves paths in its own working directory: send absolute ones.
   for (std::string* p : {&model_dir, &weights, &train, &eval, &output, &blocks, &embeddings}) *p = Absolute(*p);

@@ -18,7 +18,9 @@ namespace orqa {
 absl::Status RunBuildIndex(JobContext& ctx, RetrieverClient& retriever, TrainerMetrics* metrics) {
   const orqa::v1::Job start = ctx.Snapshot();
   const orqa::v1::JobSpec& spec = start.spec();
-  auto embedder = TextEmbedder::Load(spec.model_dir(), spec.weights_path());
+  auto precision = ParsePrecision(spec.precision().empty() ? "fp32" : spec.precision());
+  if (!precision.ok()) return precision.status();
+  auto embedder = TextEmbedder::Load(spec.model_dir(), spec.weights_path(), *precision);
   if (!embedder.ok()) return embedder.status();
   auto store = BlockStore::Open(spec.blocks_path());
   if (!store.ok()) return store.status();

@@ -176,6 +176,9 @@ absl::Status CheckJobInputs(const orqa::v1::JobSpec& spec, RetrieverClient* retr
     return absl::OkStatus();
   }
   if (spec.kind() == orqa::v1::JOB_KIND_BUILD_INDEX) {
+    if (!spec.precision().empty()) {
+      if (auto p = ParsePrecision(spec.precision()); !p.ok()) return Invalid("precision", std::string(p.status().message()));
+    }
     if (absl::Status st = Readable("blocks_path", spec.blocks_path()); !st.ok()) return st;
     if (absl::Status st = About("blocks_path", BlockStore::Open(spec.blocks_path()).status()); !st.ok()) return st;
     const std::string parent = fs::path(spec.embeddings_path()).parent_path().string();

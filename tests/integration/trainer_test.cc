@@ -458,6 +458,13 @@ TEST_F(TrainerTest, BadSpecsAreInvalidArgumentNamingTheField) {
          s->set_cloze_share(1.5f);
        },
        "cloze_share: expected in [0, 1], got 1.5"},
+      {[](JobSpec* s) {
+         s->set_kind(orqa::v1::JOB_KIND_BUILD_INDEX);
+         s->set_blocks_path("blocks.store");
+         s->set_embeddings_path("blocks.npy");
+         s->set_precision("fp16");
+       },
+       "precision: precision 'fp16' is not one of fp32, bf16, int8"},
       {[](JobSpec* s) { s->set_kind(orqa::v1::JOB_KIND_UNSPECIFIED); }, "kind: must be JOB_KIND_FINETUNE, JOB_KIND_BUILD_INDEX, JOB_KIND_PRETRAIN_MLM, JOB_KIND_PRETRAIN_ICT, JOB_KIND_PRETRAIN_REALM or JOB_KIND_TRAIN_READER"},
       {[&](JobSpec* s) { s->set_output_dir(*dir_ + "/a-file/sub"); },
        "output_dir: cannot write to directory '" + *dir_ + "/a-file/sub'"},
