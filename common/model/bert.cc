@@ -6,7 +6,6 @@
 #include <cmath>
 #include <mutex>
 
-
 namespace orqa {
 
 torch::Tensor Activation(const std::string& name, const torch::Tensor& x) {
