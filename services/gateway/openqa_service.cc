@@ -37,13 +37,24 @@ absl::Status ValidateReadK(int read_k, int k) {
 
 }  // namespace
 
+int OpenQAService::EffectiveK(int requested) const {
+  if (requested > 0) return requested;
+  int64_t total = 0;
+  for (size_t i = 0; i < backends_->num_shards(); ++i) {
+    const int64_t blocks = backends_->shard_state(i).num_blocks;
+    if (blocks <= 0) return options_.default_k;  // not known yet: the pipeline checks
+    total += blocks;
+  }
+  return total > 0 ? static_cast<int>(std::min<int64_t>(options_.default_k, total)) : options_.default_k;
+}
+
 grpc::Status OpenQAService::Answer(grpc::ServerContext* context, const orqa::v1::AnswerRequest* request,
                                    orqa::v1::AnswerResponse* response) {
   ORQA_RETURN_GRPC_IF_ERROR(ValidateQuestion("question", request->question()));
   ORQA_RETURN_GRPC_IF_ERROR(ValidateAnswerLimits(request->k(), request->num_answers()));
-  ORQA_RETURN_GRPC_IF_ERROR(ValidateReadK(request->read_k(), request->k() > 0 ? request->k() : options_.default_k));
+  ORQA_RETURN_GRPC_IF_ERROR(ValidateReadK(request->read_k(), EffectiveK(request->k())));
   ORQA_RETURN_GRPC_IF_ERROR(ValidateMode(request->retrieval()));
-  AnswerParams p{request->question(), request->k() > 0 ? request->k() : options_.default_k,
+  AnswerParams p{request->question(), EffectiveK(request->k()),
                  std::max(1, request->num_answers()), request->return_retrieved(), request->return_timings(),
                  request->read_k(), ResolveMode(request->retrieval(), options_.retrieval)};
   return ToGrpcStatus(pipeline_.Answer(context, p, response));
@@ -59,7 +70,7 @@ grpc::Status OpenQAService::BatchAnswer(grpc::ServerContext* context, const orqa
     ORQA_RETURN_GRPC_IF_ERROR(ValidateQuestion(absl::StrCat("questions[", i, "]"), request->questions(i)));
   }
   ORQA_RETURN_GRPC_IF_ERROR(ValidateAnswerLimits(request->k(), request->num_answers()));
-  ORQA_RETURN_GRPC_IF_ERROR(ValidateReadK(request->read_k(), request->k() > 0 ? request->k() : options_.default_k));
+  ORQA_RETURN_GRPC_IF_ERROR(ValidateReadK(request->read_k(), EffectiveK(request->k())));
   ORQA_RETURN_GRPC_IF_ERROR(ValidateMode(request->retrieval()));
   const int n = request->questions_size();
   std::vector<orqa::v1::AnswerResponse> results(n);
@@ -68,7 +79,7 @@ grpc::Status OpenQAService::BatchAnswer(grpc::ServerContext* context, const orqa
     std::vector<std::future<void>> running;
     for (int i = start; i < std::min<int>(n, start + kBatchConcurrency); ++i) {
       running.push_back(std::async(std::launch::async, [&, i] {
-        AnswerParams p{request->questions(i), request->k() > 0 ? request->k() : options_.default_k,
+        AnswerParams p{request->questions(i), EffectiveK(request->k()),
                        std::max(1, request->num_answers()), request->return_retrieved(), request->return_timings(),
                        request->read_k(), ResolveMode(request->retrieval(), options_.retrieval)};
         statuses[i] = pipeline_.Answer(context, p, &results[i]);

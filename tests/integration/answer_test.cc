@@ -469,5 +469,42 @@ TEST_F(AnswerTest, AShardThatIsDownGivesUnavailableNamingIt) {
   EXPECT_EQ(gw.StopAndWait(SIGTERM, milliseconds(15000)), 0);
 }
 
+// A --default-k above the corpus is capped at the blocks served when a
+// request leaves k unset; an explicit k beyond them stays an error.
+TEST_F(AnswerTest, DefaultKIsCappedAtTheBlocksServed) {
+  Process gw;
+  int port = PickFreePort();
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  ASSERT_TRUE(gw.Start({Bin("orqa-gateway"), "--grpc-port=" + std::to_string(port),
+                        "--metrics-port=" + std::to_string(PickFreePort()),
+                        "--retrievers=" + Get("retriever").address(), "--reader=" + Get("reader").address(),
+                        "--default-k=5000"},
+                       *dir_ + "/gw-default-k.log"));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!IsServing(address)) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << ReadFile(*dir_ + "/gw-default-k.log");
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  auto stub = orqa::v1::OpenQA::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  orqa::v1::AnswerRequest req;
+  req.set_question("Who was the first person to walk on the Moon?");
+  req.set_read_k(1);
+  req.set_return_retrieved(true);
+  orqa::v1::AnswerResponse resp;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = stub->Answer(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(resp.retrieved_size(), num_blocks_);
+  }
+  req.set_k(num_blocks_ + 1);
+  grpc::ClientContext ctx;
+  grpc::Status st = stub->Answer(&ctx, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), "k: " + std::to_string(num_blocks_ + 1) + " exceeds the " + std::to_string(num_blocks_) +
+                                    " blocks served");
+  EXPECT_EQ(gw.StopAndWait(SIGTERM, milliseconds(15000)), 0);
+}
+
 }  // namespace
 }  // namespace orqa::testing
