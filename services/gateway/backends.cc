@@ -37,7 +37,10 @@ absl::Status DownstreamError(const grpc::Status& st, const std::string& who, con
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return absl::DeadlineExceededError(absl::StrCat("deadline exceeded waiting for ", who, " at ", address));
     case grpc::StatusCode::CANCELLED:
-      return absl::CancelledError(absl::StrCat("cancelled while waiting for ", who));
+      // The client's own cancellation never reaches it as a status, so a
+      // downstream CANCELLED is the backend dropping the call (shutting down).
+      return absl::UnavailableError(
+          absl::StrCat(who, " at ", address, " is unavailable: it cancelled the call (shutting down?)"));
     default: {
       absl::Status s = FromGrpcStatus(st);
       return absl::Status(s.code(), absl::StrCat(who, " at ", address, ": ", s.message()));

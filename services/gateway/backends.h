@@ -20,8 +20,9 @@ namespace orqa {
 /// "NOT_SERVING", ...), or "UNREACHABLE"; waits at most 500 ms.
 std::string HealthOf(const std::shared_ptr<grpc::Channel>& channel);
 
-/// A failed downstream call as the gateway reports it: the code kept, the
-/// message naming the backend (`who` at `address`).
+/// A failed downstream call as the gateway reports it: the code kept (a
+/// downstream CANCELLED — a backend dropping the call — becomes UNAVAILABLE),
+/// the message naming the backend (`who` at `address`).
 absl::Status DownstreamError(const grpc::Status& st, const std::string& who, const std::string& address);
 
 /// What the gateway last saw of one backend.
