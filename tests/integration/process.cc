@@ -26,6 +26,7 @@ Process::~Process() {
 
 bool Process::Start(const std::vector<std::string>& argv, const std::string& log_path,
                     const std::map<std::string, std::string>& env) {
+  status_ = -1;  // a Process may be started again after it ended (restart tests)
   pid_ = fork();
   if (pid_ < 0) return false;
   if (pid_ == 0) {

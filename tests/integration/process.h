@@ -19,6 +19,7 @@ class Process {
 
   /// Starts `argv[0]` with `argv`; stdout and stderr go to `log_path`.
   /// `env` entries are added to (or replace in) the inherited environment.
+  /// Starting again after the previous child ended is allowed.
   bool Start(const std::vector<std::string>& argv, const std::string& log_path,
              const std::map<std::string, std::string>& env = {});
 
