@@ -177,11 +177,11 @@ std::string SkipReason(const std::vector<std::string>& parts) {
 }
 
 // Inverse of the path rules below PrefixRule: "encoder.layer.0.attention.self.query.weight"
-// → "encoder/layer_0/attention/self/query/kernel"; `*transpose` for kernels.
-std::string ToTFPath(const std::string& rest, bool* transpose) {
+// → "encoder/layer_0/attention/self/query/kernel" (whether it is stored transposed
+// is PlanTFVariable's to say).
+std::string ToTFPath(const std::string& rest) {
   std::vector<std::string> parts = absl::StrSplit(rest, '.');
   std::vector<std::string> out;
-  *transpose = false;
   for (size_t i = 0; i < parts.size(); ++i) {
     const std::string& p = parts[i];
     const bool last = i + 1 == parts.size();
@@ -203,7 +203,6 @@ std::string ToTFPath(const std::string& rest, bool* transpose) {
         out.push_back("gamma");
       } else {
         out.push_back("kernel");
-        *transpose = true;
       }
     } else if (p == "bias") {
       out.push_back(norm ? "beta" : prev == "predictions" ? "output_bias" : "bias");
@@ -387,8 +386,7 @@ std::string ReferenceTFName(const std::string& key, TFComponent component) {
       // The last component of the layout prefix (LayerNorm, predictions, …)
       // decides what "weight" and "bias" become, so it goes through ToTFPath too.
       std::vector<std::string> ctx = absl::StrSplit(r->key, '.', absl::SkipEmpty());
-      bool transpose = false;
-      std::string path = ToTFPath(ctx.back() + "." + key.substr(std::strlen(r->key)), &transpose);
+      std::string path = ToTFPath(ctx.back() + "." + key.substr(std::strlen(r->key)));
       return std::string(r->tf) + path.substr(path.find('/') + 1);
     }
     return "";

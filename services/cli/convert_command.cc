@@ -124,9 +124,8 @@ int RunConvert(int argc, char** argv) {
                                                  {"aliases", aliases.dump()},
                                                  {"converted_from", absl::StrJoin(from, ",")}};
   absl::Status st = WriteText(tmp + "/config.json", *config_text);
-  if (st.ok()) {
-    auto vocab_text = ReadFile(vocab_path);
-    st = vocab_text.ok() ? WriteText(tmp + "/vocab.txt", *vocab_text) : vocab_text.status();
+  if (st.ok() && !std::filesystem::copy_file(vocab_path, tmp + "/vocab.txt", ec)) {
+    st = absl::DataLossError(absl::StrCat(tmp, "/vocab.txt: ", ec.message()));
   }
   if (st.ok()) st = WriteSafetensors(tmp + "/model.safetensors", conv->tensors, metadata);
   if (st.ok() && std::rename(tmp.c_str(), out.c_str()) != 0) {

@@ -19,16 +19,23 @@ double MsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
-// Runs `call`; if it fails UNAVAILABLE because the channel is still backing
-// off from an earlier failure (a backend that just restarted), waits up to a
-// second (within the deadline) for the channel to connect and tries once more.
-template <typename Call>
-grpc::Status WithReconnect(grpc::Channel& channel, grpc::ServerContext& server_ctx, Call&& call) {
-  grpc::Status st = call();
+// Calls `rpc` with a fresh client context that inherits the server call's
+// deadline and cancellation (`response` cleared first); if it fails
+// UNAVAILABLE because the channel is still backing off from an earlier
+// failure (a backend that just restarted), waits up to a second (within the
+// deadline) for the channel to connect and tries once more.
+template <typename Response, typename Rpc>
+grpc::Status CallBackend(grpc::Channel& channel, grpc::ServerContext& server_ctx, Response* response, Rpc&& rpc) {
+  auto attempt = [&] {
+    auto ctx = grpc::ClientContext::FromServerContext(server_ctx);
+    response->Clear();
+    return rpc(ctx.get());
+  };
+  grpc::Status st = attempt();
   if (st.error_code() != grpc::StatusCode::UNAVAILABLE) return st;
   auto limit = std::min(server_ctx.deadline(), std::chrono::system_clock::now() + std::chrono::seconds(1));
   if (!channel.WaitForConnected(limit)) return st;
-  return call();
+  return attempt();
 }
 
 }  // namespace
@@ -95,10 +102,8 @@ absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerPa
   }
   orqa::v1::ReadResponse spans;
   if (read.blocks_size() > 0) {  // BM25 finds nothing for a question of stop words only
-    grpc::Status st = WithReconnect(backends_->reader_channel(), *context, [&] {
-      auto ctx = grpc::ClientContext::FromServerContext(*context);
-      spans.Clear();
-      return backends_->reader().Read(ctx.get(), read, &spans);
+    grpc::Status st = CallBackend(backends_->reader_channel(), *context, &spans, [&](grpc::ClientContext* ctx) {
+      return backends_->reader().Read(ctx, read, &spans);
     });
     if (!st.ok()) return DownstreamError(st, "reader", backends_->reader_address());
   }
@@ -162,10 +167,8 @@ absl::StatusOr<ScoredIds> AnswerPipeline::RetrieveAll(grpc::ServerContext* conte
     req.set_question(question);
     req.set_embed_only(true);
     orqa::v1::RetrieveResponse resp;
-    grpc::Status st = WithReconnect(backends_->retriever_channel(e), *context, [&] {
-      auto ctx = grpc::ClientContext::FromServerContext(*context);
-      resp.Clear();
-      return backends_->retriever(e).Retrieve(ctx.get(), req, &resp);
+    grpc::Status st = CallBackend(backends_->retriever_channel(e), *context, &resp, [&](grpc::ClientContext* ctx) {
+      return backends_->retriever(e).Retrieve(ctx, req, &resp);
     });
     if (!st.ok()) return DownstreamError(st, absl::StrCat("retriever shard ", e), backends_->retriever_address(e));
     *embed_ms = resp.embed_ms();
@@ -176,10 +179,8 @@ absl::StatusOr<ScoredIds> AnswerPipeline::RetrieveAll(grpc::ServerContext* conte
       req.set_k(shard_k[i]);
       req.set_return_texts(true);
       orqa::v1::SearchResponse resp;
-      grpc::Status st = WithReconnect(backends_->retriever_channel(i), *context, [&] {
-        auto ctx = grpc::ClientContext::FromServerContext(*context);
-        resp.Clear();
-        return backends_->retriever(i).Search(ctx.get(), req, &resp);
+      grpc::Status st = CallBackend(backends_->retriever_channel(i), *context, &resp, [&](grpc::ClientContext* ctx) {
+        return backends_->retriever(i).Search(ctx, req, &resp);
       });
       ShardResult r;
       r.status = st;
@@ -194,10 +195,8 @@ absl::StatusOr<ScoredIds> AnswerPipeline::RetrieveAll(grpc::ServerContext* conte
       req.set_return_texts(true);
       req.set_mode(mode);
       orqa::v1::RetrieveResponse resp;
-      grpc::Status st = WithReconnect(backends_->retriever_channel(i), *context, [&] {
-        auto ctx = grpc::ClientContext::FromServerContext(*context);
-        resp.Clear();
-        return backends_->retriever(i).Retrieve(ctx.get(), req, &resp);
+      grpc::Status st = CallBackend(backends_->retriever_channel(i), *context, &resp, [&](grpc::ClientContext* ctx) {
+        return backends_->retriever(i).Retrieve(ctx, req, &resp);
       });
       ShardResult r;
       r.status = st;

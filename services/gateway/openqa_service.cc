@@ -52,9 +52,10 @@ grpc::Status OpenQAService::Answer(grpc::ServerContext* context, const orqa::v1:
                                    orqa::v1::AnswerResponse* response) {
   ORQA_RETURN_GRPC_IF_ERROR(ValidateQuestion("question", request->question()));
   ORQA_RETURN_GRPC_IF_ERROR(ValidateAnswerLimits(request->k(), request->num_answers()));
-  ORQA_RETURN_GRPC_IF_ERROR(ValidateReadK(request->read_k(), EffectiveK(request->k())));
+  const int k = EffectiveK(request->k());
+  ORQA_RETURN_GRPC_IF_ERROR(ValidateReadK(request->read_k(), k));
   ORQA_RETURN_GRPC_IF_ERROR(ValidateMode(request->retrieval()));
-  AnswerParams p{request->question(), EffectiveK(request->k()),
+  AnswerParams p{request->question(), k,
                  std::max(1, request->num_answers()), request->return_retrieved(), request->return_timings(),
                  request->read_k(), ResolveMode(request->retrieval(), options_.retrieval)};
   return ToGrpcStatus(pipeline_.Answer(context, p, response));
@@ -70,7 +71,8 @@ grpc::Status OpenQAService::BatchAnswer(grpc::ServerContext* context, const orqa
     ORQA_RETURN_GRPC_IF_ERROR(ValidateQuestion(absl::StrCat("questions[", i, "]"), request->questions(i)));
   }
   ORQA_RETURN_GRPC_IF_ERROR(ValidateAnswerLimits(request->k(), request->num_answers()));
-  ORQA_RETURN_GRPC_IF_ERROR(ValidateReadK(request->read_k(), EffectiveK(request->k())));
+  const int k = EffectiveK(request->k());
+  ORQA_RETURN_GRPC_IF_ERROR(ValidateReadK(request->read_k(), k));
   ORQA_RETURN_GRPC_IF_ERROR(ValidateMode(request->retrieval()));
   const int n = request->questions_size();
   std::vector<orqa::v1::AnswerResponse> results(n);
@@ -79,7 +81,7 @@ grpc::Status OpenQAService::BatchAnswer(grpc::ServerContext* context, const orqa
     std::vector<std::future<void>> running;
     for (int i = start; i < std::min<int>(n, start + kBatchConcurrency); ++i) {
       running.push_back(std::async(std::launch::async, [&, i] {
-        AnswerParams p{request->questions(i), EffectiveK(request->k()),
+        AnswerParams p{request->questions(i), k,
                        std::max(1, request->num_answers()), request->return_retrieved(), request->return_timings(),
                        request->read_k(), ResolveMode(request->retrieval(), options_.retrieval)};
         statuses[i] = pipeline_.Answer(context, p, &results[i]);

@@ -120,15 +120,13 @@ std::vector<absl::StatusOr<RetrieverService::Hits>> RetrieverService::RunBatch(
   absl::Status st;
   double search_ms = 0;
   if (ns > 0) {
-    std::vector<float> queries;
-    if (ns == nq) {
-      queries = vectors;
-    } else {
-      for (int64_t r : searched) queries.insert(queries.end(), vectors.begin() + r * dim, vectors.begin() + (r + 1) * dim);
+    std::vector<float> gathered;  // only when some rows just embed
+    if (ns < nq) {
+      for (int64_t r : searched) gathered.insert(gathered.end(), vectors.begin() + r * dim, vectors.begin() + (r + 1) * dim);
     }
     for (int64_t j = 0; j < ns; ++j) row_of[searched[j]] = j;
     auto t1 = std::chrono::steady_clock::now();
-    st = state->searcher->Search(queries.data(), ns, max_k, scores.data(), ids.data());
+    st = state->searcher->Search(ns < nq ? gathered.data() : vectors.data(), ns, max_k, scores.data(), ids.data());
     search_ms = MsSince(t1);
     search_seconds_->Observe(search_ms / 1000);
   }
