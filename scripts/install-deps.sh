@@ -22,13 +22,17 @@ PACKAGES=(
   # REST proxy (Go, grpc-gateway v1)
   golang-go golang-grpc-gateway golang-github-grpc-ecosystem-grpc-gateway-dev
   golang-goprotobuf-dev golang-google-grpc-dev golang-google-genproto-dev
-  # integration tests: scraping and compose validation
-  prometheus docker-compose
+  # integration tests: scraping, compose validation, rendering the Kubernetes manifests
+  prometheus docker-compose python3-yaml
   # browser tests of the web page (headless)
   chromium
   # load benchmark over REST
   wrk
 )
+
+# `kubectl kustomize` renders deploy/k8s offline: Debian's kubernetes-client,
+# unless a kubectl (e.g. a newer one from another package) is already there.
+command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -6,26 +6,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/index/block_store.h"
+#include "common/text/stop_words.h"
 
 namespace orqa {
 namespace {
 
-// A common English stop-word list (function words only).
-const char* const kStopWords[] = {
-    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be",
-    "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does",
-    "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her",
-    "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself",
-    "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or",
-    "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than",
-    "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those",
-    "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which",
-    "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves"};
-
 Xapian::SimpleStopper& Stopper() {
   static Xapian::SimpleStopper* s = [] {
     auto* st = new Xapian::SimpleStopper();
-    for (const char* w : kStopWords) st->add(w);
+    int n = 0;
+    const char* const* words = StopWords(&n);
+    for (int i = 0; i < n; ++i) st->add(words[i]);
     return st;
   }();
   return *s;

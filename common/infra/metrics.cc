@@ -16,6 +16,11 @@ Metrics::Metrics(std::string service)
                   .Name("orqa_grpc_server_handling_seconds")
                   .Help("Time from the start of an RPC to its status, in seconds.")
                   .Register(*registry_);
+  in_flight_ = &prometheus::BuildGauge()
+                    .Name("orqa_grpc_server_in_flight")
+                    .Help("RPCs started on the server and not yet finished.")
+                    .Register(*registry_)
+                    .Add({{"service", service_}});
   prometheus::BuildGauge()
       .Name("orqa_build_info")
       .Help("Always 1; labels carry the service and orqa version.")
@@ -27,6 +32,16 @@ Metrics::Metrics(std::string service)
 std::vector<double> Metrics::LatencyBuckets() {
   return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
           0.25,   0.5,   1,      2.5,   5,    10,   30,   60};
+}
+
+void Metrics::CallStarted() {
+  ++active_calls_;
+  in_flight_->Increment();
+}
+
+void Metrics::CallFinished() {
+  --active_calls_;
+  in_flight_->Decrement();
 }
 
 void Metrics::ObserveRpc(const std::string& method, const std::string& code_name,

@@ -16,6 +16,7 @@ namespace orqa {
 /// A service's Prometheus registry plus the RPC metrics every service has:
 ///   orqa_grpc_server_handled_total{service,method,code}
 ///   orqa_grpc_server_handling_seconds{service,method}  (histogram)
+///   orqa_grpc_server_in_flight{service}  (RPCs started, not yet finished)
 ///   orqa_build_info{service,version} = 1
 /// Service-specific families are added through registry().
 class Metrics {
@@ -34,14 +35,18 @@ class Metrics {
   /// Default latency buckets, in seconds (0.5 ms .. 60 s).
   static std::vector<double> LatencyBuckets();
 
-  /// RPCs started and not yet finished (the drain on SIGTERM waits for 0).
-  std::atomic<int64_t>& active_calls() { return active_calls_; }
+  /// An RPC started / finished: counts the calls in flight (the drain on
+  /// SIGTERM waits for 0; an autoscaler can read the gauge).
+  void CallStarted();
+  void CallFinished();
+  int64_t active_calls() const { return active_calls_.load(); }
 
  private:
   std::string service_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* handled_;
   prometheus::Family<prometheus::Histogram>* latency_;
+  prometheus::Gauge* in_flight_;
   std::atomic<int64_t> active_calls_{0};
 };
 

@@ -14,9 +14,9 @@ class RpcMetricsInterceptor : public grpc::experimental::Interceptor {
  public:
   RpcMetricsInterceptor(Metrics* metrics, std::string method)
       : metrics_(metrics), method_(std::move(method)), start_(std::chrono::steady_clock::now()) {
-    ++metrics_->active_calls();
+    metrics_->CallStarted();
   }
-  ~RpcMetricsInterceptor() override { --metrics_->active_calls(); }
+  ~RpcMetricsInterceptor() override { metrics_->CallFinished(); }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {

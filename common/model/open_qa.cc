@@ -2,8 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <cctype>
+#include <unordered_set>
+
 #include "absl/strings/str_cat.h"
 #include "common/text/answer_metrics.h"
+#include "common/text/stop_words.h"
 
 namespace orqa {
 namespace {
@@ -17,17 +21,64 @@ torch::Tensor ToLongMatrix(const std::vector<std::vector<int32_t>>& rows) {
   return t;
 }
 
+// Calls fn(first, end, word) for each word of `pieces` (a piece not starting
+// with "##" and its "##" continuations), skipping special tokens.
+template <typename PieceText, typename Fn>
+void ForEachWord(const WordPieceTokenizer& tok, size_t n, const std::vector<int32_t>& ids, PieceText piece, Fn fn) {
+  size_t i = 0;
+  while (i < n) {
+    if (tok.IsSpecialId(ids[i])) {
+      ++i;
+      continue;
+    }
+    std::string word = piece(i);
+    size_t j = i + 1;
+    for (; j < n && !tok.IsSpecialId(ids[j]); ++j) {
+      const std::string& p = piece(j);
+      if (p.size() < 2 || p[0] != '#' || p[1] != '#') break;
+      word.append(p, 2, std::string::npos);
+    }
+    fn(i, j, word);
+    i = j;
+  }
+}
+
+bool IsContentWord(const std::string& w) {
+  bool alnum = false;
+  for (unsigned char ch : w) alnum = alnum || std::isalnum(ch) || ch >= 0x80;
+  return alnum && !IsStopWord(w);
+}
+
 }  // namespace
+
+void MarkQuestionMatches(const WordPieceTokenizer& tok, const std::vector<int32_t>& question_ids,
+                         const std::vector<WordPiece>& block_pieces, PairEncoding* e) {
+  std::unordered_set<std::string> question_words;
+  ForEachWord(tok, question_ids.size(), question_ids, [&](size_t i) { return tok.IdToToken(question_ids[i]); },
+              [&](size_t, size_t, const std::string& w) {
+                if (IsContentWord(w)) question_words.insert(w);
+              });
+  if (question_words.empty()) return;
+  const size_t kept = static_cast<size_t>(e->num_b);
+  std::vector<int32_t> block_ids(kept);
+  for (size_t i = 0; i < kept; ++i) block_ids[i] = block_pieces[i].id;
+  ForEachWord(tok, kept, block_ids, [&](size_t i) -> const std::string& { return block_pieces[i].piece; },
+              [&](size_t first, size_t end, const std::string& w) {
+                if (!question_words.count(w)) return;
+                for (size_t k = first; k < end; ++k) e->token_type_ids[e->b_offset() + k] = 2;
+              });
+}
 
 ReaderInputs EncodeReaderInputs(const WordPieceTokenizer& tok,
                                 const std::vector<std::pair<const std::vector<int32_t>*, const std::string*>>& pairs,
-                                int seq_len) {
+                                const RealmConfig& config) {
   ReaderInputs in;
   for (const auto& [q_ids, text] : pairs) {
     in.block_pieces.push_back(tok.Tokenize(*text));
     std::vector<int32_t> b_ids;
     for (const auto& p : in.block_pieces.back()) b_ids.push_back(p.id);
-    in.encodings.push_back(EncodePair(*q_ids, b_ids, seq_len, tok.cls_id(), tok.sep_id()));
+    in.encodings.push_back(EncodePair(*q_ids, b_ids, config.reader_seq_len, tok.cls_id(), tok.sep_id()));
+    if (config.reader_question_match) MarkQuestionMatches(tok, *q_ids, in.block_pieces.back(), &in.encodings.back());
     in.tokens += in.encodings.back().input_ids.size();
   }
   PadToLongest(&in.encodings, tok.pad_id());
@@ -132,7 +183,7 @@ void RealmOpenQA::ForwardRetrieved(const std::string& question, const torch::Ten
   std::vector<int32_t> q_ids = tok.RoundTripQuestion(question);
   std::vector<std::pair<const std::vector<int32_t>*, const std::string*>> pairs;
   for (int64_t i = 0; i < beam; ++i) pairs.push_back({&q_ids, texts.at(i)});
-  out.reader_inputs = EncodeReaderInputs(tok, pairs, config_.reader_seq_len);
+  out.reader_inputs = EncodeReaderInputs(tok, pairs, config_);
   const ReaderInputs& in = out.reader_inputs;
 
   const int64_t r = std::min<int64_t>(config_.reader_beam_size, beam);

@@ -21,10 +21,20 @@ struct ReaderInputs {
   int64_t tokens = 0;                                                              // non-padding tokens
 };
 
-/// One pair per (question ids, block text); the pointers must stay valid for the call.
+/// One pair per (question ids, block text), truncated to
+/// `config.reader_seq_len`; the pointers must stay valid for the call. With
+/// `config.reader_question_match`, block words found in the question get
+/// token type 2 (MarkQuestionMatches).
 ReaderInputs EncodeReaderInputs(const WordPieceTokenizer& tok,
                                 const std::vector<std::pair<const std::vector<int32_t>*, const std::string*>>& pairs,
-                                int seq_len);
+                                const RealmConfig& config);
+
+/// Sets token type 2 on every piece of a block word (pieces joined, lower
+/// case as tokenized) that is also a word of the question, except stop words
+/// and words without a letter or digit; `e` must be an EncodePair of
+/// (question ids, block pieces).
+void MarkQuestionMatches(const WordPieceTokenizer& tok, const std::vector<int32_t>& question_ids,
+                         const std::vector<WordPiece>& block_pieces, PairEncoding* e);
 
 /// Everything one RealmForOpenQA forward computes, named as the reference's
 /// intermediates. S = searcher beam (reader beam in eval), R = reader beam,

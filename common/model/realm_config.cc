@@ -17,6 +17,9 @@ absl::Status Read(const nlohmann::json& j, const char* key, T* out, const std::s
   if constexpr (std::is_same_v<T, std::string>) {
     if (!v.is_string()) return absl::InvalidArgumentError(absl::StrCat(name, ": ", key, " must be a string"));
     *out = v.get<std::string>();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_boolean()) return absl::InvalidArgumentError(absl::StrCat(name, ": ", key, " must be true or false"));
+    *out = v.get<bool>();
   } else if constexpr (std::is_same_v<T, int>) {
     if (!v.is_number_integer()) return absl::InvalidArgumentError(absl::StrCat(name, ": ", key, " must be an integer"));
     *out = v.get<int>();
@@ -46,6 +49,7 @@ absl::StatusOr<RealmConfig> ParseRealmConfig(const std::string& text, const std:
   ORQA_READ(max_span_width) ORQA_READ(reader_layer_norm_eps) ORQA_READ(reader_beam_size)
   ORQA_READ(reader_seq_len) ORQA_READ(num_block_records) ORQA_READ(searcher_beam_size)
   ORQA_READ(hidden_dropout_prob) ORQA_READ(attention_probs_dropout_prob) ORQA_READ(initializer_range)
+  ORQA_READ(reader_question_match)
 #undef ORQA_READ
   auto positive = [&](const char* field, int v) -> absl::Status {
     if (v <= 0) return absl::InvalidArgumentError(absl::StrCat(name, ": ", field, " must be > 0, got ", v));
@@ -77,6 +81,10 @@ absl::StatusOr<RealmConfig> ParseRealmConfig(const std::string& text, const std:
   if (c.hidden_act != "gelu" && c.hidden_act != "gelu_new") {
     return absl::InvalidArgumentError(
         absl::StrCat(name, ": hidden_act '", c.hidden_act, "' is not supported (gelu, gelu_new)"));
+  }
+  if (c.reader_question_match && c.type_vocab_size < 3) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": reader_question_match needs type_vocab_size >= 3, got ",
+                                                   c.type_vocab_size));
   }
   if (c.reader_seq_len > c.max_position_embeddings) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": reader_seq_len ", c.reader_seq_len,

@@ -34,6 +34,13 @@ struct RealmConfig {
   double attention_probs_dropout_prob = 0.1;
   /// Standard deviation of freshly initialised weights.
   double initializer_range = 0.02;
+  /// orqa's addition, off in every released checkpoint: the reader gives
+  /// each block word that also occurs in the question (stop words and
+  /// punctuation aside) token type 2 instead of 1, the "exact match" input
+  /// feature of DrQA-style readers. Needs type_vocab_size >= 3. It lets a
+  /// reader trained from nothing on a few thousand questions find where a
+  /// paragraph talks about the question, which pre-trained BERT knows.
+  bool reader_question_match = false;
 
   int head_dim() const { return hidden_size / num_attention_heads; }
 };

@@ -64,7 +64,7 @@ std::vector<std::vector<ReaderSpan>> SpanReader::Read(const std::vector<const Re
   }
   std::vector<std::vector<ReaderSpan>> out(queries.size());
   if (pairs.empty()) return out;
-  const ReaderInputs in = EncodeReaderInputs(tok, pairs, c.reader_seq_len);
+  const ReaderInputs in = EncodeReaderInputs(tok, pairs, c);
   if (tokens) *tokens = in.tokens;
   const int64_t n = in.input_ids.size(0);
   torch::InferenceMode guard;

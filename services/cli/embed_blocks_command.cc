@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/index/block_store.h"
+#include "common/index/embeddings.h"
 #include "common/train/block_embedding.h"
 #include "common/infra/flags.h"
 #include "common/infra/main_util.h"
@@ -21,7 +22,7 @@ constexpr char kCmd[] = "orqa embed-blocks";
 
 int RunEmbedBlocks(int argc, char** argv) {
   std::string model_dir, weights, blocks_path, out;
-  int batch_size = 16, max_length = 288, threads = 1;
+  int batch_size = 16, max_length = 288, threads = 1, shard_index = 0, num_shards = 1;
   FlagSet flags(kCmd, "Embeds every block of a block store with the REALM embedder into a float32 .npy.");
   flags.String("model", &model_dir, "Embedder model directory (config.json, vocab.txt, weights).");
   flags.String("weights", &weights, "Weights file (default: model.safetensors / pytorch_model.bin in --model).");
@@ -30,6 +31,10 @@ int RunEmbedBlocks(int argc, char** argv) {
   flags.Int("batch-size", &batch_size, "Blocks per forward pass.");
   flags.Int("max-length", &max_length, "Tokens per block: [CLS] title [SEP] text [SEP] (288 in REALM).");
   flags.Int("threads", &threads, "LibTorch intra-op threads.");
+  flags.Int("shard-index", &shard_index,
+            "Embed only this shard's blocks (the rows orqa-retriever --shard-index serves); "
+            "that retriever then loads the shard's file directly.");
+  flags.Int("num-shards", &num_shards, "Number of contiguous block-id shards.");
   std::string precision_name = "fp32";
   flags.String("precision", &precision_name, "Encoder arithmetic: fp32 (matches the reference), bf16 or int8.");
   if (auto code = ParseFlagsOrExit(flags, argc, argv, kCmd)) return *code;
@@ -41,13 +46,25 @@ int RunEmbedBlocks(int argc, char** argv) {
   if (batch_size < 1 || max_length < 8 || threads < 1) {
     return ReportFatal(kCmd, absl::InvalidArgumentError("--batch-size >= 1, --max-length >= 8, --threads >= 1"), 2);
   }
+  if (num_shards < 1 || shard_index < 0 || shard_index >= num_shards) {
+    return ReportFatal(kCmd, absl::InvalidArgumentError(absl::StrCat("--shard-index: expected 0..", num_shards - 1,
+                                                                     " for --num-shards ", num_shards, ", got ",
+                                                                     shard_index)), 2);
+  }
   torch::set_num_threads(threads);
   auto embedder = TextEmbedder::Load(model_dir, weights, *precision);
   if (!embedder.ok()) return ReportFatal(kCmd, embedder.status());
   auto store = BlockStore::Open(blocks_path);
   if (!store.ok()) return ReportFatal(kCmd, store.status());
-  const int64_t n = (*store)->size(), dim = (*embedder)->dim();
+  if ((*store)->size() < num_shards) {
+    return ReportFatal(kCmd, absl::InvalidArgumentError(absl::StrCat((*store)->size(), " blocks cannot make ",
+                                                                     num_shards, " shards")), 2);
+  }
+  const auto [begin, end] = ShardRange((*store)->size(), shard_index, num_shards);
+  const int64_t n = end - begin, dim = (*embedder)->dim();
   EmbedBlocksOptions options;
+  options.begin = begin;
+  options.end = end;
   options.batch_size = batch_size;
   options.max_length = max_length;
   Progress progress("embedded blocks", n);
@@ -67,8 +84,9 @@ int RunEmbedBlocks(int argc, char** argv) {
   }, &resumed);
   if (!st.ok()) return ReportFatal(kCmd, st);
   progress.Done(n);
-  std::printf("wrote %lld x %lld embeddings to %s (embedder %s)\n", static_cast<long long>(n),
-              static_cast<long long>(dim), out.c_str(), (*embedder)->version().c_str());
+  std::printf("wrote %lld x %lld embeddings to %s (blocks %lld..%lld, embedder %s)\n", static_cast<long long>(n),
+              static_cast<long long>(dim), out.c_str(), static_cast<long long>(begin),
+              static_cast<long long>(end - 1), (*embedder)->version().c_str());
   return 0;
 }
 

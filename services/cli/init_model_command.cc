@@ -44,6 +44,7 @@ int RunInitModel(int argc, char** argv) {
   int hidden = 256, layers = 4, heads = 4, intermediate = 1024, proj = 128, span_hidden = 256, seq_len = 288,
       reader_beam = 5, searcher_beam = 100, max_span = 10, max_position = 512, seed = 0;
   double init_std = 0.02;
+  bool question_match = false;
   std::string act = "gelu_new";
   FlagSet flags(kCmd, "Writes a RealmForOpenQA model directory with fresh BERT-initialised weights.");
   flags.String("out", &out, "Model directory to create.");
@@ -62,6 +63,9 @@ int RunInitModel(int argc, char** argv) {
   flags.String("hidden-act", &act, "gelu or gelu_new.");
   flags.Double("init-std", &init_std, "Standard deviation of the initial weights.");
   flags.Int("seed", &seed, "Random seed.");
+  flags.Bool("question-match", &question_match,
+             "Reader input feature: block words found in the question get token type 2 "
+             "(reader_question_match; type_vocab_size 3). Helps a reader trained from nothing.");
   if (auto code = ParseFlagsOrExit(flags, argc, argv, kCmd)) return *code;
   if (out.empty() || vocab.empty()) return ReportFatal(kCmd, absl::InvalidArgumentError("--out and --vocab are required"), 2);
   auto tok = WordPieceTokenizer::FromVocabFile(vocab);
@@ -81,7 +85,8 @@ int RunInitModel(int argc, char** argv) {
                       {"reader_beam_size", reader_beam},
                       {"searcher_beam_size", searcher_beam},
                       {"max_position_embeddings", max_position},
-                      {"type_vocab_size", 2},
+                      {"type_vocab_size", question_match ? 3 : 2},
+                      {"reader_question_match", question_match},
                       {"layer_norm_eps", 1e-12},
                       {"reader_layer_norm_eps", 1e-3},
                       {"hidden_dropout_prob", 0.1},

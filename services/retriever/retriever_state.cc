@@ -24,6 +24,7 @@ absl::StatusOr<std::shared_ptr<const RetrieverState>> LoadRetrieverState(
   }
   const bool new_embeddings = !src.embeddings_path.empty();
   EmbeddingMatrix full;
+  bool shard_file = false;
   if (new_embeddings) {
     auto m = OpenEmbeddings(src.embeddings_path);
     if (!m.ok()) return m.status();
@@ -31,6 +32,15 @@ absl::StatusOr<std::shared_ptr<const RetrieverState>> LoadRetrieverState(
     s->embeddings_path = src.embeddings_path;
     s->embeddings_version = WeightsVersion(src.embeddings_path);
     s->total_blocks = full.rows();
+    // A file holding just this shard's rows (orqa embed-blocks --shard-index)
+    // stands for the whole matrix's slice.
+    if (s->blocks && num_shards > 1 && full.rows() != s->blocks->size() && s->blocks->size() >= num_shards) {
+      auto [begin, end] = ShardRange(s->blocks->size(), shard_index, num_shards);
+      if (full.rows() == end - begin) {
+        shard_file = true;
+        s->total_blocks = s->blocks->size();
+      }
+    }
   }
   if (!s->embedder || !s->blocks || (!new_embeddings && !s->searcher)) {
     return absl::FailedPreconditionError("a model directory, a block store and block embeddings are all required");
@@ -52,7 +62,7 @@ absl::StatusOr<std::shared_ptr<const RetrieverState>> LoadRetrieverState(
     }
     auto [begin, end] = ShardRange(total, shard_index, num_shards);
     s->first_block_id = begin;
-    s->embeddings = SliceRows(full, begin, end);
+    s->embeddings = shard_file ? full : SliceRows(full, begin, end);
     auto searcher = MakeSearcher(s->embeddings, searcher_options);
     if (!searcher.ok()) return searcher.status();
     s->searcher = std::move(*searcher);

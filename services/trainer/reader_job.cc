@@ -89,7 +89,7 @@ class TrainReaderTask final : public TrainingTask {
       for (const auto& text : q.texts) pairs.push_back({&q.question_ids, &text});
     }
     first_row.push_back(static_cast<int64_t>(pairs.size()));
-    ReaderInputs in = EncodeReaderInputs(tok, pairs, t_.config.reader_seq_len);
+    ReaderInputs in = EncodeReaderInputs(tok, pairs, t_.config);
     auto out = t_.model->reader()->forward(in.input_ids, in.attention_mask, in.token_type_ids, in.block_mask);
     torch::Tensor correct = CorrectCandidates(in, questions, first_row, out.candidate_starts, out.candidate_ends);
 

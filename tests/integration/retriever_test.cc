@@ -410,6 +410,50 @@ TEST_F(RetrieverTest, EmbedBlocksResumesAnInterruptedRun) {
   EXPECT_NE(access((out + ".partial").c_str(), F_OK), 0) << "the partial file was not renamed";
 }
 
+// A sharded index build (the Kubernetes Indexed Job): each shard's rows
+// embedded on their own, and the retriever of that shard loading the file.
+TEST_F(RetrieverTest, OneShardsEmbeddingsServeThatShard) {
+  const std::string out = *dir_ + "/shard1of3.npy";
+  std::string log;
+  ASSERT_EQ(RunCommand(Bin("orqa") + " embed-blocks --model " + *fixture_ + " --weights " + Weights() + " --blocks " +
+                           *dir_ + "/squad.blocks --out " + out + " --batch-size 64 --shard-index 1 --num-shards 3",
+                       &log), 0) << log;
+  EXPECT_NE(log.find("wrote 689 x " + std::to_string(dim_) + " embeddings to " + out + " (blocks 689..1377"),
+            std::string::npos) << log;
+  auto full = OpenEmbeddings(*dir_ + "/squad.npy"), part = OpenEmbeddings(out);
+  ASSERT_TRUE(full.ok() && part.ok()) << part.status();
+  ASSERT_EQ(part->rows(), 689);
+  for (int64_t i = 0; i < 689 * dim_; ++i) {
+    ASSERT_NEAR(part->data()[i], full->data()[689 * dim_ + i], 1e-4) << "element " << i;
+  }
+  auto args = SquadArgs();
+  args.push_back("--shard-index=1");
+  args.push_back("--num-shards=3");
+  Retriever whole(*dir_, "shard1-full", args);
+  args[3] = "--embeddings=" + out;
+  Retriever own(*dir_, "shard1-own", args);
+  grpc::ClientContext ctx;
+  orqa::v1::RetrieverInfo info;
+  ASSERT_TRUE(own.stub().GetInfo(&ctx, {}, &info).ok());
+  EXPECT_EQ(info.first_block_id(), 689);
+  EXPECT_EQ(info.num_blocks(), 689);
+  for (int i = 0; i < 10; ++i) {
+    orqa::v1::RetrieveResponse a, b;
+    ASSERT_TRUE(whole.Retrieve(questions_[i], 5, &a).ok());
+    ASSERT_TRUE(own.Retrieve(questions_[i], 5, &b).ok());
+    ASSERT_EQ(b.blocks_size(), 5);
+    for (int j = 0; j < 5; ++j) {
+      EXPECT_EQ(a.blocks(j).id(), b.blocks(j).id()) << questions_[i] << " rank " << j;
+      EXPECT_NEAR(a.blocks(j).retrieval_score(), b.blocks(j).retrieval_score(), 1e-3);
+    }
+  }
+  // A shard index outside the shards is refused before any work.
+  EXPECT_EQ(RunCommand(Bin("orqa") + " embed-blocks --model " + *fixture_ + " --blocks " + *dir_ +
+                           "/squad.blocks --out " + out + " --shard-index 3 --num-shards 3", &log), 2);
+  EXPECT_NE(log.find("orqa embed-blocks: error: --shard-index: expected 0..2 for --num-shards 3, got 3"),
+            std::string::npos) << log;
+}
+
 TEST_F(RetrieverTest, ImportEmbeddingsFromEveryFormat) {
   auto reference = OpenEmbeddings(Weights());  // block_emb in the safetensors checkpoint
   ASSERT_TRUE(reference.ok()) << reference.status();

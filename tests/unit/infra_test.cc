@@ -138,6 +138,17 @@ TEST(Metrics, CountsRpcsByMethodAndCode) {
   EXPECT_NE(text.find(R"(orqa_build_info{service="test",version=")"), std::string::npos);
 }
 
+TEST(Metrics, CallsInFlightAreAGauge) {
+  Metrics m("test");
+  m.CallStarted();
+  m.CallStarted();
+  m.CallFinished();
+  EXPECT_EQ(m.active_calls(), 1);
+  EXPECT_NE(m.Serialize().find("orqa_grpc_server_in_flight{service=\"test\"} 1\n"), std::string::npos) << m.Serialize();
+  m.CallFinished();
+  EXPECT_NE(m.Serialize().find("orqa_grpc_server_in_flight{service=\"test\"} 0\n"), std::string::npos);
+}
+
 TEST(Metrics, CodeNames) {
   EXPECT_EQ(GrpcCodeName(0), "OK");
   EXPECT_EQ(GrpcCodeName(3), "INVALID_ARGUMENT");

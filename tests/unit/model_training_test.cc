@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_join.h"
 #include "common/model/open_qa.h"
 #include "tests/unit/fixture_paths.h"
 
@@ -133,6 +134,51 @@ TEST(RealmConfigParsing, ImpossibleValuesNameTheField) {
   EXPECT_EQ(ParseRealmConfig(R"({"hidden_act": "relu"})", "c.json").status().message(),
             "c.json: hidden_act 'relu' is not supported (gelu, gelu_new)");
   EXPECT_EQ(ParseRealmConfig("[1]", "c.json").status().message(), "c.json: not a JSON object");
+  EXPECT_EQ(ParseRealmConfig(R"({"reader_question_match": true})", "c.json").status().message(),
+            "c.json: reader_question_match needs type_vocab_size >= 3, got 2");
+  EXPECT_EQ(ParseRealmConfig(R"({"reader_question_match": 1})", "c.json").status().message(),
+            "c.json: reader_question_match must be true or false");
+  EXPECT_FALSE(ParseRealmConfig("{}", "c.json")->reader_question_match);
+}
+
+// Token types of the block part of each pair, one string of digits per pair.
+std::vector<std::string> BlockTypes(const ReaderInputs& in) {
+  std::vector<std::string> out;
+  for (const PairEncoding& e : in.encodings) {
+    std::string s;
+    for (int32_t j = 0; j < e.num_b; ++j) s += static_cast<char>('0' + e.token_type_ids[e.b_offset() + j]);
+    out.push_back(s);
+  }
+  return out;
+}
+
+TEST(ReaderQuestionMatch, MarksWholeContentWordsFoundInTheQuestion) {
+  Loaded l = Load();
+  const std::vector<int32_t> q = l.tok->Encode("Which river flows through Paris? tokenization");
+  // Pieces: the seine flows through paris ; the river is no token ##ization , rivers .
+  const std::string a = "The Seine flows through Paris; the river is no token, rivers.";
+  const std::string b = "Tokenization of Paris";
+  const std::string c = "The river";
+  RealmConfig config = l.config;
+  config.type_vocab_size = 3;
+  config.reader_question_match = true;
+  ReaderInputs in = EncodeReaderInputs(*l.tok, {{&q, &a}, {&q, &b}, {&q, &c}}, config);
+  std::vector<std::string> pieces;
+  for (const WordPiece& p : in.block_pieces[0]) pieces.push_back(p.piece);
+  ASSERT_EQ(absl::StrJoin(pieces, " "), "the seine flows through paris ; the river is no token , rivers .");
+  ASSERT_EQ(absl::StrJoin(BlockTypes(in), "|"), "11212112111111|2212|12");
+  // "tokenization" is two pieces, both marked; "token" alone is another word.
+  ASSERT_EQ(in.block_pieces[1][0].piece + in.block_pieces[1][1].piece, "token##ization");
+  // Block tokens keep counting as block tokens for the span candidates.
+  EXPECT_TRUE(in.block_mask[0][q.size() + 2 + 4].item<bool>());
+  // Off (every released checkpoint): type 1 throughout.
+  config.reader_question_match = false;
+  EXPECT_EQ(absl::StrJoin(BlockTypes(EncodeReaderInputs(*l.tok, {{&q, &a}, {&q, &c}}, config)), "|"),
+            "11111111111111|11");
+  // Truncation: only the kept block pieces are looked at.
+  config.reader_question_match = true;
+  config.reader_seq_len = static_cast<int>(q.size()) + 3 + 5;
+  EXPECT_EQ(absl::StrJoin(BlockTypes(EncodeReaderInputs(*l.tok, {{&q, &a}}, config)), "|"), "112121");  // longest_first keeps 6 of 14
 }
 
 }  // namespace

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Renders every kustomize overlay under deploy/k8s offline (`kubectl kustomize`,
+no server) and checks each rendered object against what the binaries accept.
+
+Usage: k8s_render_test.py REPO_ROOT BIN_DIR
+Checks: expected kinds per overlay; every ORQA_* variable a container sets is
+one its binary lists in --help; gRPC readiness probes on the port the service
+listens on (ORQA_GRPC_PORT), liveness on /metrics at ORQA_METRICS_PORT, and the
+Prometheus scrape annotations naming that port; a termination grace period
+longer than ORQA_GRACE_PERIOD_S; the admin token from a Secret; Services
+targeting named container ports; shard count = StatefulSet replicas =
+ORQA_NUM_SHARDS = the gateway's and trainer's shard lists, in ordinal order;
+the reader reached through its headless Service; the HPA on the reader's
+in-flight gauge; the Indexed Job's completions = its --num-shards.
+"""
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+
+ROOT, BIN = sys.argv[1], sys.argv[2]
+K8S = os.path.join(ROOT, "deploy", "k8s")
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+
+
+def render(path):
+    r = subprocess.run(["kubectl", "kustomize", path], capture_output=True, text=True)
+    if r.returncode != 0:
+        failures.append(f"kubectl kustomize {path} failed: {r.stderr.strip()}")
+        return []
+    return [o for o in yaml.safe_load_all(r.stdout) if o]
+
+
+_env_cache = {}
+
+
+def accepted_env(binary):
+    """The ORQA_* names `binary --help` lists (its flags' environment fallbacks)."""
+    if binary not in _env_cache:
+        r = subprocess.run([os.path.join(BIN, binary), "--help"], capture_output=True, text=True)
+        _env_cache[binary] = set(re.findall(r"\[(ORQA_[A-Z0-9_]+)\]", r.stdout + r.stderr))
+        check(_env_cache[binary], f"{binary} --help lists no environment variables")
+    return _env_cache[binary]
+
+
+def binary_of(container):
+    cmd = container.get("command") or []
+    text = " ".join(cmd)
+    m = re.search(r"\b(orqa(?:-[a-z]+)?)\b", text)
+    return m.group(1) if m else None
+
+
+def env_of(container):
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def value(env, name):
+    return env[name].get("value") if name in env else None
+
+
+def pod_spec(obj):
+    if obj["kind"] in ("Deployment", "StatefulSet"):
+        return obj["spec"]["template"]
+    if obj["kind"] == "Job":
+        return obj["spec"]["template"]
+    return None
+
+
+def check_overlay(name, objs, shards):
+    by = {(o["kind"], o["metadata"]["name"]): o for o in objs}
+    expected = {("StatefulSet", "orqa-retriever"), ("Service", "orqa-retriever"),
+                ("Deployment", "orqa-reader"), ("Service", "orqa-reader"),
+                ("HorizontalPodAutoscaler", "orqa-reader"), ("Deployment", "orqa-gateway"),
+                ("Service", "orqa-gateway"), ("Deployment", "orqa-trainer"), ("Service", "orqa-trainer"),
+                ("PersistentVolumeClaim", "orqa-trainer-state"), ("Deployment", "orqa-rest"),
+                ("Service", "orqa-rest")}
+    check(set(by) == expected, f"{name}: objects {sorted(set(by) ^ expected)} differ from the expected set")
+    for (kind, oname), o in by.items():
+        check(o["metadata"].get("labels", {}).get("app.kubernetes.io/part-of") == "orqa",
+              f"{name}: {kind}/{oname} lacks the part-of label")
+        tmpl = pod_spec(o)
+        if tmpl is None:
+            continue
+        spec = tmpl["spec"]
+        sel = o["spec"]["selector"]["matchLabels"]
+        check(all(tmpl["metadata"]["labels"].get(k) == v for k, v in sel.items()),
+              f"{name}: {kind}/{oname} selector does not match its pod labels")
+        for c in spec["containers"]:
+            where = f"{name}: {kind}/{oname} container {c['name']}"
+            binary = binary_of(c)
+            check(binary is not None, f"{where}: no orqa binary in its command")
+            ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+            env = env_of(c)
+            if binary == "orqa-rest":
+                check(c.get("readinessProbe", {}).get("httpGet", {}).get("port") == "http", f"{where}: readiness")
+                continue
+            for e in env:
+                if e.startswith("ORQA_"):
+                    check(e in accepted_env(binary), f"{where}: {binary} does not accept {e}")
+            grpc_port = int(value(env, "ORQA_GRPC_PORT") or -1)
+            metrics_port = int(value(env, "ORQA_METRICS_PORT") or -1)
+            check(ports.get("grpc") == grpc_port, f"{where}: grpc containerPort {ports.get('grpc')} != {grpc_port}")
+            check(ports.get("metrics") == metrics_port, f"{where}: metrics containerPort != {metrics_port}")
+            check(value(env, "ORQA_HOST") == "0.0.0.0", f"{where}: listens on {value(env, 'ORQA_HOST')}")
+            rp = c.get("readinessProbe", {})
+            check(rp.get("grpc", {}).get("port") == grpc_port, f"{where}: readiness is not a gRPC probe on {grpc_port}")
+            lp = c.get("livenessProbe", {})
+            check(lp.get("httpGet", {}).get("path") == "/metrics" and lp["httpGet"].get("port") in ("metrics", metrics_port),
+                  f"{where}: liveness is not /metrics")
+            ann = tmpl["metadata"].get("annotations", {})
+            check(ann.get("prometheus.io/scrape") == "true" and ann.get("prometheus.io/port") == str(metrics_port),
+                  f"{where}: scrape annotations do not name port {metrics_port}")
+            grace = float(value(env, "ORQA_GRACE_PERIOD_S") or -1)
+            check(0 <= grace < spec.get("terminationGracePeriodSeconds", 30),
+                  f"{where}: terminationGracePeriodSeconds {spec.get('terminationGracePeriodSeconds')} "
+                  f"does not exceed --grace-period-s {grace}")
+            check("requests" in c.get("resources", {}), f"{where}: no resource requests")
+        for v in spec.get("volumes", []):
+            claim = v.get("persistentVolumeClaim", {}).get("claimName")
+            check(claim is None or claim in ("orqa-models", "orqa-index") or ("PersistentVolumeClaim", claim) in by,
+                  f"{name}: {kind}/{oname} mounts an unknown claim {claim}")
+    # Services: selectors find pods, target ports are named container ports.
+    for (kind, oname), svc in by.items():
+        if kind != "Service":
+            continue
+        workload = [o for o in objs if pod_spec(o) and all(
+            pod_spec(o)["metadata"]["labels"].get(k) == v for k, v in svc["spec"]["selector"].items())]
+        check(len(workload) == 1, f"{name}: Service/{oname} selects {len(workload)} workloads")
+        if workload:
+            names = {p["name"] for c in pod_spec(workload[0])["spec"]["containers"] for p in c.get("ports", [])}
+            for p in svc["spec"]["ports"]:
+                check(p["targetPort"] in names, f"{name}: Service/{oname} targets unknown port {p['targetPort']}")
+    sts = by[("StatefulSet", "orqa-retriever")]
+    check(sts["spec"]["replicas"] == shards, f"{name}: {sts['spec']['replicas']} retriever replicas, expected {shards}")
+    check(sts["spec"]["serviceName"] == "orqa-retriever" and by[("Service", "orqa-retriever")]["spec"].get("clusterIP") == "None",
+          f"{name}: the shards' Service is not headless")
+    rc = sts["spec"]["template"]["spec"]["containers"][0]
+    check(value(env_of(rc), "ORQA_NUM_SHARDS") == str(shards), f"{name}: ORQA_NUM_SHARDS != {shards}")
+    check('--shard-index="${HOSTNAME##*-}"' in " ".join(rc["command"]), f"{name}: shard index not from the ordinal")
+    port = value(env_of(rc), "ORQA_GRPC_PORT")
+    want = ",".join(f"orqa-retriever-{i}.orqa-retriever:{port}" for i in range(shards))
+    gw = env_of(by[("Deployment", "orqa-gateway")]["spec"]["template"]["spec"]["containers"][0])
+    tr = env_of(by[("Deployment", "orqa-trainer")]["spec"]["template"]["spec"]["containers"][0])
+    check(value(gw, "ORQA_RETRIEVERS") == want, f"{name}: gateway shard list {value(gw, 'ORQA_RETRIEVERS')} != {want}")
+    check(value(tr, "ORQA_RETRIEVER") == want, f"{name}: trainer shard list {value(tr, 'ORQA_RETRIEVER')} != {want}")
+    reader_port = value(env_of(by[("Deployment", "orqa-reader")]["spec"]["template"]["spec"]["containers"][0]),
+                        "ORQA_GRPC_PORT")
+    check(value(gw, "ORQA_READER") == f"dns:///orqa-reader:{reader_port}", f"{name}: gateway reader address")
+    check(by[("Service", "orqa-reader")]["spec"].get("clusterIP") == "None", f"{name}: reader Service not headless")
+    trainer_port = value(tr, "ORQA_GRPC_PORT")
+    check(value(gw, "ORQA_TRAINER") == f"orqa-trainer:{trainer_port}", f"{name}: gateway trainer address")
+    check(gw["ORQA_ADMIN_TOKEN"].get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "orqa-admin",
+          f"{name}: the admin token is not from the orqa-admin Secret")
+    check(by[("Deployment", "orqa-trainer")]["spec"]["strategy"]["type"] == "Recreate",
+          f"{name}: trainer rollout could run two trainers on one job store")
+    hpa = by[("HorizontalPodAutoscaler", "orqa-reader")]["spec"]
+    check(hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orqa-reader"},
+          f"{name}: HPA target")
+    check(hpa["metrics"][0]["pods"]["metric"]["name"] == "orqa_grpc_server_in_flight", f"{name}: HPA metric")
+    return rc
+
+
+for overlay, shards in (("shards-1", 1), ("shards-4", 4), ("shards-4-own-index", 4)):
+    objs = render(os.path.join(K8S, "overlays", overlay))
+    if objs:
+        rc = check_overlay(overlay, objs, shards)
+        if overlay.endswith("own-index"):
+            check('--embeddings="/index/shard-${HOSTNAME##*-}.npy"' in " ".join(rc["command"]),
+                  f"{overlay}: shards do not load their own files")
+job_objs = render(os.path.join(K8S, "jobs", "build-index"))
+jobs = [o for o in job_objs if o["kind"] == "Job"]
+check(len(jobs) == 1, "build-index: expected one Job")
+if jobs:
+    js = jobs[0]["spec"]
+    check(js.get("completionMode") == "Indexed", "build-index: not an Indexed Job")
+    c = js["template"]["spec"]["containers"][0]
+    text = " ".join(c["command"])
+    m = re.search(r"--num-shards (\d+)", text)
+    check(m is not None and int(m.group(1)) == js["completions"], "build-index: completions != --num-shards")
+    check("--shard-index \"${JOB_COMPLETION_INDEX}\"" in text, "build-index: shard index not from the completion index")
+    check(binary_of(c) == "orqa" and "embed-blocks" in text, "build-index: not orqa embed-blocks")
+    r = subprocess.run([os.path.join(BIN, "orqa"), "embed-blocks", "--help"], capture_output=True, text=True)
+    for flag in re.findall(r"(--[a-z-]+)", text.split("embed-blocks", 1)[1]):
+        check(flag in r.stdout + r.stderr, f"build-index: orqa embed-blocks has no {flag}")
+
+if failures:
+    print("\n".join("FAIL " + f for f in failures))
+    sys.exit(1)
+print(f"ok: 3 overlays and the build-index job render and agree with the binaries ({len(_env_cache)} binaries checked)")
