@@ -4,13 +4,13 @@
 
 #include <chrono>
 #include <functional>
-#include <future>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "common/index/fusion.h"
 #include "common/index/topk_merge.h"
 #include "common/infra/status_util.h"
+#include "services/gateway/fan_out.h"
 
 namespace orqa {
 namespace {
@@ -40,6 +40,19 @@ grpc::Status CallBackend(grpc::Channel& channel, grpc::ServerContext& server_ctx
 
 }  // namespace
 
+// One retrieval mode's calls to every shard, in flight on a FanOut.
+struct AnswerPipeline::PendingRetrieval {
+  orqa::v1::RetrievalMode mode;
+  bool by_vector = false;  // Search with one embedding (dense, several shards) instead of Retrieve
+  std::vector<orqa::v1::RetrieveRequest> retrieve_req;
+  std::vector<orqa::v1::RetrieveResponse> retrieve_resp;
+  std::vector<orqa::v1::SearchRequest> search_req;
+  std::vector<orqa::v1::SearchResponse> search_resp;
+  std::vector<size_t> calls;  // FanOut index per shard
+  double embed_ms = -1;
+  std::chrono::steady_clock::time_point started;
+};
+
 absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerParams& p,
                                     orqa::v1::AnswerResponse* response) const {
   auto t_start = std::chrono::steady_clock::now();
@@ -64,26 +77,41 @@ absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerPa
   std::map<int64_t, orqa::v1::Block> blocks;
   double embed_ms = 0, search_ms = 0;
   ScoredIds merged;
-  if (p.mode == orqa::v1::RETRIEVAL_MODE_HYBRID) {
-    auto dense = std::async(std::launch::async, [&] {
-      std::map<int64_t, orqa::v1::Block> b;
-      double e = 0, s = 0;
-      auto r = RetrieveAll(context, p.question, p.k, shard_k, orqa::v1::RETRIEVAL_MODE_DENSE, &b, &e, &s);
-      return std::make_tuple(std::move(r), std::move(b), e, s);
-    });
-    auto sparse = RetrieveAll(context, p.question, p.k, shard_k, orqa::v1::RETRIEVAL_MODE_SPARSE, &blocks, &embed_ms, &search_ms);
-    auto [dense_ids, dense_blocks, e, s] = dense.get();
-    if (!dense_ids.ok()) return dense_ids.status();
-    if (!sparse.ok()) return sparse.status();
-    blocks.insert(dense_blocks.begin(), dense_blocks.end());
-    embed_ms = std::max(embed_ms, e);
-    search_ms = std::max(search_ms, s);
-    merged = fusion_.weighted ? WeightedScoreFusion(*dense_ids, *sparse, fusion_.dense_weight, p.k)
-                              : ReciprocalRankFusion(*dense_ids, *sparse, p.k, fusion_.rrf_c);
-  } else {
-    auto r = RetrieveAll(context, p.question, p.k, shard_k, p.mode, &blocks, &embed_ms, &search_ms);
-    if (!r.ok()) return r.status();
-    merged = std::move(*r);
+  {
+    // Every shard call of both modes in flight at once on gRPC's callback
+    // API (no thread per shard); the dense embedding is computed while the
+    // sparse calls run.
+    // (The pending calls' requests and responses outlive the FanOut, whose
+    // destructor waits for calls still running after an early return.)
+    PendingRetrieval sparse, dense;
+    FanOut fan(*context);
+    const bool hybrid = p.mode == orqa::v1::RETRIEVAL_MODE_HYBRID;
+    const bool want_sparse = hybrid || p.mode == orqa::v1::RETRIEVAL_MODE_SPARSE;
+    const bool want_dense = hybrid || p.mode == orqa::v1::RETRIEVAL_MODE_DENSE;
+    if (want_sparse) {
+      absl::Status st = StartRetrieval(context, p.question, shard_k, orqa::v1::RETRIEVAL_MODE_SPARSE, &fan, &sparse);
+      if (!st.ok()) return st;
+    }
+    if (want_dense) {
+      absl::Status st = StartRetrieval(context, p.question, shard_k, orqa::v1::RETRIEVAL_MODE_DENSE, &fan, &dense);
+      if (!st.ok()) return st;
+    }
+    fan.Wait();
+    absl::StatusOr<ScoredIds> dense_ids, sparse_ids;
+    if (want_dense) {
+      dense_ids = FinishRetrieval(dense, fan, p.k, &blocks, &embed_ms, &search_ms);
+      if (!dense_ids.ok()) return dense_ids.status();
+    }
+    if (want_sparse) {
+      sparse_ids = FinishRetrieval(sparse, fan, p.k, &blocks, &embed_ms, &search_ms);
+      if (!sparse_ids.ok()) return sparse_ids.status();
+    }
+    if (hybrid) {
+      merged = fusion_.weighted ? WeightedScoreFusion(*dense_ids, *sparse_ids, fusion_.dense_weight, p.k)
+                                : ReciprocalRankFusion(*dense_ids, *sparse_ids, p.k, fusion_.rrf_c);
+    } else {
+      merged = std::move(p.mode == orqa::v1::RETRIEVAL_MODE_SPARSE ? *sparse_ids : *dense_ids);
+    }
   }
   double retrieve_ms = MsSince(t_retrieve);
 
@@ -145,21 +173,14 @@ absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerPa
   return absl::OkStatus();
 }
 
-absl::StatusOr<ScoredIds> AnswerPipeline::RetrieveAll(grpc::ServerContext* context, const std::string& question,
-                                                      int k, const std::vector<int>& shard_k, orqa::v1::RetrievalMode mode,
-                                                      std::map<int64_t, orqa::v1::Block>* blocks, double* embed_ms,
-                                                      double* search_ms) const {
+
+absl::Status AnswerPipeline::StartRetrieval(grpc::ServerContext* context, const std::string& question,
+                                            const std::vector<int>& shard_k, orqa::v1::RetrievalMode mode,
+                                            FanOut* fan, PendingRetrieval* r) const {
   const size_t shards = shard_k.size();
-  // One call per shard, all in parallel: the shard's status, blocks (best
-  // first) and timings as it reports them (-1: not reported).
-  struct ShardResult {
-    grpc::Status status;
-    google::protobuf::RepeatedPtrField<orqa::v1::Block> blocks;
-    double embed_ms = -1, search_ms = -1;
-  };
-  std::function<ShardResult(size_t)> call_shard;
-  orqa::v1::Vector query;
-  if (shards > 1 && mode != orqa::v1::RETRIEVAL_MODE_SPARSE) {
+  r->mode = mode;
+  r->by_vector = shards > 1 && mode != orqa::v1::RETRIEVAL_MODE_SPARSE;
+  if (r->by_vector) {
     // Dense over several shards: the question is embedded once (by the shards
     // in turn) and every shard searches with that vector.
     const size_t e = next_embedding_shard_.fetch_add(1) % shards;
@@ -171,68 +192,84 @@ absl::StatusOr<ScoredIds> AnswerPipeline::RetrieveAll(grpc::ServerContext* conte
       return backends_->retriever(e).Retrieve(ctx, req, &resp);
     });
     if (!st.ok()) return DownstreamError(st, absl::StrCat("retriever shard ", e), backends_->retriever_address(e));
-    *embed_ms = resp.embed_ms();
-    *query.mutable_values() = resp.query_vector();
-    call_shard = [&](size_t i) {
-      orqa::v1::SearchRequest req;
-      *req.add_queries() = query;
-      req.set_k(shard_k[i]);
-      req.set_return_texts(true);
-      orqa::v1::SearchResponse resp;
-      grpc::Status st = CallBackend(backends_->retriever_channel(i), *context, &resp, [&](grpc::ClientContext* ctx) {
-        return backends_->retriever(i).Search(ctx, req, &resp);
-      });
-      ShardResult r;
-      r.status = st;
-      if (st.ok() && resp.results_size() == 1) r.blocks.Swap(resp.mutable_results(0)->mutable_blocks());
-      return r;
-    };
+    r->embed_ms = resp.embed_ms();
+    r->search_req.resize(shards);
+    r->search_resp.resize(shards);
+    for (size_t i = 0; i < shards; ++i) {
+      *r->search_req[i].add_queries()->mutable_values() = resp.query_vector();
+      r->search_req[i].set_k(shard_k[i]);
+      r->search_req[i].set_return_texts(true);
+    }
   } else {
-    call_shard = [&](size_t i) {
-      orqa::v1::RetrieveRequest req;
-      req.set_question(question);
-      req.set_k(shard_k[i]);
-      req.set_return_texts(true);
-      req.set_mode(mode);
-      orqa::v1::RetrieveResponse resp;
-      grpc::Status st = CallBackend(backends_->retriever_channel(i), *context, &resp, [&](grpc::ClientContext* ctx) {
-        return backends_->retriever(i).Retrieve(ctx, req, &resp);
-      });
-      ShardResult r;
-      r.status = st;
-      r.blocks.Swap(resp.mutable_blocks());
-      r.embed_ms = resp.embed_ms();
-      r.search_ms = resp.search_ms();
-      return r;
-    };
+    r->retrieve_req.resize(shards);
+    r->retrieve_resp.resize(shards);
+    for (size_t i = 0; i < shards; ++i) {
+      r->retrieve_req[i].set_question(question);
+      r->retrieve_req[i].set_k(shard_k[i]);
+      r->retrieve_req[i].set_return_texts(true);
+      r->retrieve_req[i].set_mode(mode);
+    }
   }
-  auto t_search = std::chrono::steady_clock::now();
-  std::vector<std::future<ShardResult>> calls;
-  for (size_t i = 0; i < shards; ++i) calls.push_back(std::async(std::launch::async, call_shard, i));
+  r->started = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < shards; ++i) {
+    auto* stub = backends_->retriever(i).async();
+    FanOut::Start start;
+    if (r->by_vector) {
+      start = [stub, req = &r->search_req[i], resp = &r->search_resp[i]](grpc::ClientContext* ctx, auto done) {
+        resp->Clear();
+        stub->Search(ctx, req, resp, std::move(done));
+      };
+    } else {
+      start = [stub, req = &r->retrieve_req[i], resp = &r->retrieve_resp[i]](grpc::ClientContext* ctx, auto done) {
+        resp->Clear();
+        stub->Retrieve(ctx, req, resp, std::move(done));
+      };
+    }
+    r->calls.push_back(fan->Add(&backends_->retriever_channel(i), std::move(start)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ScoredIds> AnswerPipeline::FinishRetrieval(PendingRetrieval& r, const FanOut& fan, int k,
+                                                          std::map<int64_t, orqa::v1::Block>* blocks,
+                                                          double* embed_ms, double* search_ms) const {
   std::vector<ScoredIds> parts;
   absl::Status failure;
   double reported_search_ms = -1;
-  for (size_t i = 0; i < shards; ++i) {
-    ShardResult r = calls[i].get();
-    if (!r.status.ok()) {
-      if (failure.ok()) {
-        failure = DownstreamError(r.status, absl::StrCat("retriever shard ", i), backends_->retriever_address(i));
-      }
+  *embed_ms = std::max(*embed_ms, r.embed_ms);
+  for (size_t i = 0; i < r.calls.size(); ++i) {
+    const grpc::Status& st = fan.status(r.calls[i]);
+    if (!st.ok()) {
+      if (failure.ok()) failure = DownstreamError(st, absl::StrCat("retriever shard ", i), backends_->retriever_address(i));
       continue;
     }
+    google::protobuf::RepeatedPtrField<orqa::v1::Block>* shard_blocks;
+    if (r.by_vector) {
+      if (r.search_resp[i].results_size() != 1) {
+        if (failure.ok()) {
+          failure = absl::InternalError(absl::StrCat("retriever shard ", i, " at ", backends_->retriever_address(i),
+                                                     " answered one query with ", r.search_resp[i].results_size(),
+                                                     " results"));
+        }
+        continue;
+      }
+      shard_blocks = r.search_resp[i].mutable_results(0)->mutable_blocks();
+    } else {
+      shard_blocks = r.retrieve_resp[i].mutable_blocks();
+      *embed_ms = std::max(*embed_ms, r.retrieve_resp[i].embed_ms());
+      reported_search_ms = std::max(reported_search_ms, r.retrieve_resp[i].search_ms());
+    }
     ScoredIds part;
-    for (const auto& b : r.blocks) {
+    for (auto& b : *shard_blocks) {
       part.ids.push_back(b.id());
       part.scores.push_back(b.retrieval_score());
-      (*blocks)[b.id()] = b;
+      (*blocks)[b.id()] = std::move(b);
     }
     parts.push_back(std::move(part));
-    *embed_ms = std::max(*embed_ms, r.embed_ms);
-    reported_search_ms = std::max(reported_search_ms, r.search_ms);
   }
   // The shards' own search time where they report it (Retrieve), else the
   // fan-out's wall time (Search).
-  *search_ms = reported_search_ms >= 0 ? reported_search_ms : MsSince(t_search);
+  *search_ms = std::max(*search_ms, reported_search_ms >= 0 ? reported_search_ms : MsSince(r.started));
   if (!failure.ok()) return failure;
   return MergeTopK(parts, k);
 }

@@ -15,6 +15,8 @@
 
 namespace orqa {
 
+class FanOut;
+
 /// One question's parameters after defaults are applied.
 struct AnswerParams {
   std::string question;
@@ -36,7 +38,7 @@ struct FusionOptions {
   double rrf_c = 60.0;
 };
 
-/// question → Retrieve on every shard (in parallel, exact merge) → Read →
+/// question → Retrieve on every shard (all at once, exact merge) → Read →
 /// answers with evidence. Every downstream call inherits the client's
 /// deadline and cancellation; a backend that is down gives UNAVAILABLE naming it.
 class AnswerPipeline {
@@ -46,11 +48,17 @@ class AnswerPipeline {
                       orqa::v1::AnswerResponse* response) const;
 
  private:
-  // One mode's top k over every shard (exact merge); fills the blocks' texts.
-  absl::StatusOr<ScoredIds> RetrieveAll(grpc::ServerContext* context, const std::string& question, int k,
-                                        const std::vector<int>& shard_k, orqa::v1::RetrievalMode mode,
-                                        std::map<int64_t, orqa::v1::Block>* blocks, double* embed_ms,
-                                        double* search_ms) const;
+  // One retrieval mode's calls to every shard, started on a FanOut.
+  struct PendingRetrieval;
+  // Starts `mode` on every shard (dense over several shards: embeds the
+  // question on one shard first, on this thread, then Search everywhere).
+  absl::Status StartRetrieval(grpc::ServerContext* context, const std::string& question,
+                              const std::vector<int>& shard_k, orqa::v1::RetrievalMode mode, FanOut* fan,
+                              PendingRetrieval* r) const;
+  // After fan.Wait(): the exact top k over the shards; fills the blocks' texts.
+  absl::StatusOr<ScoredIds> FinishRetrieval(PendingRetrieval& r, const FanOut& fan, int k,
+                                            std::map<int64_t, orqa::v1::Block>* blocks, double* embed_ms,
+                                            double* search_ms) const;
 
   Backends* backends_;
   FusionOptions fusion_;

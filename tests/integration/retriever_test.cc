@@ -61,6 +61,7 @@ class Retriever {
   ~Retriever() { EXPECT_EQ(process_.StopAndWait(SIGTERM, milliseconds(15000)), 0) << ReadFile(log_); }
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  pid_t pid() const { return process_.pid(); }
   orqa::v1::Retriever::Stub& stub() { return *stub_; }
   // Questions this process has embedded (its embed histogram's count).
   int64_t Embedded() const {
@@ -320,6 +321,139 @@ TEST_F(RetrieverTest, GatewayEmbedsEachQuestionOnceAcrossShards) {
   }
   EXPECT_EQ(embedded, asked);
   EXPECT_EQ(gateway.StopAndWait(SIGTERM, milliseconds(15000)), 0);
+  EXPECT_EQ(reader.StopAndWait(SIGTERM, milliseconds(15000)), 0);
+}
+
+int ThreadsOf(pid_t pid) {
+  std::istringstream in(ReadFile("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+// Eight shards behind one gateway: the exact merge equals one index, the
+// client's deadline and cancellation reach a shard that stopped answering,
+// and the gateway's threads do not grow with shards x requests in flight
+// (the shards are called through gRPC's callback API).
+TEST_F(RetrieverTest, EightShardsFanOutWithoutAThreadPerShard) {
+  Retriever single(*dir_, "single-eight", SquadArgs());
+  std::vector<std::unique_ptr<Retriever>> shards;
+  std::string addresses;
+  for (int i = 0; i < 8; ++i) {
+    auto args = SquadArgs();
+    args.push_back("--shard-index=" + std::to_string(i));
+    args.push_back("--num-shards=8");
+    shards.push_back(std::make_unique<Retriever>(*dir_, "eight" + std::to_string(i), args));
+    addresses += (i ? "," : "") + shards.back()->address();
+  }
+  Process reader, gateway;
+  const int reader_port = PickFreePort(), gateway_port = PickFreePort();
+  ASSERT_TRUE(reader.Start({Bin("orqa-reader"), "--grpc-port=" + std::to_string(reader_port),
+                            "--metrics-port=" + std::to_string(PickFreePort()), "--model-dir=" + *fixture_,
+                            "--weights=" + Weights()},
+                           *dir_ + "/eight-reader.log"));
+  const std::string gw = "127.0.0.1:" + std::to_string(gateway_port);
+  ASSERT_TRUE(gateway.Start({Bin("orqa-gateway"), "--grpc-port=" + std::to_string(gateway_port),
+                             "--metrics-port=" + std::to_string(PickFreePort()), "--retrievers=" + addresses,
+                             "--reader=127.0.0.1:" + std::to_string(reader_port)},
+                            *dir_ + "/eight-gateway.log"));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!IsServing(gw)) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << ReadFile(*dir_ + "/eight-gateway.log");
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  auto stub = orqa::v1::OpenQA::NewStub(grpc::CreateChannel(gw, grpc::InsecureChannelCredentials()));
+  auto ask = [&](const std::string& q, int k, std::chrono::milliseconds timeout, orqa::v1::AnswerResponse* resp,
+                 grpc::ClientContext* ctx) {
+    ctx->set_deadline(std::chrono::system_clock::now() + timeout);
+    orqa::v1::AnswerRequest req;
+    req.set_question(q);
+    req.set_k(k);
+    req.set_read_k(1);
+    req.set_return_retrieved(true);
+    return stub->Answer(ctx, req, resp);
+  };
+  const int k = 10;
+  for (int n = 0; n < 12; ++n) {
+    SCOPED_TRACE(questions_[n]);
+    orqa::v1::RetrieveResponse whole;
+    ASSERT_TRUE(single.Retrieve(questions_[n], k, &whole).ok());
+    grpc::ClientContext ctx;
+    orqa::v1::AnswerResponse resp;
+    grpc::Status st = ask(questions_[n], k, milliseconds(30000), &resp, &ctx);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(resp.retrieved_size(), k);
+    for (int j = 0; j < k; ++j) {
+      EXPECT_EQ(resp.retrieved(j).id(), whole.blocks(j).id()) << "rank " << j;
+      EXPECT_EQ(resp.retrieved(j).retrieval_score(), whole.blocks(j).retrieval_score()) << "rank " << j;
+    }
+  }
+
+  // 16 clients at once: 8 x 16 = 128 shard calls in flight would have been
+  // 128 threads; the gateway's count stays near its idle one.
+  const int idle_threads = ThreadsOf(gateway.pid());
+  std::atomic<int> peak{idle_threads}, failed{0};
+  std::atomic<bool> done{false};
+  std::thread sampler([&] {
+    while (!done) {
+      peak = std::max(peak.load(), ThreadsOf(gateway.pid()));
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+  });
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 16; ++c) {
+    clients.emplace_back([&, c] {
+      for (int n = 0; n < 15; ++n) {
+        grpc::ClientContext ctx;
+        orqa::v1::AnswerResponse resp;
+        if (!ask(questions_[(c * 15 + n) % questions_.size()], k, milliseconds(30000), &resp, &ctx).ok()) ++failed;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  done = true;
+  sampler.join();
+  EXPECT_EQ(failed.load(), 0);
+  // The sync server's own thread per call in flight (16) and gRPC's pollers
+  // may come and go; a thread per shard call would add up to 128.
+  std::printf("gateway threads: idle %d, peak %d with 16 clients x 8 shards\n", idle_threads, peak.load());
+  EXPECT_LE(peak.load() - idle_threads, 40) << "idle " << idle_threads << ", peak " << peak.load();
+
+  // A shard that stops answering: the client's deadline ends the call on
+  // time (no hang), and so does the client cancelling.
+  ASSERT_EQ(kill(shards[5]->pid(), SIGSTOP), 0);
+  {
+    grpc::ClientContext ctx;
+    orqa::v1::AnswerResponse resp;
+    auto t0 = std::chrono::steady_clock::now();
+    grpc::Status st = ask(questions_[0], k, milliseconds(1500), &resp, &ctx);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << st.error_message();
+    EXPECT_LT(took, milliseconds(2500));
+  }
+  {
+    grpc::ClientContext ctx;
+    orqa::v1::AnswerResponse resp;
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(milliseconds(500));
+      ctx.TryCancel();
+    });
+    auto t0 = std::chrono::steady_clock::now();
+    grpc::Status st = ask(questions_[1], k, milliseconds(20000), &resp, &ctx);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    canceller.join();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::CANCELLED) << st.error_message();
+    EXPECT_LT(took, milliseconds(1500));
+  }
+  ASSERT_EQ(kill(shards[5]->pid(), SIGCONT), 0);
+  {
+    grpc::ClientContext ctx;
+    orqa::v1::AnswerResponse resp;
+    grpc::Status st = ask(questions_[2], k, milliseconds(30000), &resp, &ctx);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+  }
+  EXPECT_EQ(gateway.StopAndWait(SIGTERM, milliseconds(15000)), 0) << ReadFile(*dir_ + "/eight-gateway.log");
   EXPECT_EQ(reader.StopAndWait(SIGTERM, milliseconds(15000)), 0);
 }
 
