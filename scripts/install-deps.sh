@@ -12,6 +12,8 @@ PACKAGES=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # LibTorch, FAISS, BLAS
   libtorch-dev libfaiss-dev libopenblas-dev
+  # data-parallel training: c10d's ProcessGroupGloo headers
+  libgloo-dev
   # logging, metrics, misc
   libspdlog-dev libfmt-dev prometheus-cpp-dev nlohmann-json3-dev libcpp-httplib-dev
   libutf8proc-dev

@@ -11,10 +11,13 @@
 # tiny = 2 × 128). --baseline also scores the untrained model the same way.
 # --realm-minutes M adds M minutes of REALM pre-training (salient-span masked
 # LM through retrieval, the index refreshed every --realm-refresh steps) after ICT.
+# The reader marks block words found in the question (init-model --question-match,
+# the exact-match input feature of DrQA-style readers); --no-question-match trains
+# the plain REALM reader instead.
 #
 # Usage: scripts/train-squad-open.sh [--budget-minutes N] [--size small|tiny] [--out DIR] [--data DIR]
 #        [--vocab FILE] [--eval-limit N] [--threads N] [--baseline] [--keep-running]
-#        [--realm-minutes M] [--realm-refresh STEPS]
+#        [--realm-minutes M] [--realm-refresh STEPS] [--no-question-match]
 # env:   BUILD_DIR, ORQA_SHARED_DIR, BASE_PORT (default 63000)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,6 +34,7 @@ SIZE=small
 BASELINE=0
 REALM_MINUTES=0
 REALM_REFRESH=20
+QUESTION_MATCH=(--question-match)
 while [ $# -gt 0 ]; do
   case "$1" in
     --budget-minutes) BUDGET="$2"; shift 2 ;;
@@ -44,6 +48,7 @@ while [ $# -gt 0 ]; do
     --baseline) BASELINE=1; shift ;;
     --realm-minutes) REALM_MINUTES="$2"; shift 2 ;;
     --realm-refresh) REALM_REFRESH="$2"; shift 2 ;;
+    --no-question-match) QUESTION_MATCH=(); shift ;;
     -h|--help) sed -n 2,20p "$0"; exit 0 ;;
     *) echo "train-squad-open.sh: error: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -122,7 +127,7 @@ ckpt_of() {
 "$BIN/orqa" build-blocks --from "$DATA/blocks.jsonl" --out "$OUT/blocks.store" >"$LOGS/build-blocks.log" 2>&1
 "$BIN/orqa" build-bm25 --blocks "$OUT/blocks.store" --out "$OUT/bm25" >"$LOGS/build-bm25.log" 2>&1
 [ -d "$OUT/init" ] || "$BIN/orqa" init-model --out "$OUT/init" --vocab "$VOCAB" "${MODEL_ARGS[@]}" \
-  --proj-size 128 --reader-seq-len 288 --reader-beam 5 --searcher-beam 100 --seed 1 >&2
+  --proj-size 128 --reader-seq-len 288 --reader-beam 5 --searcher-beam 100 --seed 1 "${QUESTION_MATCH[@]}" >&2
 # Finetuning keeps its last 300 training questions aside to pick the best checkpoint (qa-dev stays unseen).
 head -n -300 "$DATA/qa-train.jsonl" > "$OUT/train.jsonl"
 tail -n 300 "$DATA/qa-train.jsonl" > "$OUT/heldout.jsonl"

@@ -42,7 +42,9 @@ class FinetuneTask final : public TrainingTask {
     const int64_t batch = spec_.batch_size();
     const int beam = static_cast<int>(std::min<int64_t>(t_.config.searcher_beam_size, retriever_->total_blocks()));
     double loss_sum = 0;
-    for (int64_t b = 0; b < batch; ++b) {
+    // Data parallelism: this rank's share; each question's loss counts 1/batch of the global mean.
+    const int64_t lo = batch * shard_ / shards_, hi = batch * (shard_ + 1) / shards_;
+    for (int64_t b = lo; b < hi; ++b) {
       const QaExample& ex = train_[order_.At(step * batch + b)];
       torch::Tensor ids;
       torch::Tensor q = t_.model->EmbedQuestion(ex.question, &ids);
@@ -68,6 +70,12 @@ class FinetuneTask final : public TrainingTask {
 
   int64_t examples_per_step() const override { return spec_.batch_size(); }
 
+  bool SetDataShard(int rank, int world_size) override {
+    shard_ = rank;
+    shards_ = world_size;
+    return true;
+  }
+
   StateDict Weights() override { return TraineeWeights(t_); }
 
   const ModelDirFiles& Files() const override { return t_.files; }
@@ -84,6 +92,7 @@ class FinetuneTask final : public TrainingTask {
   OpenQATrainee t_;
   std::vector<QaExample> train_, eval_;
   RetrieverClient* retriever_;
+  int shard_ = 0, shards_ = 1;
   DataOrder order_;
   bool sparse_;  // candidates from BM25 instead of the dense index
 };

@@ -17,6 +17,7 @@
 namespace orqa {
 
 class TrainerMetrics;
+class DataParallel;
 
 /// What a running job sees of the engine.
 class JobContext {
@@ -33,6 +34,9 @@ class JobContext {
   /// and writes it to disk when `persist` (or every few seconds anyway).
   virtual void Update(const std::function<void(orqa::v1::Job*)>& change, const std::string& message,
                       bool persist) = 0;
+  /// The job's data-parallel process group, when it runs on several trainer
+  /// ranks (nullptr: this process alone).
+  virtual DataParallel* data_parallel() { return nullptr; }
 };
 
 /// The job engine: a persisted table, a FIFO queue, one worker running one job

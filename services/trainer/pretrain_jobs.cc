@@ -63,13 +63,25 @@ class MlmTask final : public TrainingTask {
     s_.embedder->train(on);
     head_->train(on);
   }
+  bool SetDataShard(int rank, int world_size) override {
+    shard_ = rank;
+    shards_ = world_size;
+    return true;
+  }
+
   absl::StatusOr<double> Step(int64_t step) override {
     const int64_t batch = spec_.batch_size();
     std::mt19937_64 rng(static_cast<uint64_t>(spec_.seed()) * 7919ULL + static_cast<uint64_t>(step));
+    // Every example of the global batch is drawn (the masks come from one
+    // generator in order); this rank's share is encoded.
+    const int64_t lo = batch * shard_ / shards_, hi = batch * (shard_ + 1) / shards_;
     std::vector<std::vector<int64_t>> ids, labels;
+    int64_t masked = 0;  // in the global batch
     for (int64_t b = 0; b < batch; ++b) {
       auto [title, text] = corpus_.Get(static_cast<int64_t>(order_.At(step * batch + b)));
       MlmExample ex = MakeMlmExample(*s_.tok, text, max_len(), mask_prob(), rng);
+      for (int64_t l : ex.labels) masked += l != -100;
+      if (b < lo || b >= hi) continue;
       ids.emplace_back(ex.input_ids.begin(), ex.input_ids.end());
       labels.push_back(ex.labels);
     }
@@ -81,7 +93,12 @@ class MlmTask final : public TrainingTask {
     auto picked = hidden.index({where});  // [M, H]
     auto target = gold.index({where});
     auto logits = head_(picked, s_.embedder->realm->embeddings->word_embeddings->weight);
-    auto loss = torch::nn::functional::cross_entropy(logits, target);
+    // The mean over the global batch's masked tokens: this rank's share of it.
+    auto loss = shards_ == 1 ? torch::nn::functional::cross_entropy(logits, target)
+                             : torch::nn::functional::cross_entropy(
+                                   logits, target,
+                                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+                                   static_cast<double>(std::max<int64_t>(masked, 1));
     loss.backward();
     {
       torch::NoGradGuard g;
@@ -114,6 +131,7 @@ class MlmTask final : public TrainingTask {
   PretrainCorpus corpus_;
   DataOrder order_;
   MlmHead head_;
+  int shard_ = 0, shards_ = 1;  // data parallelism: this rank's share of every batch
   absl::Status load_status_;
   double accuracy_ = 0;
 };

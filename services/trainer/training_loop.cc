@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/train/adamw.h"
+#include "services/trainer/data_parallel.h"
 #include "services/trainer/job_manager.h"
 #include "services/trainer/trainer_metrics.h"
 
@@ -80,7 +81,19 @@ absl::Status RunTrainingLoop(JobContext& ctx, TrainingTask& task, const std::str
                              : spec.eval_every_steps() > 0    ? spec.eval_every_steps()
                                                               : std::max<int64_t>(1, num_steps / 10);
   const int keep = spec.keep_checkpoints() > 0 ? spec.keep_checkpoints() : 2;
-  const std::string metric = task.best_metric();
+  DataParallel* dp = ctx.data_parallel();
+  const bool writer = dp == nullptr || dp->rank() == 0;  // checkpoints and evaluation
+  if (dp != nullptr) {
+    if (spec.batch_size() % dp->world_size() != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("batch_size: ", spec.batch_size(), " does not split over ",
+                                                     dp->world_size(), " data-parallel ranks"));
+    }
+    if (!task.SetDataShard(dp->rank(), dp->world_size())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(orqa::v1::JobKind_Name(spec.kind()), " cannot split its batches over trainer ranks"));
+    }
+  }
+  const std::string metric = writer ? task.best_metric() : "";
   ctx.Update(
       [&](Job* j) {
         j->set_total(num_steps);
@@ -96,6 +109,10 @@ absl::Status RunTrainingLoop(JobContext& ctx, TrainingTask& task, const std::str
   std::string best_dir = start.best_checkpoint_dir();
 
   auto checkpoint = [&](int64_t step) -> absl::Status {
+    if (!writer) {
+      last_ckpt = step;
+      return absl::OkStatus();
+    }
     const std::string dir = StepDir(spec.output_dir(), step);
     StateDict opt = adam.State();
     std::map<std::string, std::string> meta = {{"orqa_job", start.job_id()}, {"orqa_step", std::to_string(step)},
@@ -109,8 +126,15 @@ absl::Status RunTrainingLoop(JobContext& ctx, TrainingTask& task, const std::str
 
   auto started = std::chrono::steady_clock::now();
   for (int64_t step = first_step; step < num_steps; ++step) {
-    if (ctx.cancelled()) return absl::CancelledError("cancelled");
-    if (ctx.stopping()) {
+    bool cancelled = ctx.cancelled(), stopping = ctx.stopping();
+    if (dp != nullptr) {  // every rank leaves at the same step
+      auto agreed = dp->AgreeOnStop(cancelled ? 1 : stopping ? 2 : 0);
+      if (!agreed.ok()) return agreed.status();
+      cancelled = *agreed == 1;
+      stopping = *agreed == 2;
+    }
+    if (cancelled) return absl::CancelledError("cancelled");
+    if (stopping) {
       if (step > last_ckpt) {
         if (absl::Status st = checkpoint(step); !st.ok()) return st;
       }
@@ -122,7 +146,14 @@ absl::Status RunTrainingLoop(JobContext& ctx, TrainingTask& task, const std::str
     auto t0 = std::chrono::steady_clock::now();
     auto loss_or = task.Step(step);
     if (!loss_or.ok()) return loss_or.status();
-    const double loss = *loss_or;
+    double loss = *loss_or;
+    std::map<std::string, double> step_metrics = task.StepMetrics();
+    if (dp != nullptr) {
+      auto summed = dp->AllReduceGradients(params, loss);
+      if (!summed.ok()) return summed.status();
+      loss = *summed;
+      step_metrics["allreduce_ms"] = dp->last_allreduce_ms();
+    }
     if (!std::isfinite(loss)) return absl::InternalError(absl::StrCat("loss is not finite at step ", step + 1));
     const double lr = WarmupLinearDecay(spec.learning_rate(), step, spec.warmup_steps(), num_steps);
     ClipGradNorm(params, spec.max_grad_norm());
@@ -130,10 +161,9 @@ absl::Status RunTrainingLoop(JobContext& ctx, TrainingTask& task, const std::str
     adam.ZeroGrad();
 
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double rate = secs > 0 ? static_cast<double>(task.examples_per_step()) / secs : 0;
+    const double rate = secs > 0 ? static_cast<double>(task.examples_per_step()) / secs : 0;  // the global batch
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const double eta = elapsed / static_cast<double>(step + 1 - first_step) * static_cast<double>(num_steps - step - 1);
-    const std::map<std::string, double> step_metrics = task.StepMetrics();
     if (metrics) metrics->Step(loss, lr, rate, step_metrics);
     ctx.Update(
         [&](Job* j) {

@@ -41,6 +41,11 @@ class TrainingTask {
   virtual std::string best_metric() const { return ""; }
   /// Extra per-step values reported with the loss (e.g. in-batch accuracy).
   virtual std::map<std::string, double> StepMetrics() { return {}; }
+  /// Data parallelism: from now on Step computes only rank `rank`'s share of
+  /// every global batch of world_size equal shares, its gradients and loss
+  /// being that share of the global batch's mean (they sum over the ranks to
+  /// the one-process values). False when the kind cannot split its batches.
+  virtual bool SetDataShard(int rank, int world_size) { return world_size == 1; }
 };
 
 /// The directory a job resumes from: its last checkpoint, if that holds a
@@ -53,7 +58,10 @@ std::string ResumeDir(JobContext& ctx);
 /// and at the end, keeping the newest keep_checkpoints plus the best by
 /// best_metric(), evaluation every eval_every_steps and at the end. Returns
 /// CANCELLED on CancelJob and ABORTED (after a checkpoint) when the trainer
-/// stops; `resume_dir` (from ResumeDir) restores the optimiser.
+/// stops; `resume_dir` (from ResumeDir) restores the optimiser. With
+/// ctx.data_parallel(), every rank runs this loop on its share of each batch:
+/// the ranks agree on stopping before each step, sum their gradients after
+/// it, and only rank 0 evaluates and writes checkpoints.
 absl::Status RunTrainingLoop(JobContext& ctx, TrainingTask& task, const std::string& resume_dir,
                              TrainerMetrics* metrics);
 

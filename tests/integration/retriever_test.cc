@@ -141,6 +141,41 @@ std::vector<std::string> RetrieverTest::questions_;
 int RetrieverTest::num_blocks_ = 0;
 int RetrieverTest::dim_ = 0;
 
+// `n` retriever shards over the SQuAD paragraphs behind one gateway (with a
+// reader), started and SERVING; the test stops gateway and reader.
+struct ShardedStack {
+  std::vector<std::unique_ptr<Retriever>> shards;
+  Process reader, gateway;
+  std::string gateway_address;
+
+  ShardedStack(const std::string& dir, const std::string& name, int n, const std::vector<std::string>& squad_args,
+               const std::string& fixture, const std::string& weights) {
+    std::string addresses;
+    for (int i = 0; i < n; ++i) {
+      auto args = squad_args;
+      args.push_back("--shard-index=" + std::to_string(i));
+      args.push_back("--num-shards=" + std::to_string(n));
+      shards.push_back(std::make_unique<Retriever>(dir, name + std::to_string(i), args));
+      addresses += (i ? "," : "") + shards.back()->address();
+    }
+    const int reader_port = PickFreePort(), gateway_port = PickFreePort();
+    EXPECT_TRUE(reader.Start({Bin("orqa-reader"), "--grpc-port=" + std::to_string(reader_port),
+                              "--metrics-port=" + std::to_string(PickFreePort()), "--model-dir=" + fixture,
+                              "--weights=" + weights},
+                             dir + "/" + name + "-reader.log"));
+    gateway_address = "127.0.0.1:" + std::to_string(gateway_port);
+    EXPECT_TRUE(gateway.Start({Bin("orqa-gateway"), "--grpc-port=" + std::to_string(gateway_port),
+                               "--metrics-port=" + std::to_string(PickFreePort()), "--retrievers=" + addresses,
+                               "--reader=127.0.0.1:" + std::to_string(reader_port)},
+                              dir + "/" + name + "-gateway.log"));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!IsServing(gateway_address) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    EXPECT_TRUE(IsServing(gateway_address)) << ReadFile(dir + "/" + name + "-gateway.log");
+  }
+};
+
 TEST_F(RetrieverTest, FixtureQuestionsGetTheGoldenTopK) {
   auto config = ReadRealmConfig(*fixture_ + "/config.json");
   ASSERT_TRUE(config.ok());
@@ -263,31 +298,12 @@ TEST_F(RetrieverTest, GatewayEmbedsEachQuestionOnceAcrossShards) {
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_EQ(st.error_message(), "embed_only: needs RETRIEVAL_MODE_DENSE (BM25 embeds nothing)");
   }
-  std::vector<std::unique_ptr<Retriever>> shards;
-  std::string addresses;
-  for (int i = 0; i < 3; ++i) {
-    auto args = SquadArgs();
-    args.push_back("--shard-index=" + std::to_string(i));
-    args.push_back("--num-shards=3");
-    shards.push_back(std::make_unique<Retriever>(*dir_, "once" + std::to_string(i), args));
-    addresses += (i ? "," : "") + shards.back()->address();
-  }
-  Process reader, gateway;
-  const int reader_port = PickFreePort(), gateway_port = PickFreePort();
-  ASSERT_TRUE(reader.Start({Bin("orqa-reader"), "--grpc-port=" + std::to_string(reader_port),
-                            "--metrics-port=" + std::to_string(PickFreePort()), "--model-dir=" + *fixture_,
-                            "--weights=" + Weights()},
-                           *dir_ + "/once-reader.log"));
-  const std::string gw = "127.0.0.1:" + std::to_string(gateway_port);
-  ASSERT_TRUE(gateway.Start({Bin("orqa-gateway"), "--grpc-port=" + std::to_string(gateway_port),
-                             "--metrics-port=" + std::to_string(PickFreePort()), "--retrievers=" + addresses,
-                             "--reader=127.0.0.1:" + std::to_string(reader_port)},
-                            *dir_ + "/once-gateway.log"));
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!IsServing(gw)) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << ReadFile(*dir_ + "/once-gateway.log");
-    std::this_thread::sleep_for(milliseconds(100));
-  }
+  ShardedStack stack(*dir_, "once", 3, SquadArgs(), *fixture_, Weights());
+  ASSERT_TRUE(IsServing(stack.gateway_address));
+  auto& shards = stack.shards;
+  Process& reader = stack.reader;
+  Process& gateway = stack.gateway;
+  const std::string gw = stack.gateway_address;
   std::vector<int64_t> before;
   for (auto& s : shards) before.push_back(s->Embedded());
   auto stub = orqa::v1::OpenQA::NewStub(grpc::CreateChannel(gw, grpc::InsecureChannelCredentials()));
@@ -338,31 +354,12 @@ int ThreadsOf(pid_t pid) {
 // (the shards are called through gRPC's callback API).
 TEST_F(RetrieverTest, EightShardsFanOutWithoutAThreadPerShard) {
   Retriever single(*dir_, "single-eight", SquadArgs());
-  std::vector<std::unique_ptr<Retriever>> shards;
-  std::string addresses;
-  for (int i = 0; i < 8; ++i) {
-    auto args = SquadArgs();
-    args.push_back("--shard-index=" + std::to_string(i));
-    args.push_back("--num-shards=8");
-    shards.push_back(std::make_unique<Retriever>(*dir_, "eight" + std::to_string(i), args));
-    addresses += (i ? "," : "") + shards.back()->address();
-  }
-  Process reader, gateway;
-  const int reader_port = PickFreePort(), gateway_port = PickFreePort();
-  ASSERT_TRUE(reader.Start({Bin("orqa-reader"), "--grpc-port=" + std::to_string(reader_port),
-                            "--metrics-port=" + std::to_string(PickFreePort()), "--model-dir=" + *fixture_,
-                            "--weights=" + Weights()},
-                           *dir_ + "/eight-reader.log"));
-  const std::string gw = "127.0.0.1:" + std::to_string(gateway_port);
-  ASSERT_TRUE(gateway.Start({Bin("orqa-gateway"), "--grpc-port=" + std::to_string(gateway_port),
-                             "--metrics-port=" + std::to_string(PickFreePort()), "--retrievers=" + addresses,
-                             "--reader=127.0.0.1:" + std::to_string(reader_port)},
-                            *dir_ + "/eight-gateway.log"));
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!IsServing(gw)) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << ReadFile(*dir_ + "/eight-gateway.log");
-    std::this_thread::sleep_for(milliseconds(100));
-  }
+  ShardedStack stack(*dir_, "eight", 8, SquadArgs(), *fixture_, Weights());
+  ASSERT_TRUE(IsServing(stack.gateway_address));
+  auto& shards = stack.shards;
+  Process& reader = stack.reader;
+  Process& gateway = stack.gateway;
+  const std::string gw = stack.gateway_address;
   auto stub = orqa::v1::OpenQA::NewStub(grpc::CreateChannel(gw, grpc::InsecureChannelCredentials()));
   auto ask = [&](const std::string& q, int k, std::chrono::milliseconds timeout, orqa::v1::AnswerResponse* resp,
                  grpc::ClientContext* ctx) {

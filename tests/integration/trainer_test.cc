@@ -178,6 +178,21 @@ class TrainerTest : public ::testing::Test {
     return job;
   }
 
+  // Polls a trainer directly (not through the gateway) until the job satisfies `done`.
+  static Job WaitOnTrainer(orqa::v1::Trainer::Stub& stub, const std::string& id,
+                           const std::function<bool(const Job&)>& done, seconds limit = seconds(60)) {
+    Job j;
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      grpc::ClientContext ctx;
+      orqa::v1::JobId req;
+      req.set_job_id(id);
+      if (stub.GetJob(&ctx, req, &j).ok() && done(j)) break;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return j;
+  }
+
   static bool Ended(const Job& j) {
     return j.state() == orqa::v1::JOB_STATE_SUCCEEDED || j.state() == orqa::v1::JOB_STATE_FAILED ||
            j.state() == orqa::v1::JOB_STATE_CANCELLED;
@@ -557,16 +572,7 @@ TEST_F(TrainerTest, RetrieverDownAtStartOrDyingMidJobFailsTheJobNamingIt) {
     return std::make_pair(std::move(stub), j.job_id());
   };
   auto wait = [&](orqa::v1::Trainer::Stub& stub, const std::string& id, const std::function<bool(const Job&)>& done) {
-    Job j;
-    auto deadline = std::chrono::steady_clock::now() + seconds(60);
-    while (std::chrono::steady_clock::now() < deadline) {
-      grpc::ClientContext ctx;
-      orqa::v1::JobId req;
-      req.set_job_id(id);
-      if (stub.GetJob(&ctx, req, &j).ok() && done(j)) break;
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return j;
+    return WaitOnTrainer(stub, id, done);
   };
   // Down when the job starts.
   auto [stub2, id2] = start(t2, Finetune("nothing", 5, 1, 1e-4f));
@@ -758,6 +764,118 @@ TEST_F(TrainerTest, PretrainingJobsLowerTheirLossAndWriteServableModels) {
   back.set_embedder_dir(FixtureDir());
   back.set_weights_path(*weights_);
   EXPECT_TRUE(stub->Reload(&ctx2, back, &resp).ok());
+}
+
+// Data parallelism on LibTorch's c10d (Gloo over loopback): two trainer ranks
+// with global batch B end with the parameters of one trainer with batch B
+// (MLM and FINETUNE, dropout off); a rank killed mid-job fails the job naming
+// it and leaves rank 0 serving with a loadable last checkpoint.
+TEST_F(TrainerTest, TwoDataParallelRanksEqualOneTrainerAndALostRankIsNamed) {
+  const int master_port = PickFreePort();
+  auto rank_args = [&](int rank) {
+    return std::vector<std::string>{"--state-dir=" + *dir_ + "/dp-state-" + std::to_string(rank),
+                                    "--retriever=" + Get("retriever").address(), "--rank=" + std::to_string(rank),
+                                    "--world-size=2", "--master-addr=127.0.0.1",
+                                    "--master-port=" + std::to_string(master_port), "--grace-period-s=20"};
+  };
+  Service& rank0 = Add("dp-rank0", "orqa-trainer", rank_args(0));
+  Service& rank1 = Add("dp-rank1", "orqa-trainer", rank_args(1));
+  rank0.Start();
+  rank1.Start();
+  ASSERT_TRUE(WaitServing(rank0, seconds(60))) << ReadFile(rank0.log);
+  ASSERT_TRUE(WaitServing(rank1, seconds(60))) << ReadFile(rank1.log);
+  auto trainer0 = orqa::v1::Trainer::NewStub(grpc::CreateChannel(rank0.address(), grpc::InsecureChannelCredentials()));
+  auto start0 = [&](const JobSpec& spec) {
+    grpc::ClientContext ctx;
+    Job job;
+    grpc::Status st = trainer0->StartJob(&ctx, spec, &job);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return job.job_id();
+  };
+  auto get0 = [&](const std::string& id) { return WaitOnTrainer(*trainer0, id, Ended, seconds(180)); };
+  // Largest |difference| of the float tensors, and the share of elements off by more than 1e-5.
+  auto max_difference = [](const std::string& a, const std::string& b, double* share_off) {
+    auto x = ReadSafetensors(a), y = ReadSafetensors(b);
+    EXPECT_TRUE(x.ok() && y.ok());
+    double worst = 0;
+    size_t compared = 0, elements = 0, off = 0;
+    for (const auto& [name, v] : x->tensors) {
+      if (v.dtype != DType::kF32) continue;
+      const auto& w = y->tensors.at(name);
+      const float* p = reinterpret_cast<const float*>(v.data);
+      const float* q = reinterpret_cast<const float*>(w.data);
+      for (size_t i = 0; i < v.nbytes / 4; ++i) {
+        const double d = std::fabs(p[i] - q[i]);
+        worst = std::max(worst, d);
+        off += d > 1e-5;
+      }
+      elements += v.nbytes / 4;
+      ++compared;
+    }
+    EXPECT_GT(compared, 10u);
+    *share_off = static_cast<double>(off) / static_cast<double>(std::max<size_t>(elements, 1));
+    return worst;
+  };
+  JobSpec mlm;
+  mlm.set_kind(orqa::v1::JOB_KIND_PRETRAIN_MLM);
+  mlm.set_model_dir(FixtureDir());
+  mlm.set_weights_path(*weights_);
+  mlm.set_blocks_path(*dir_ + "/fx.blocks");
+  mlm.set_num_steps(8);
+  mlm.set_batch_size(6);
+  mlm.set_learning_rate(2e-3f);
+  mlm.set_disable_dropout(true);
+  mlm.set_seed(5);
+  JobSpec finetune = Finetune("", 6, 4, 1e-3f);
+  finetune.set_disable_dropout(true);
+  for (JobSpec spec : {mlm, finetune}) {
+    SCOPED_TRACE(orqa::v1::JobKind_Name(spec.kind()));
+    const std::string name = spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_MLM ? "mlm" : "ft";
+    spec.set_output_dir(*dir_ + "/dp-" + name + "-2");
+    Job two = get0(start0(spec));
+    ASSERT_EQ(two.state(), orqa::v1::JOB_STATE_SUCCEEDED) << two.error() << ReadFile(rank1.log);
+    ASSERT_EQ(two.history_size(), spec.num_steps());
+    EXPECT_EQ(two.history(0).metrics().count("allreduce_ms"), 1u);
+    spec.set_output_dir(*dir_ + "/dp-" + name + "-1");
+    Job one_start;
+    ASSERT_TRUE(Start(spec, &one_start).ok());
+    Job one = WaitFor(one_start.job_id(), Ended);
+    ASSERT_EQ(one.state(), orqa::v1::JOB_STATE_SUCCEEDED) << one.error();
+    // The same losses up to float rounding (the two halves' sums are added in
+    // another order) ...
+    for (int i = 0; i < spec.num_steps(); ++i) {
+      EXPECT_NEAR(two.history(i).loss(), one.history(i).loss(), 2e-6 * std::fabs(one.history(i).loss()))
+          << "step " << i + 1;
+    }
+    // ... and the same parameters: Adam moves each by about the learning rate
+    // a step whatever the gradient's size, so rounding in a gradient component
+    // near zero shows as up to a few % of one update; nearly all agree to 1e-5.
+    double share_off = 1;
+    const double worst = max_difference(two.checkpoint_dir() + "/model.safetensors",
+                                        one.checkpoint_dir() + "/model.safetensors", &share_off);
+    std::printf("%s: 2 ranks vs 1 trainer after %d steps: largest parameter difference %.3g (%.3g x lr), "
+                "%.4f %% of elements off by > 1e-5\n",
+                name.c_str(), spec.num_steps(), worst, worst / spec.learning_rate(), 100 * share_off);
+    EXPECT_LT(worst, spec.learning_rate());  // less than one Adam update
+    EXPECT_LT(share_off, 1e-3);
+  }
+
+  // Rank 1 killed mid-job: the job fails naming it; rank 0 keeps serving.
+  mlm.set_output_dir(*dir_ + "/dp-killed");
+  mlm.set_num_steps(100000);
+  mlm.set_checkpoint_every_steps(2);
+  const std::string id = start0(mlm);
+  Job job = WaitOnTrainer(*trainer0, id, [](const Job& j) { return j.step() >= 5; });
+  ASSERT_GE(job.step(), 5) << job.ShortDebugString();
+  ASSERT_EQ(kill(rank1.p->pid(), SIGKILL), 0);
+  job = get0(id);
+  EXPECT_EQ(job.state(), orqa::v1::JOB_STATE_FAILED);
+  std::printf("rank 1 killed at step %d: %s\n", job.step(), job.error().c_str());
+  EXPECT_NE(job.error().find("rank 1 stopped answering"), std::string::npos) << job.error();
+  EXPECT_TRUE(IsServing(rank0.address()));
+  auto last = ReadSafetensors(job.checkpoint_dir() + "/model.safetensors");
+  EXPECT_TRUE(last.ok()) << job.checkpoint_dir() << ": " << last.status();
+  EXPECT_EQ(rank0.p->StopAndWait(SIGTERM, milliseconds(30000)), 0) << ReadFile(rank0.log);
 }
 
 // TRAIN_READER's loss from the reference's own reader logits: with the
