@@ -10,7 +10,8 @@ Prometheus scrape annotations naming that port; a termination grace period
 longer than ORQA_GRACE_PERIOD_S; the admin token from a Secret; Services
 targeting named container ports; shard count = StatefulSet replicas =
 ORQA_NUM_SHARDS = the gateway's and trainer's shard lists, in ordinal order;
-the reader reached through its headless Service; the HPA on the reader's
+the reader reached through its headless Service; trainer ranks = replicas =
+ORQA_WORLD_SIZE with the rendezvous at rank 0; the HPA on the reader's
 in-flight gauge; the Indexed Job's completions = its --num-shards.
 """
 import os
@@ -73,13 +74,13 @@ def pod_spec(obj):
     return None
 
 
-def check_overlay(name, objs, shards):
+def check_overlay(name, objs, shards, trainer_ranks):
     by = {(o["kind"], o["metadata"]["name"]): o for o in objs}
     expected = {("StatefulSet", "orqa-retriever"), ("Service", "orqa-retriever"),
                 ("Deployment", "orqa-reader"), ("Service", "orqa-reader"),
                 ("HorizontalPodAutoscaler", "orqa-reader"), ("Deployment", "orqa-gateway"),
-                ("Service", "orqa-gateway"), ("Deployment", "orqa-trainer"), ("Service", "orqa-trainer"),
-                ("PersistentVolumeClaim", "orqa-trainer-state"), ("Deployment", "orqa-rest"),
+                ("Service", "orqa-gateway"), ("StatefulSet", "orqa-trainer"), ("Service", "orqa-trainer"),
+                ("PersistentVolumeClaim", "orqa-train-output"), ("Deployment", "orqa-rest"),
                 ("Service", "orqa-rest")}
     check(set(by) == expected, f"{name}: objects {sorted(set(by) ^ expected)} differ from the expected set")
     for (kind, oname), o in by.items():
@@ -126,6 +127,15 @@ def check_overlay(name, objs, shards):
             claim = v.get("persistentVolumeClaim", {}).get("claimName")
             check(claim is None or claim in ("orqa-models", "orqa-index") or ("PersistentVolumeClaim", claim) in by,
                   f"{name}: {kind}/{oname} mounts an unknown claim {claim}")
+        vct = o["spec"].get("volumeClaimTemplates", [])
+        # (kustomize v2's commonLabels wrote a bare volumeClaimTemplates map into StatefulSets)
+        check(isinstance(vct, list) and all("name" in t.get("metadata", {}) for t in vct),
+              f"{name}: {kind}/{oname} has a malformed volumeClaimTemplates: {vct}")
+        templates = {t["metadata"]["name"] for t in vct if isinstance(vct, list) and "name" in t.get("metadata", {})}
+        declared = {v["name"] for v in spec.get("volumes", [])} | templates
+        for c in spec["containers"]:
+            for m in c.get("volumeMounts", []):
+                check(m["name"] in declared, f"{name}: {kind}/{oname} mounts undeclared volume {m['name']}")
     # Services: selectors find pods, target ports are named container ports.
     for (kind, oname), svc in by.items():
         if kind != "Service":
@@ -147,7 +157,9 @@ def check_overlay(name, objs, shards):
     port = value(env_of(rc), "ORQA_GRPC_PORT")
     want = ",".join(f"orqa-retriever-{i}.orqa-retriever:{port}" for i in range(shards))
     gw = env_of(by[("Deployment", "orqa-gateway")]["spec"]["template"]["spec"]["containers"][0])
-    tr = env_of(by[("Deployment", "orqa-trainer")]["spec"]["template"]["spec"]["containers"][0])
+    trainer = by[("StatefulSet", "orqa-trainer")]
+    tc = trainer["spec"]["template"]["spec"]["containers"][0]
+    tr = env_of(tc)
     check(value(gw, "ORQA_RETRIEVERS") == want, f"{name}: gateway shard list {value(gw, 'ORQA_RETRIEVERS')} != {want}")
     check(value(tr, "ORQA_RETRIEVER") == want, f"{name}: trainer shard list {value(tr, 'ORQA_RETRIEVER')} != {want}")
     reader_port = value(env_of(by[("Deployment", "orqa-reader")]["spec"]["template"]["spec"]["containers"][0]),
@@ -155,11 +167,20 @@ def check_overlay(name, objs, shards):
     check(value(gw, "ORQA_READER") == f"dns:///orqa-reader:{reader_port}", f"{name}: gateway reader address")
     check(by[("Service", "orqa-reader")]["spec"].get("clusterIP") == "None", f"{name}: reader Service not headless")
     trainer_port = value(tr, "ORQA_GRPC_PORT")
-    check(value(gw, "ORQA_TRAINER") == f"orqa-trainer:{trainer_port}", f"{name}: gateway trainer address")
+    # Trainer ranks: rank = ordinal, world size = replicas, rendezvous and jobs at rank 0.
+    check(trainer["spec"]["replicas"] == trainer_ranks, f"{name}: {trainer['spec']['replicas']} trainer ranks")
+    check(value(tr, "ORQA_WORLD_SIZE") == str(trainer_ranks), f"{name}: ORQA_WORLD_SIZE != {trainer_ranks}")
+    check('--rank="${HOSTNAME##*-}"' in " ".join(tc["command"]), f"{name}: trainer rank not from the ordinal")
+    check(trainer["spec"]["serviceName"] == "orqa-trainer" and by[("Service", "orqa-trainer")]["spec"].get("clusterIP") == "None",
+          f"{name}: the trainer ranks' Service is not headless")
+    check(value(tr, "ORQA_MASTER_ADDR") == "orqa-trainer-0.orqa-trainer", f"{name}: rendezvous not at rank 0")
+    rdv = {p["name"]: p["containerPort"] for p in tc["ports"]}.get("rendezvous")
+    check(str(rdv) == value(tr, "ORQA_MASTER_PORT"), f"{name}: rendezvous port {rdv} != ORQA_MASTER_PORT")
+    check(value(gw, "ORQA_TRAINER") == f"orqa-trainer-0.orqa-trainer:{trainer_port}", f"{name}: gateway trainer address")
     check(gw["ORQA_ADMIN_TOKEN"].get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "orqa-admin",
           f"{name}: the admin token is not from the orqa-admin Secret")
-    check(by[("Deployment", "orqa-trainer")]["spec"]["strategy"]["type"] == "Recreate",
-          f"{name}: trainer rollout could run two trainers on one job store")
+    check(any(t.get("metadata", {}).get("name") == "state" for t in trainer["spec"].get("volumeClaimTemplates", [])),
+          f"{name}: the trainer's job store is not on a per-rank volume")
     hpa = by[("HorizontalPodAutoscaler", "orqa-reader")]["spec"]
     check(hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orqa-reader"},
           f"{name}: HPA target")
@@ -167,10 +188,11 @@ def check_overlay(name, objs, shards):
     return rc
 
 
-for overlay, shards in (("shards-1", 1), ("shards-4", 4), ("shards-4-own-index", 4)):
+for overlay, shards, ranks in (("shards-1", 1, 1), ("shards-4", 4, 1), ("shards-4-own-index", 4, 1),
+                               ("trainer-dp-2", 4, 2)):
     objs = render(os.path.join(K8S, "overlays", overlay))
     if objs:
-        rc = check_overlay(overlay, objs, shards)
+        rc = check_overlay(overlay, objs, shards, ranks)
         if overlay.endswith("own-index"):
             check('--embeddings="/index/shard-${HOSTNAME##*-}.npy"' in " ".join(rc["command"]),
                   f"{overlay}: shards do not load their own files")
@@ -193,4 +215,4 @@ if jobs:
 if failures:
     print("\n".join("FAIL " + f for f in failures))
     sys.exit(1)
-print(f"ok: 3 overlays and the build-index job render and agree with the binaries ({len(_env_cache)} binaries checked)")
+print(f"ok: 4 overlays and the build-index job render and agree with the binaries ({len(_env_cache)} binaries checked)")

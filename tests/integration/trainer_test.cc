@@ -875,6 +875,12 @@ TEST_F(TrainerTest, TwoDataParallelRanksEqualOneTrainerAndALostRankIsNamed) {
   EXPECT_TRUE(IsServing(rank0.address()));
   auto last = ReadSafetensors(job.checkpoint_dir() + "/model.safetensors");
   EXPECT_TRUE(last.ok()) << job.checkpoint_dir() << ": " << last.status();
+  // A job announced while a rank is missing fails naming it.
+  mlm.set_output_dir(*dir_ + "/dp-missing");
+  mlm.set_num_steps(2);
+  job = get0(start0(mlm));
+  EXPECT_EQ(job.state(), orqa::v1::JOB_STATE_FAILED);
+  EXPECT_NE(job.error().find("data-parallel group of 2: rank 1 not connected"), std::string::npos) << job.error();
   EXPECT_EQ(rank0.p->StopAndWait(SIGTERM, milliseconds(30000)), 0) << ReadFile(rank0.log);
 }
 
