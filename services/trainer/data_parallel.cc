@@ -92,6 +92,11 @@ class GlooGroup : public DataParallel {
     return static_cast<double>(out[total + static_cast<int64_t>(params.size())].item<float>());
   }
 
+  absl::Status AllReduceSum(at::Tensor& t) override {
+    std::vector<at::Tensor> v = {t};
+    return Run([&] { pg_->allreduce(v)->wait(); }, "all-reduce inside a step");
+  }
+
   absl::StatusOr<int> AgreeOnStop(int signal) override {
     std::vector<at::Tensor> t = {torch::full({1}, signal, torch::kInt32)};
     c10d::AllreduceOptions o;

@@ -45,6 +45,8 @@ class DataParallel {
   /// The largest `signal` of all ranks (0 go on, 1 cancelled, 2 stopping):
   /// every rank leaves the step loop at the same step.
   virtual absl::StatusOr<int> AgreeOnStop(int signal) = 0;
+  /// Sums `t` (float32, contiguous) over the ranks in place.
+  virtual absl::Status AllReduceSum(at::Tensor& t) = 0;
   /// Time the last AllReduceGradients spent in the collective, in ms.
   virtual double last_allreduce_ms() const = 0;
 };

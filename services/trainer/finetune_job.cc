@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/model/model_dir.h"
 #include "services/trainer/data_order.h"
+#include "services/trainer/data_parallel.h"
 #include "services/trainer/job_manager.h"
 #include "services/trainer/openqa_trainee.h"
 #include "services/trainer/retriever_client.h"
@@ -70,9 +71,9 @@ class FinetuneTask final : public TrainingTask {
 
   int64_t examples_per_step() const override { return spec_.batch_size(); }
 
-  bool SetDataShard(int rank, int world_size) override {
-    shard_ = rank;
-    shards_ = world_size;
+  bool SetDataShard(DataParallel* group) override {
+    shard_ = group->rank();
+    shards_ = group->world_size();
     return true;
   }
 

@@ -11,6 +11,7 @@
 #include "services/trainer/data_order.h"
 #include "services/trainer/job_manager.h"
 #include "services/trainer/pretrain_common.h"
+#include "services/trainer/data_parallel.h"
 #include "services/trainer/pretrain_examples.h"
 #include "services/trainer/training_loop.h"
 
@@ -63,9 +64,9 @@ class MlmTask final : public TrainingTask {
     s_.embedder->train(on);
     head_->train(on);
   }
-  bool SetDataShard(int rank, int world_size) override {
-    shard_ = rank;
-    shards_ = world_size;
+  bool SetDataShard(DataParallel* group) override {
+    shard_ = group->rank();
+    shards_ = group->world_size();
     return true;
   }
 
@@ -147,14 +148,23 @@ class IctTask final : public TrainingTask {
     return named;
   }
   void SetTraining(bool on) override { s_.embedder->train(on); }
+  bool SetDataShard(DataParallel* group) override {
+    group_ = group;
+    return true;
+  }
   absl::StatusOr<double> Step(int64_t step) override {
     const int64_t batch = spec_.batch_size();
     std::mt19937_64 rng(static_cast<uint64_t>(spec_.seed()) * 7919ULL + static_cast<uint64_t>(step));
     const WordPieceTokenizer& tok = *s_.tok;
+    // Every example of the global batch is drawn (one generator, in order);
+    // this rank's share is embedded.
+    const int64_t lo = group_ ? batch * group_->rank() / group_->world_size() : 0;
+    const int64_t hi = group_ ? batch * (group_->rank() + 1) / group_->world_size() : batch;
     std::vector<std::vector<int64_t>> q_rows, c_rows, c_types;
     for (int64_t b = 0; b < batch; ++b) {
       auto [title, text] = corpus_.Get(static_cast<int64_t>(order_.At(step * batch + b)));
       IctExample ex = MakeIctExample(text, keep_prob(), rng);
+      if (b < lo || b >= hi) continue;
       std::vector<int32_t> q = tok.Encode(ex.question);
       if (q.size() > 62) q.resize(62);
       std::vector<int64_t> qr = {tok.cls_id()};
@@ -172,6 +182,7 @@ class IctTask final : public TrainingTask {
     auto c_type = PadRows(c_types, 0);
     auto q = s_.embedder(q_ids, q_mask, torch::zeros_like(q_ids)).projected_score;
     auto c = s_.embedder(c_ids, c_mask, c_type).projected_score;
+    if (group_ != nullptr) return ShardedInBatchLoss(q, c, batch, lo);
     // [B, B] in-batch negatives. Scaled by 1/sqrt(D): from random or MLM-only
     // weights the raw inner products of LayerNorm'd projections are in the
     // hundreds, and the softmax then collapses every embedding to one point.
@@ -199,11 +210,44 @@ class IctTask final : public TrainingTask {
   int max_len() const { return spec_.max_seq_length() > 0 ? spec_.max_seq_length() : 288; }
   double keep_prob() const { return spec_.ict_keep_prob() > 0 ? spec_.ict_keep_prob() : 0.1; }
 
+  // The in-batch-negatives loss over the global batch with only this rank's
+  // rows [lo, lo + n) embedded here, exactly as one process computes it: the
+  // ranks share every query and context vector (all-reduce of zero-padded
+  // [B, D] buffers), each computes the loss of its own queries against all
+  // contexts, the gradients with respect to every vector are summed over the
+  // ranks, and each rank backpropagates those of its own rows.
+  absl::StatusOr<double> ShardedInBatchLoss(const torch::Tensor& q, const torch::Tensor& c, int64_t batch, int64_t lo) {
+    const int64_t n = q.size(0), d = q.size(1);
+    torch::Tensor both = torch::zeros({2, batch, d}, torch::kFloat32);
+    {
+      torch::NoGradGuard g;
+      both[0].narrow(0, lo, n).copy_(q.detach());
+      both[1].narrow(0, lo, n).copy_(c.detach());
+    }
+    if (absl::Status st = group_->AllReduceSum(both); !st.ok()) return st;
+    torch::Tensor all_q = both[0].clone().requires_grad_(true), all_c = both[1].clone().requires_grad_(true);
+    auto scores = torch::matmul(all_q.narrow(0, lo, n), all_c.t()) / std::sqrt(static_cast<double>(d));  // [n, B]
+    auto target = torch::arange(lo, lo + n, torch::kLong);
+    auto loss = torch::nn::functional::cross_entropy(
+                    scores, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+                static_cast<double>(batch);
+    auto grads = torch::autograd::grad({loss}, {all_q, all_c});
+    torch::Tensor summed = torch::stack({grads[0], grads[1]}).contiguous();
+    if (absl::Status st = group_->AllReduceSum(summed); !st.ok()) return st;
+    torch::autograd::backward({q, c}, {summed[0].narrow(0, lo, n), summed[1].narrow(0, lo, n)});
+    {
+      torch::NoGradGuard g;
+      accuracy_ = scores.argmax(-1).eq(target).to(torch::kFloat32).mean().item<double>();
+    }
+    return loss.item<double>();
+  }
+
   JobSpec spec_;
   PretrainStart s_;
   PretrainCorpus corpus_;
   DataOrder order_;
   double accuracy_ = 0;
+  DataParallel* group_ = nullptr;  // data parallelism: this rank's share of every batch
 };
 
 template <typename Task>

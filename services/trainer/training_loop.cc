@@ -88,7 +88,7 @@ absl::Status RunTrainingLoop(JobContext& ctx, TrainingTask& task, const std::str
       return absl::InvalidArgumentError(absl::StrCat("batch_size: ", spec.batch_size(), " does not split over ",
                                                      dp->world_size(), " data-parallel ranks"));
     }
-    if (!task.SetDataShard(dp->rank(), dp->world_size())) {
+    if (!task.SetDataShard(dp)) {
       return absl::FailedPreconditionError(
           absl::StrCat(orqa::v1::JobKind_Name(spec.kind()), " cannot split its batches over trainer ranks"));
     }

@@ -14,6 +14,7 @@ namespace orqa {
 
 class JobContext;
 class TrainerMetrics;
+class DataParallel;
 
 /// One kind of training job, as the shared loop drives it.
 class TrainingTask {
@@ -41,11 +42,12 @@ class TrainingTask {
   virtual std::string best_metric() const { return ""; }
   /// Extra per-step values reported with the loss (e.g. in-batch accuracy).
   virtual std::map<std::string, double> StepMetrics() { return {}; }
-  /// Data parallelism: from now on Step computes only rank `rank`'s share of
-  /// every global batch of world_size equal shares, its gradients and loss
+  /// Data parallelism: from now on Step computes only this rank's share of
+  /// every global batch (world_size equal shares), its gradients and loss
   /// being that share of the global batch's mean (they sum over the ranks to
-  /// the one-process values). False when the kind cannot split its batches.
-  virtual bool SetDataShard(int rank, int world_size) { return world_size == 1; }
+  /// the one-process values); `group` may be used for collectives inside a
+  /// step. False when the kind cannot split its batches.
+  virtual bool SetDataShard(DataParallel* group) { return false; }
 };
 
 /// The directory a job resumes from: its last checkpoint, if that holds a
