@@ -9,6 +9,7 @@
 #include "common/model/model_dir.h"
 #include "common/text/answer_metrics.h"
 #include "services/trainer/data_order.h"
+#include "services/trainer/data_parallel.h"
 #include "services/trainer/job_manager.h"
 #include "services/trainer/openqa_trainee.h"
 #include "services/trainer/pretrain_common.h"
@@ -64,7 +65,11 @@ class TrainReaderTask final : public TrainingTask {
     const int beam = static_cast<int>(std::min<int64_t>(t_.config.searcher_beam_size, retriever_->total_blocks()));
     std::vector<QuestionRows> questions;
     int64_t cloze = 0;
-    for (int64_t b = 0; b < batch; ++b) {
+    // Data parallelism: this rank's share of the batch (each question's draw
+    // depends on its position only).
+    const int64_t lo = group_ ? batch * group_->rank() / group_->world_size() : 0;
+    const int64_t hi = group_ ? batch * (group_->rank() + 1) / group_->world_size() : batch;
+    for (int64_t b = lo; b < hi; ++b) {
       const int64_t position = step * batch + b;
       std::mt19937_64 rng(static_cast<uint64_t>(spec_.seed()) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(position));
       absl::StatusOr<QuestionRows> rows;
@@ -77,9 +82,12 @@ class TrainReaderTask final : public TrainingTask {
       if (!rows.ok()) return rows.status();
       if (!rows->texts.empty()) questions.push_back(std::move(*rows));
     }
-    cloze_questions_ = static_cast<double>(cloze) / static_cast<double>(batch);
+    cloze_questions_ = static_cast<double>(cloze) / static_cast<double>(hi - lo);
     answer_share_ = 0;
-    if (questions.empty()) return 0.0;  // no answer passage in the whole batch: nothing to learn from
+    if (questions.empty()) {  // no answer passage in this share: nothing to learn from (but count with the others)
+      if (group_) return ShareOfMean(torch::zeros({}, torch::kFloat32), 0);
+      return 0.0;
+    }
 
     // One reader pass over every row of the step.
     std::vector<std::pair<const std::vector<int32_t>*, const std::string*>> pairs;
@@ -103,11 +111,17 @@ class TrainReaderTask final : public TrainingTask {
       loss = loss + MarginalLogLoss(out.logits_pre_retriever.index({rows}).reshape({-1}), c);
       ++learned;
     }
-    answer_share_ = static_cast<double>(learned) / static_cast<double>(batch);
+    answer_share_ = static_cast<double>(learned) / static_cast<double>(hi - lo);
+    if (group_) return ShareOfMean(loss, learned);
     if (learned == 0) return 0.0;
     loss = loss / static_cast<double>(learned);
     loss.backward();
     return loss.item<double>();
+  }
+
+  bool SetDataShard(DataParallel* group) override {
+    group_ = group;
+    return true;
   }
 
   int64_t examples_per_step() const override { return spec_.batch_size(); }
@@ -183,6 +197,19 @@ class TrainReaderTask final : public TrainingTask {
   }
 
   // [rows, C] bool: candidate c of row r is one of its question's answer spans.
+  // Data parallelism: the loss is the mean over the questions of the whole
+  // batch that have a correct span; the ranks sum their counts first, then
+  // each backpropagates its questions' sum divided by the total.
+  absl::StatusOr<double> ShareOfMean(const torch::Tensor& loss_sum, int64_t learned) {
+    torch::Tensor count = torch::full({1}, static_cast<float>(learned), torch::kFloat32);
+    if (absl::Status st = group_->AllReduceSum(count); !st.ok()) return st;
+    const double total = count.item<float>();
+    if (total == 0 || learned == 0) return 0.0;
+    torch::Tensor share = loss_sum / total;
+    share.backward();
+    return share.item<double>();
+  }
+
   torch::Tensor CorrectCandidates(const ReaderInputs& in, const std::vector<QuestionRows>& questions,
                                   const std::vector<int64_t>& first_row, const torch::Tensor& starts,
                                   const torch::Tensor& ends) {
@@ -217,6 +244,7 @@ class TrainReaderTask final : public TrainingTask {
   int passages_;
   double cloze_questions_ = 0;
   double answer_share_ = 0;  // of the last step's questions, those with an answer span to learn
+  DataParallel* group_ = nullptr;  // data parallelism: this rank's share of every batch
 };
 
 }  // namespace

@@ -768,8 +768,8 @@ TEST_F(TrainerTest, PretrainingJobsLowerTheirLossAndWriteServableModels) {
 
 // Data parallelism on LibTorch's c10d (Gloo over loopback): two trainer ranks
 // with global batch B end with the parameters of one trainer with batch B
-// (MLM, ICT with its in-batch negatives over the whole batch, FINETUNE;
-// dropout off); a rank killed mid-job fails the job naming
+// (MLM, ICT with its in-batch negatives over the whole batch, FINETUNE,
+// TRAIN_READER; dropout off); a rank killed mid-job fails the job naming
 // it and leaves rank 0 serving with a loadable last checkpoint.
 TEST_F(TrainerTest, TwoDataParallelRanksEqualOneTrainerAndALostRankIsNamed) {
   const int master_port = PickFreePort();
@@ -832,11 +832,16 @@ TEST_F(TrainerTest, TwoDataParallelRanksEqualOneTrainerAndALostRankIsNamed) {
   ict.set_learning_rate(1e-3f);
   JobSpec finetune = Finetune("", 6, 4, 1e-3f);
   finetune.set_disable_dropout(true);
-  for (JobSpec spec : {mlm, ict, finetune}) {
+  JobSpec reader = finetune;
+  reader.set_kind(orqa::v1::JOB_KIND_TRAIN_READER);
+  reader.set_reader_passages(2);
+  for (JobSpec spec : {mlm, ict, finetune, reader}) {
     SCOPED_TRACE(orqa::v1::JobKind_Name(spec.kind()));
-    const std::string name = spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_MLM   ? "mlm"
-                             : spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_ICT ? "ict"
-                                                                               : "ft";
+    const std::map<orqa::v1::JobKind, std::string> names = {{orqa::v1::JOB_KIND_PRETRAIN_MLM, "mlm"},
+                                                            {orqa::v1::JOB_KIND_PRETRAIN_ICT, "ict"},
+                                                            {orqa::v1::JOB_KIND_FINETUNE, "ft"},
+                                                            {orqa::v1::JOB_KIND_TRAIN_READER, "reader"}};
+    const std::string name = names.at(spec.kind());
     spec.set_output_dir(*dir_ + "/dp-" + name + "-2");
     Job two = get0(start0(spec));
     ASSERT_EQ(two.state(), orqa::v1::JOB_STATE_SUCCEEDED) << two.error() << ReadFile(rank1.log);
