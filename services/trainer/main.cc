@@ -66,10 +66,9 @@ class WorkerContext : public orqa::JobContext {
   const std::atomic<bool>* stopping_;
 };
 
-// Kinds whose batches split over ranks; the others run on rank 0 alone.
+// Training kinds split their batches over the ranks; BUILD_INDEX runs on rank 0 alone.
 bool SplitsBatches(orqa::v1::JobKind kind) {
-  return kind == orqa::v1::JOB_KIND_PRETRAIN_MLM || kind == orqa::v1::JOB_KIND_PRETRAIN_ICT ||
-         kind == orqa::v1::JOB_KIND_FINETUNE || kind == orqa::v1::JOB_KIND_TRAIN_READER;
+  return kind != orqa::v1::JOB_KIND_BUILD_INDEX;
 }
 
 // torchrun's variables as defaults of the data-parallel flags.
@@ -109,7 +108,7 @@ int main(int argc, char** argv) {
             "Tries of a retriever call that fails UNAVAILABLE (0.5 s, 1 s, 2 s, ... apart) before the job fails.");
   flags.Int("rank", &dp.rank,
             "Data parallelism: this trainer's rank (default $RANK, else 0). Rank 0 takes jobs; the others "
-            "run the steps of its MLM, ICT, TRAIN_READER and FINETUNE jobs with it.");
+            "run the steps of its training jobs with it (BUILD_INDEX runs on rank 0).");
   flags.Int("world-size", &dp.world_size, "Data parallelism: number of trainer ranks (default $WORLD_SIZE, else 1).");
   flags.String("master-addr", &dp.master_addr,
                "Data parallelism: rank 0's host, where its rendezvous store listens (default $MASTER_ADDR).");

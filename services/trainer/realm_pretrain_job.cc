@@ -15,6 +15,7 @@
 #include "common/model/text_embedder.h"
 #include "common/train/block_embedding.h"
 #include "services/trainer/data_order.h"
+#include "services/trainer/data_parallel.h"
 #include "services/trainer/job_manager.h"
 #include "services/trainer/pretrain_common.h"
 #include "services/trainer/pretrain_examples.h"
@@ -184,18 +185,32 @@ class RealmTask final : public TrainingTask {
     encoder_->train(on);
   }
 
+  bool SetDataShard(DataParallel* group) override {
+    group_ = group;
+    return true;
+  }
+
   absl::StatusOr<double> Step(int64_t step) override {
     if (absl::Status st = refresher_->error(); !st.ok()) return st;
-    MaybeRefresh(step);
+    if (group_ == nullptr || group_->rank() == 0) MaybeRefresh(step);  // rank 0 refreshes the shared index
     const WordPieceTokenizer& tok = *s_.tok;
-    const int64_t batch = spec_.batch_size();
+    const int64_t global_batch = spec_.batch_size();
     std::mt19937_64 rng(static_cast<uint64_t>(spec_.seed()) * 7919ULL + static_cast<uint64_t>(step));
+    // Data parallelism: every example of the global batch is drawn (one
+    // generator, in order), this rank's share [lo, hi) is computed.
+    const int64_t lo = group_ ? global_batch * group_->rank() / group_->world_size() : 0;
+    const int64_t hi = group_ ? global_batch * (group_->rank() + 1) / group_->world_size() : global_batch;
+    const int64_t batch = hi - lo;
+    int64_t masked = 0;  // in the global batch
     std::vector<RealmExample> ex;
     std::vector<std::string> sources;
     std::vector<std::vector<int64_t>> q_rows, q_labels;
-    for (int64_t b = 0; b < batch; ++b) {
-      auto [title, text] = corpus_.Get(static_cast<int64_t>(order_.At(step * batch + b)));
-      ex.push_back(MakeRealmExample(tok, text, query_len(), random_span_prob(), rng));
+    for (int64_t b = 0; b < global_batch; ++b) {
+      auto [title, text] = corpus_.Get(static_cast<int64_t>(order_.At(step * global_batch + b)));
+      RealmExample e = MakeRealmExample(tok, text, query_len(), random_span_prob(), rng);
+      for (int64_t label : e.labels) masked += label != -100;
+      if (b < lo || b >= hi) continue;
+      ex.push_back(std::move(e));
       sources.push_back(text);
       q_rows.emplace_back(ex.back().input_ids.begin(), ex.back().input_ids.end());
       q_labels.push_back(ex.back().labels);
@@ -254,6 +269,11 @@ class RealmTask final : public TrainingTask {
     torch::Tensor lp;
     auto loss = encoder_->MaskedMarginalLoss(j_ids.view({batch, n, l}), j_mask.view({batch, n, l}),
                                              PadRows(j_types, 0).view({batch, n, l}), relevance, labels, &lp);
+    if (group_ != nullptr) {  // this share of the mean over the global batch's masked tokens
+      const int64_t here = labels.ne(-100).sum().item<int64_t>();
+      if (here == 0) return 0.0;  // nothing masked in this share: no gradient from it
+      loss = loss * (static_cast<double>(here) / static_cast<double>(std::max<int64_t>(masked, 1)));
+    }
     loss.backward();
     {
       torch::NoGradGuard g;
@@ -326,6 +346,7 @@ class RealmTask final : public TrainingTask {
   int64_t current_step_ = 0;
   int k_;
   double utility_ = 0, null_prob_ = 0;
+  DataParallel* group_ = nullptr;  // data parallelism: this rank's share of every batch
 };
 
 }  // namespace

@@ -769,7 +769,7 @@ TEST_F(TrainerTest, PretrainingJobsLowerTheirLossAndWriteServableModels) {
 // Data parallelism on LibTorch's c10d (Gloo over loopback): two trainer ranks
 // with global batch B end with the parameters of one trainer with batch B
 // (MLM, ICT with its in-batch negatives over the whole batch, FINETUNE,
-// TRAIN_READER; dropout off); a rank killed mid-job fails the job naming
+// TRAIN_READER, REALM without index refresh; dropout off); a rank killed mid-job fails the job naming
 // it and leaves rank 0 serving with a loadable last checkpoint.
 TEST_F(TrainerTest, TwoDataParallelRanksEqualOneTrainerAndALostRankIsNamed) {
   const int master_port = PickFreePort();
@@ -835,12 +835,18 @@ TEST_F(TrainerTest, TwoDataParallelRanksEqualOneTrainerAndALostRankIsNamed) {
   JobSpec reader = finetune;
   reader.set_kind(orqa::v1::JOB_KIND_TRAIN_READER);
   reader.set_reader_passages(2);
-  for (JobSpec spec : {mlm, ict, finetune, reader}) {
+  JobSpec realm = mlm;  // with the index fixed (no refresh): every rank searches the same index
+  realm.set_kind(orqa::v1::JOB_KIND_PRETRAIN_REALM);
+  realm.set_num_steps(6);
+  realm.set_batch_size(4);
+  realm.set_searcher_beam_size(3);
+  for (JobSpec spec : {mlm, ict, finetune, reader, realm}) {
     SCOPED_TRACE(orqa::v1::JobKind_Name(spec.kind()));
     const std::map<orqa::v1::JobKind, std::string> names = {{orqa::v1::JOB_KIND_PRETRAIN_MLM, "mlm"},
                                                             {orqa::v1::JOB_KIND_PRETRAIN_ICT, "ict"},
                                                             {orqa::v1::JOB_KIND_FINETUNE, "ft"},
-                                                            {orqa::v1::JOB_KIND_TRAIN_READER, "reader"}};
+                                                            {orqa::v1::JOB_KIND_TRAIN_READER, "reader"},
+                                                            {orqa::v1::JOB_KIND_PRETRAIN_REALM, "realm"}};
     const std::string name = names.at(spec.kind());
     spec.set_output_dir(*dir_ + "/dp-" + name + "-2");
     Job two = get0(start0(spec));
