@@ -300,13 +300,9 @@ TEST_F(RetrieverTest, GatewayEmbedsEachQuestionOnceAcrossShards) {
   }
   ShardedStack stack(*dir_, "once", 3, SquadArgs(), *fixture_, Weights());
   ASSERT_TRUE(IsServing(stack.gateway_address));
-  auto& shards = stack.shards;
-  Process& reader = stack.reader;
-  Process& gateway = stack.gateway;
-  const std::string gw = stack.gateway_address;
   std::vector<int64_t> before;
-  for (auto& s : shards) before.push_back(s->Embedded());
-  auto stub = orqa::v1::OpenQA::NewStub(grpc::CreateChannel(gw, grpc::InsecureChannelCredentials()));
+  for (auto& s : stack.shards) before.push_back(s->Embedded());
+  auto stub = orqa::v1::OpenQA::NewStub(grpc::CreateChannel(stack.gateway_address, grpc::InsecureChannelCredentials()));
   const int k = 10, asked = 12;
   for (int n = 0; n < asked; ++n) {
     const std::string& q = questions_[n];
@@ -330,14 +326,14 @@ TEST_F(RetrieverTest, GatewayEmbedsEachQuestionOnceAcrossShards) {
     }
   }
   int64_t embedded = 0;
-  for (size_t i = 0; i < shards.size(); ++i) {
-    const int64_t n = shards[i]->Embedded() - before[i];
+  for (size_t i = 0; i < stack.shards.size(); ++i) {
+    const int64_t n = stack.shards[i]->Embedded() - before[i];
     EXPECT_EQ(n, asked / 3) << "shard " << i << " embeds its turn";
     embedded += n;
   }
   EXPECT_EQ(embedded, asked);
-  EXPECT_EQ(gateway.StopAndWait(SIGTERM, milliseconds(15000)), 0);
-  EXPECT_EQ(reader.StopAndWait(SIGTERM, milliseconds(15000)), 0);
+  EXPECT_EQ(stack.gateway.StopAndWait(SIGTERM, milliseconds(15000)), 0);
+  EXPECT_EQ(stack.reader.StopAndWait(SIGTERM, milliseconds(15000)), 0);
 }
 
 int ThreadsOf(pid_t pid) {
@@ -356,11 +352,7 @@ TEST_F(RetrieverTest, EightShardsFanOutWithoutAThreadPerShard) {
   Retriever single(*dir_, "single-eight", SquadArgs());
   ShardedStack stack(*dir_, "eight", 8, SquadArgs(), *fixture_, Weights());
   ASSERT_TRUE(IsServing(stack.gateway_address));
-  auto& shards = stack.shards;
-  Process& reader = stack.reader;
-  Process& gateway = stack.gateway;
-  const std::string gw = stack.gateway_address;
-  auto stub = orqa::v1::OpenQA::NewStub(grpc::CreateChannel(gw, grpc::InsecureChannelCredentials()));
+  auto stub = orqa::v1::OpenQA::NewStub(grpc::CreateChannel(stack.gateway_address, grpc::InsecureChannelCredentials()));
   auto ask = [&](const std::string& q, int k, std::chrono::milliseconds timeout, orqa::v1::AnswerResponse* resp,
                  grpc::ClientContext* ctx) {
     ctx->set_deadline(std::chrono::system_clock::now() + timeout);
@@ -389,12 +381,12 @@ TEST_F(RetrieverTest, EightShardsFanOutWithoutAThreadPerShard) {
 
   // 16 clients at once: 8 x 16 = 128 shard calls in flight would have been
   // 128 threads; the gateway's count stays near its idle one.
-  const int idle_threads = ThreadsOf(gateway.pid());
+  const int idle_threads = ThreadsOf(stack.gateway.pid());
   std::atomic<int> peak{idle_threads}, failed{0};
   std::atomic<bool> done{false};
   std::thread sampler([&] {
     while (!done) {
-      peak = std::max(peak.load(), ThreadsOf(gateway.pid()));
+      peak = std::max(peak.load(), ThreadsOf(stack.gateway.pid()));
       std::this_thread::sleep_for(milliseconds(2));
     }
   });
@@ -419,7 +411,7 @@ TEST_F(RetrieverTest, EightShardsFanOutWithoutAThreadPerShard) {
 
   // A shard that stops answering: the client's deadline ends the call on
   // time (no hang), and so does the client cancelling.
-  ASSERT_EQ(kill(shards[5]->pid(), SIGSTOP), 0);
+  ASSERT_EQ(kill(stack.shards[5]->pid(), SIGSTOP), 0);
   {
     grpc::ClientContext ctx;
     orqa::v1::AnswerResponse resp;
@@ -443,15 +435,15 @@ TEST_F(RetrieverTest, EightShardsFanOutWithoutAThreadPerShard) {
     EXPECT_EQ(st.error_code(), grpc::StatusCode::CANCELLED) << st.error_message();
     EXPECT_LT(took, milliseconds(1500));
   }
-  ASSERT_EQ(kill(shards[5]->pid(), SIGCONT), 0);
+  ASSERT_EQ(kill(stack.shards[5]->pid(), SIGCONT), 0);
   {
     grpc::ClientContext ctx;
     orqa::v1::AnswerResponse resp;
     grpc::Status st = ask(questions_[2], k, milliseconds(30000), &resp, &ctx);
     EXPECT_TRUE(st.ok()) << st.error_message();
   }
-  EXPECT_EQ(gateway.StopAndWait(SIGTERM, milliseconds(15000)), 0) << ReadFile(*dir_ + "/eight-gateway.log");
-  EXPECT_EQ(reader.StopAndWait(SIGTERM, milliseconds(15000)), 0);
+  EXPECT_EQ(stack.gateway.StopAndWait(SIGTERM, milliseconds(15000)), 0) << ReadFile(*dir_ + "/eight-stack.gateway.log");
+  EXPECT_EQ(stack.reader.StopAndWait(SIGTERM, milliseconds(15000)), 0);
 }
 
 TEST_F(RetrieverTest, ReloadUnderLoadLosesNoRequest) {
