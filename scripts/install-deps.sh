@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # Installs every Debian package orqa's build, tests and REST proxy need.
 # Idempotent: packages already present are skipped; apt only, no recommends.
+# --build-only: just what building the services needs (the container image's
+# build stage), no test, fuzzing, browser or benchmark tools.
 set -euo pipefail
+BUILD_ONLY=0
+for a in "$@"; do
+  case "$a" in
+    --build-only) BUILD_ONLY=1 ;;
+    *) echo "install-deps.sh: error: unknown argument '$a'" >&2; exit 2 ;;
+  esac
+done
 
 PACKAGES=(
   # toolchain
@@ -19,11 +28,13 @@ PACKAGES=(
   libutf8proc-dev
   # sparse retrieval (BM25) and Python-compatible regexes (CuratedTrec answers)
   libxapian-dev libpcre2-dev
-  # tests, fuzzing, benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
   # REST proxy (Go, grpc-gateway v1)
   golang-go golang-grpc-gateway golang-github-grpc-ecosystem-grpc-gateway-dev
   golang-goprotobuf-dev golang-google-grpc-dev golang-google-genproto-dev
+)
+TEST_PACKAGES=(
+  # tests, fuzzing, benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
   # integration tests: scraping, compose validation, rendering the Kubernetes manifests
   prometheus docker-compose python3-yaml
   # browser tests of the web page (headless)
@@ -34,7 +45,8 @@ PACKAGES=(
 
 # `kubectl kustomize` renders deploy/k8s offline: Debian's kubernetes-client,
 # unless a kubectl (e.g. a newer one from another package) is already there.
-command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
+command -v kubectl >/dev/null 2>&1 || TEST_PACKAGES+=(kubernetes-client)
+[ "$BUILD_ONLY" = 1 ] || PACKAGES+=("${TEST_PACKAGES[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
