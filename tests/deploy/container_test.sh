@@ -118,9 +118,10 @@ echo "$answer" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 a = r["answers"][0]
-assert a["text"], r
-assert r.get("readerVersion") or r.get("reader_version"), r
-print("answer:", repr(a["text"]), "from block", a["evidence"].get("blockId", a["evidence"].get("block_id")))
+e = a["evidence"]
+# the answer is the text of the evidence passage at its offsets (code points)
+assert a["text"] and e["passage"][e["answer_char_begin"]:e["answer_char_end"]] == a["text"], r
+print("answer:", repr(a["text"]), "from block", e["block_id"])
 ' || { echo "no answer over REST: $answer" >&2; "${COMPOSE[@]}" logs --tail 20 >&2; exit 1; }
 step "Prometheus on 127.0.0.1:$ORQA_PROMETHEUS_HOST_PORT scraping every service"
 up=""
