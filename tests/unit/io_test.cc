@@ -324,7 +324,9 @@ void ExpectMatchesManifest(const TFBundleReader& reader, const json& entries) {
     const auto& first = want["first_values"];
     for (size_t k = 0; k < first.size(); ++k) {
       if (want["dtype"] == "DT_INT64") {
-        EXPECT_EQ(reinterpret_cast<const int64_t*>(t->data)[k], first[k].get<int64_t>());
+        int64_t value;  // a bundle's data offsets need not be 8-aligned: copy, do not dereference
+        std::memcpy(&value, t->data + k * sizeof(int64_t), sizeof(value));
+        EXPECT_EQ(value, first[k].get<int64_t>());
       } else {
         double v = reinterpret_cast<const float*>(t->data)[k];
         EXPECT_NEAR(v, first[k].get<double>(), 5e-7 + 1e-5 * std::fabs(v));
