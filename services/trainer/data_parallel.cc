@@ -54,20 +54,15 @@ class GlooGroup : public DataParallel {
   absl::StatusOr<double> AllReduceGradients(const std::vector<at::Tensor>& params, double loss) override {
     // [every gradient (zeros where a rank has none), one "has a gradient" flag per parameter, the loss]
     std::vector<at::Tensor> parts;
-    int64_t total = 0;
-    for (const auto& p : params) total += p.numel();
-    auto flags = torch::zeros({static_cast<int64_t>(params.size()) + 1}, torch::kFloat32);
+    std::vector<float> flags(params.size() + 1, 0.0f);
     for (size_t i = 0; i < params.size(); ++i) {
       const auto& g = params[i].grad();
-      if (g.defined()) {
-        parts.push_back(g.reshape({-1}).to(torch::kFloat32));
-        flags[static_cast<int64_t>(i)] = 1.0f;
-      } else {
-        parts.push_back(torch::zeros({params[i].numel()}, torch::kFloat32));
-      }
+      flags[i] = g.defined() ? 1.0f : 0.0f;
+      parts.push_back(g.defined() ? g.reshape({-1}).to(torch::kFloat32)
+                                  : torch::zeros({params[i].numel()}, torch::kFloat32));
     }
-    flags[static_cast<int64_t>(params.size())] = static_cast<float>(loss);
-    parts.push_back(flags);
+    flags.back() = static_cast<float>(loss);
+    parts.push_back(torch::from_blob(flags.data(), {static_cast<int64_t>(flags.size())}, torch::kFloat32));
     std::vector<at::Tensor> buffer = {torch::cat(parts)};
     auto t0 = std::chrono::steady_clock::now();
     if (absl::Status st = Run([&] { pg_->allreduce(buffer)->wait(); }, "all-reduce of the gradients"); !st.ok()) {
@@ -75,11 +70,12 @@ class GlooGroup : public DataParallel {
     }
     last_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const at::Tensor& out = buffer[0];
+    const float* summed_flags = out.data_ptr<float>() + (out.numel() - static_cast<int64_t>(flags.size()));
     int64_t offset = 0;
     torch::NoGradGuard no_grad;
     for (size_t i = 0; i < params.size(); ++i) {
       const int64_t n = params[i].numel();
-      if (out[total + static_cast<int64_t>(i)].item<float>() > 0) {
+      if (summed_flags[i] > 0) {  // some rank has a gradient for it
         at::Tensor g = out.narrow(0, offset, n).view(params[i].sizes()).to(params[i].dtype());
         if (params[i].grad().defined()) {
           params[i].mutable_grad().copy_(g);
@@ -89,7 +85,7 @@ class GlooGroup : public DataParallel {
       }
       offset += n;
     }
-    return static_cast<double>(out[total + static_cast<int64_t>(params.size())].item<float>());
+    return static_cast<double>(summed_flags[params.size()]);
   }
 
   absl::Status AllReduceSum(at::Tensor& t) override {

@@ -142,6 +142,22 @@ class TrainerTest : public ::testing::Test {
     return spec;
   }
 
+  // A pre-training job over the fixture's blocks, dropout off.
+  static JobSpec Pretrain(orqa::v1::JobKind kind, const std::string& out, int steps, int batch, float lr, int seed) {
+    JobSpec spec;
+    spec.set_kind(kind);
+    spec.set_model_dir(FixtureDir());
+    spec.set_weights_path(*weights_);
+    spec.set_blocks_path(*dir_ + "/fx.blocks");
+    spec.set_output_dir(*dir_ + "/" + out);
+    spec.set_num_steps(steps);
+    spec.set_batch_size(batch);
+    spec.set_learning_rate(lr);
+    spec.set_disable_dropout(true);
+    spec.set_seed(seed);
+    return spec;
+  }
+
   static grpc::Status Start(const JobSpec& spec, Job* job, const std::string& token = "s3cret") {
     grpc::ClientContext ctx;
     if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
@@ -711,17 +727,7 @@ TEST_F(TrainerTest, BuildIndexEqualsEmbedBlocksAndReloadsTheRetrieverUnderLoad) 
 TEST_F(TrainerTest, PretrainingJobsLowerTheirLossAndWriteServableModels) {
   const int blocks = static_cast<int>((*meta_)["blocks"].size());
   auto run = [&](orqa::v1::JobKind kind, const std::string& out, float lr) {
-    JobSpec spec;
-    spec.set_kind(kind);
-    spec.set_model_dir(FixtureDir());
-    spec.set_weights_path(*weights_);
-    spec.set_blocks_path(*dir_ + "/fx.blocks");
-    spec.set_output_dir(*dir_ + "/" + out);
-    spec.set_num_steps(30);
-    spec.set_batch_size(blocks);
-    spec.set_learning_rate(lr);
-    spec.set_disable_dropout(true);
-    spec.set_seed(3);
+    JobSpec spec = Pretrain(kind, out, 30, blocks, lr, 3);
     Job job;
     grpc::Status st = Start(spec, &job);
     EXPECT_TRUE(st.ok()) << st.error_message();
@@ -817,16 +823,7 @@ TEST_F(TrainerTest, TwoDataParallelRanksEqualOneTrainerAndALostRankIsNamed) {
     *share_off = static_cast<double>(off) / static_cast<double>(std::max<size_t>(elements, 1));
     return worst;
   };
-  JobSpec mlm;
-  mlm.set_kind(orqa::v1::JOB_KIND_PRETRAIN_MLM);
-  mlm.set_model_dir(FixtureDir());
-  mlm.set_weights_path(*weights_);
-  mlm.set_blocks_path(*dir_ + "/fx.blocks");
-  mlm.set_num_steps(8);
-  mlm.set_batch_size(6);
-  mlm.set_learning_rate(2e-3f);
-  mlm.set_disable_dropout(true);
-  mlm.set_seed(5);
+  JobSpec mlm = Pretrain(orqa::v1::JOB_KIND_PRETRAIN_MLM, "", 8, 6, 2e-3f, 5);
   JobSpec ict = mlm;
   ict.set_kind(orqa::v1::JOB_KIND_PRETRAIN_ICT);
   ict.set_learning_rate(1e-3f);
@@ -1021,17 +1018,7 @@ TEST_F(TrainerTest, RealmPretrainingLowersItsLossAndRefreshesTheIndexBesideTrain
     return info.embeddings_version();
   };
   const std::string initial = version();
-  JobSpec spec;
-  spec.set_kind(orqa::v1::JOB_KIND_PRETRAIN_REALM);
-  spec.set_model_dir(FixtureDir());
-  spec.set_weights_path(*weights_);
-  spec.set_blocks_path(*dir_ + "/fx.blocks");
-  spec.set_output_dir(*dir_ + "/realm");
-  spec.set_num_steps(30);
-  spec.set_batch_size(4);
-  spec.set_learning_rate(2e-3f);
-  spec.set_disable_dropout(true);
-  spec.set_seed(5);
+  JobSpec spec = Pretrain(orqa::v1::JOB_KIND_PRETRAIN_REALM, "realm", 30, 4, 2e-3f, 5);
   spec.set_searcher_beam_size(3);
   spec.set_index_refresh_steps(4);
   Job job;
