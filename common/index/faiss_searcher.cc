@@ -6,6 +6,7 @@
 #include <faiss/IndexScalarQuantizer.h>
 #include <faiss/utils/distances.h>
 #include <omp.h>
+#include <sys/mman.h>
 #ifdef ORQA_WITH_FAISS_GPU
 #include <faiss/gpu/GpuIndexFlat.h>
 #include <faiss/gpu/StandardGpuResources.h>
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/index/flat_scan.h"
 #include "common/index/searcher.h"
 #include "common/index/topk_merge.h"
 
@@ -27,6 +29,35 @@ std::unique_ptr<Searcher> MakeTorchSearcher(const EmbeddingMatrix& embeddings); 
 namespace {
 
 using Idx = faiss::Index::idx_t;
+
+// Asks for transparent huge pages on [p, p + bytes) (whole 2 MiB pages inside it).
+void AdviseHugePages(const void* p, size_t bytes) {
+  constexpr uintptr_t kHuge = 2 << 20;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(kHuge - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
+
+// Runs `scan_part(begin, end, tops)` over one contiguous row range per thread
+// (parts of at least 32k rows) and merges the per-part lists of each query
+// exactly into scores and ids, each [nq, k].
+template <typename ScanPart>
+void ScanParts(const ScanPart& scan_part, int64_t n, int64_t nq, int k, int threads, float* scores, int64_t* ids) {
+  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n >> 15)));
+  std::vector<std::vector<ScanTopK>> tops(parts, std::vector<ScanTopK>(nq, ScanTopK(k)));
+  auto run = [&](int p) { scan_part(n * p / parts, n * (p + 1) / parts, tops[p].data()); };
+  std::vector<std::thread> workers;
+  for (int p = 1; p < parts; ++p) workers.emplace_back(run, p);
+  run(0);
+  for (auto& w : workers) w.join();
+  std::vector<ScoredIds> lists(parts);
+  for (int64_t i = 0; i < nq; ++i) {
+    for (int p = 0; p < parts; ++p) lists[p] = tops[p][i].Sorted();
+    ScoredIds merged = parts == 1 ? std::move(lists[0]) : MergeTopK(lists, k);
+    std::copy(merged.ids.begin(), merged.ids.end(), ids + i * k);
+    std::copy(merged.scores.begin(), merged.scores.end(), scores + i * k);
+  }
+}
 
 class FaissSearcher : public Searcher {
  public:
@@ -62,76 +93,130 @@ class FaissSearcher : public Searcher {
   int omp_threads_;
 };
 
-// Exact flat search over row ranges held by one IndexFlatIP each. A batch of
-// a few queries is memory-bound and BLAS runs it on one thread, so the parts
-// are scanned in parallel threads; larger batches go part by part with
-// FAISS's own OpenMP parallelism. Per-part top-k lists merge exactly.
-class PartitionedFlatSearcher : public Searcher {
+// Exact flat search: the rows live in one FAISS IndexFlatIP (its storage, its
+// BLAS path for large batches); batches of up to `scan_max_queries` queries,
+// memory-bound, go through orqa's scan kernels instead, the rows split into
+// one contiguous part per thread, each part read once for up to
+// kMaxScanQueries queries, the per-part top-k lists merged exactly.
+class FlatSearcher : public Searcher {
  public:
-  PartitionedFlatSearcher(const EmbeddingMatrix& m, int parts, int omp_threads) : omp_threads_(omp_threads) {
-    const int64_t n = m.rows();
-    for (int p = 0; p < parts; ++p) {
-      int64_t begin = n * p / parts, end = n * (p + 1) / parts;
-      auto index = std::make_unique<faiss::IndexFlatIP>(static_cast<int>(m.dim()));
-      const int64_t chunk = 1 << 20;
-      for (int64_t r = begin; r < end; r += chunk) {
-        index->add(std::min(chunk, end - r), m.data() + r * m.dim());
-      }
-      offsets_.push_back(begin);
-      parts_.push_back(std::move(index));
-    }
-    size_ = n;
-    dim_ = static_cast<int>(m.dim());
+  FlatSearcher(const EmbeddingMatrix& m, int threads, int scan_max_queries)
+      : index_(static_cast<int>(m.dim())), threads_(threads), scan_max_queries_(scan_max_queries) {
+    const int64_t n = m.rows(), d = m.dim();
+    // One allocation, asked for huge pages before it is touched (a 13.35M-row
+    // scan otherwise walks 1.7M page-table entries).
+    index_.codes.reserve(static_cast<size_t>(n * d) * sizeof(float));
+    AdviseHugePages(index_.codes.data(), index_.codes.capacity());
+    const int64_t chunk = 1 << 20;
+    for (int64_t r = 0; r < n; r += chunk) index_.add(std::min(chunk, n - r), m.data() + r * d);
   }
 
   absl::Status Search(const float* q, int64_t nq, int k, float* scores, int64_t* ids) const override {
-    if (k < 1 || k > size_) return absl::InvalidArgumentError(absl::StrCat("k: expected 1..", size_, ", got ", k));
-    const size_t np = parts_.size();
-    std::vector<std::vector<float>> ps(np);
-    std::vector<std::vector<Idx>> pi(np);
-    auto run = [&](size_t p) {
-      const int kp = static_cast<int>(std::min<int64_t>(k, parts_[p]->ntotal));
-      ps[p].assign(nq * kp, 0);
-      pi[p].assign(nq * kp, -1);
-      parts_[p]->search(nq, q, kp, ps[p].data(), pi[p].data());
-    };
-    omp_set_num_threads(omp_threads_);
-    if (nq <= kParallelPartsMaxQueries) {
-      std::vector<std::thread> threads;
-      for (size_t p = 1; p < np; ++p) threads.emplace_back(run, p);
-      run(0);
-      for (auto& t : threads) t.join();
-    } else {
-      for (size_t p = 0; p < np; ++p) run(p);
-    }
+    if (k < 1 || k > size()) return absl::InvalidArgumentError(absl::StrCat("k: expected 1..", size(), ", got ", k));
+    if (nq > scan_max_queries_) return SearchFaiss(q, nq, k, scores, ids);
+    ScanParts(
+        [&](int64_t begin, int64_t end, ScanTopK* tops) {
+          ScanFloat32(index_.get_xb() + begin * dim(), end - begin, dim(), q, static_cast<int>(nq), begin, tops);
+        },
+        size(), nq, k, threads_, scores, ids);
+    return absl::OkStatus();
+  }
+  int64_t size() const override { return index_.ntotal; }
+  int dim() const override { return index_.d; }
+  std::string type() const override { return "flat"; }
+  int64_t memory_bytes() const override { return size() * dim() * 4; }
+
+ private:
+  absl::Status SearchFaiss(const float* q, int64_t nq, int k, float* scores, int64_t* ids) const {
+    omp_set_num_threads(threads_);
+    std::vector<Idx> labels(nq * k);
+    index_.search(nq, q, k, scores, labels.data());
     for (int64_t i = 0; i < nq; ++i) {
-      std::vector<ScoredIds> lists(np);
-      for (size_t p = 0; p < np; ++p) {
-        const size_t kp = ps[p].size() / nq;
-        for (size_t j = 0; j < kp; ++j) {
-          if (pi[p][i * kp + j] < 0) continue;
-          lists[p].ids.push_back(pi[p][i * kp + j] + offsets_[p]);
-          lists[p].scores.push_back(ps[p][i * kp + j]);
-        }
-      }
-      ScoredIds merged = MergeTopK(lists, k);
-      std::copy(merged.ids.begin(), merged.ids.end(), ids + i * k);
-      std::copy(merged.scores.begin(), merged.scores.end(), scores + i * k);
+      ScoredIds r;
+      r.ids.assign(labels.begin() + i * k, labels.begin() + (i + 1) * k);
+      r.scores.assign(scores + i * k, scores + (i + 1) * k);
+      SortResults(&r);  // FAISS does not order ties by id
+      std::copy(r.ids.begin(), r.ids.end(), ids + i * k);
+      std::copy(r.scores.begin(), r.scores.end(), scores + i * k);
     }
     return absl::OkStatus();
   }
-  int64_t size() const override { return size_; }
-  int dim() const override { return dim_; }
-  std::string type() const override { return "flat"; }
-  int64_t memory_bytes() const override { return size_ * dim_ * 4; }
+
+  faiss::IndexFlatIP index_;
+  int threads_;
+  int scan_max_queries_;
+};
+
+// Exact top-k from a compressed copy of the rows: bf16 (half the bytes to
+// scan) or int8 with a scale per row (a quarter). The scan keeps
+// `rerank` candidates per result, which are then scored again from the fp32
+// rows (the source matrix, usually a file mapping read on demand) with the
+// flat searcher's kernel, so every returned score is the exact fp32 one; a
+// result is missed only if rounding pushes it out of the candidates.
+class RerankedSearcher : public Searcher {
+ public:
+  RerankedSearcher(const EmbeddingMatrix& m, std::string codec, int threads, int rerank)
+      : rows_(m), codec_(std::move(codec)), threads_(threads), rerank_(rerank) {
+    const int64_t n = m.rows(), d = m.dim(), count = n * d;
+    const int64_t chunk = int64_t{1} << 16;  // rows per conversion step
+    if (codec_ == "bf16") {
+      bf16_.reserve(static_cast<size_t>(count));
+      AdviseHugePages(bf16_.data(), bf16_.capacity() * sizeof(uint16_t));
+      bf16_.resize(static_cast<size_t>(count));
+      for (int64_t r = 0; r < n; r += chunk) ToBFloat16(m.data() + r * d, std::min(chunk, n - r) * d, &bf16_[r * d]);
+    } else {
+      int8_.reserve(static_cast<size_t>(count));
+      AdviseHugePages(int8_.data(), int8_.capacity());
+      int8_.resize(static_cast<size_t>(count));
+      scales_.resize(static_cast<size_t>(n));
+      for (int64_t r = 0; r < n; r += chunk) {
+        QuantizeRowsInt8(m.data() + r * d, std::min(chunk, n - r), static_cast<int>(d), &int8_[r * d], &scales_[r]);
+      }
+    }
+  }
+
+  absl::Status Search(const float* q, int64_t nq, int k, float* scores, int64_t* ids) const override {
+    if (k < 1 || k > size()) return absl::InvalidArgumentError(absl::StrCat("k: expected 1..", size(), ", got ", k));
+    const int d = dim();
+    const int candidates = static_cast<int>(std::min<int64_t>(size(), static_cast<int64_t>(k) * rerank_));
+    std::vector<float> cand_scores(nq * candidates);
+    std::vector<int64_t> cand_ids(nq * candidates);
+    ScanParts(
+        [&](int64_t begin, int64_t end, ScanTopK* tops) {
+          if (codec_ == "bf16") {
+            ScanBFloat16(bf16_.data() + begin * d, end - begin, d, q, static_cast<int>(nq), begin, tops);
+          } else {
+            ScanInt8(int8_.data() + begin * d, scales_.data() + begin, end - begin, d, q, static_cast<int>(nq), begin,
+                     tops);
+          }
+        },
+        size(), nq, candidates, threads_, cand_scores.data(), cand_ids.data());
+    for (int64_t i = 0; i < nq; ++i) {
+      std::vector<int64_t> c(cand_ids.begin() + i * candidates, cand_ids.begin() + (i + 1) * candidates);
+      std::sort(c.begin(), c.end());  // ascending ids: ties keep the lower id
+      ScanTopK top(k);
+      for (int64_t id : c) ScanFloat32(rows_.data() + id * d, 1, d, q + i * d, 1, id, &top);
+      ScoredIds r = top.Sorted();
+      std::copy(r.ids.begin(), r.ids.end(), ids + i * k);
+      std::copy(r.scores.begin(), r.scores.end(), scores + i * k);
+    }
+    return absl::OkStatus();
+  }
+  int64_t size() const override { return rows_.rows(); }
+  int dim() const override { return static_cast<int>(rows_.dim()); }
+  std::string type() const override { return codec_; }
+  int64_t memory_bytes() const override {
+    return static_cast<int64_t>(bf16_.size() * sizeof(uint16_t) + int8_.size() + scales_.size() * sizeof(float));
+  }
 
  private:
-  static constexpr int64_t kParallelPartsMaxQueries = 4;
-  std::vector<std::unique_ptr<faiss::IndexFlatIP>> parts_;
-  std::vector<int64_t> offsets_;
-  int64_t size_ = 0;
-  int dim_ = 0;
-  int omp_threads_;
+  EmbeddingMatrix rows_;  // fp32 rows for re-ranking (shares the source's owner)
+  std::string codec_;     // bf16 or int8
+  std::vector<uint16_t> bf16_;
+  std::vector<int8_t> int8_;
+  std::vector<float> scales_;
+  int threads_;
+  int rerank_;
 };
 
 }  // namespace
@@ -179,21 +264,21 @@ absl::StatusOr<std::unique_ptr<Searcher>> MakeSearcher(const EmbeddingMatrix& m,
   if (o.type == "flat") return std::unique_ptr<Searcher>(new GpuFlatSearcher(m));
 #endif
   omp_set_num_threads(std::max(1, o.omp_threads));
-  // Below this many queries FAISS scans with its own kernels, above with BLAS.
-  // One thread: BLAS is faster even for one query (50 vs 72 ms at 1M x 128).
-  // Parallel parts: FAISS's scan of the halves in two threads wins (41 ms).
   const int d = static_cast<int>(m.dim());
   const int64_t n = m.rows();
-  const bool partitioned = o.type == "flat" && o.omp_threads > 1 && n >= 2 * o.omp_threads;
-  faiss::distance_compute_blas_threshold = partitioned ? 2 : 1;
+  const int threads = std::max(1, o.omp_threads);
+  // Large batches of the flat searcher go to FAISS's BLAS path.
+  faiss::distance_compute_blas_threshold = 1;
   std::unique_ptr<faiss::Index> index;
   int64_t memory = 0;
   try {
-    if (partitioned) {
-      return std::unique_ptr<Searcher>(new PartitionedFlatSearcher(m, o.omp_threads, o.omp_threads));
-    } else if (o.type == "flat") {
-      index = std::make_unique<faiss::IndexFlatIP>(d);
-      memory = n * d * 4;
+    if (o.type == "flat") {
+      return std::unique_ptr<Searcher>(new FlatSearcher(m, threads, o.scan_max_queries));
+    } else if (o.type == "bf16" || o.type == "int8") {
+      if (o.rerank_factor < 1) {
+        return absl::InvalidArgumentError(absl::StrCat("rerank factor: expected at least 1, got ", o.rerank_factor));
+      }
+      return std::unique_ptr<Searcher>(new RerankedSearcher(m, o.type, threads, o.rerank_factor));
     } else if (o.type == "fp16" || o.type == "sq8") {
       auto qt = o.type == "fp16" ? faiss::ScalarQuantizer::QT_fp16 : faiss::ScalarQuantizer::QT_8bit;
       auto sq = std::make_unique<faiss::IndexScalarQuantizer>(d, qt, faiss::METRIC_INNER_PRODUCT);
@@ -218,7 +303,7 @@ absl::StatusOr<std::unique_ptr<Searcher>> MakeSearcher(const EmbeddingMatrix& m,
       index = std::move(ivf);
     } else {
       return absl::InvalidArgumentError(
-          absl::StrCat("index type: expected flat, fp16, sq8, hnsw, ivf or torch, got '", o.type, "'"));
+          absl::StrCat("index type: expected flat, bf16, int8, fp16, sq8, hnsw, ivf or torch, got '", o.type, "'"));
     }
     // Add in chunks so a mapped source is paged in progressively.
     const int64_t chunk = 1 << 20;

@@ -21,7 +21,7 @@ class Searcher {
                               int64_t* ids) const = 0;
   virtual int64_t size() const = 0;
   virtual int dim() const = 0;
-  /// "flat", "fp16", "sq8", "hnsw", "ivf" or "torch".
+  /// "flat", "bf16", "int8", "fp16", "sq8", "hnsw", "ivf" or "torch".
   virtual std::string type() const = 0;
   /// Bytes the searcher holds (its copy of the vectors plus its structure).
   virtual int64_t memory_bytes() const = 0;
@@ -29,12 +29,20 @@ class Searcher {
 
 /// Searcher construction options.
 struct SearcherOptions {
-  /// flat (exact, FAISS IndexFlatIP), fp16 / sq8 (FAISS scalar quantiser),
-  /// hnsw (FAISS IndexHNSWFlat, inner product), ivf (FAISS IndexIVFFlat), or
-  /// torch (exact LibTorch matmul + top-k, no k limit).
+  /// flat (exact: rows in a FAISS IndexFlatIP, small batches scanned by
+  /// orqa's kernels), bf16 / int8 (top-k from a bf16 / per-row int8 copy,
+  /// the candidates re-ranked exactly in fp32),
+  /// fp16 / sq8 (FAISS scalar quantiser), hnsw (FAISS IndexHNSWFlat, inner
+  /// product), ivf (FAISS IndexIVFFlat), or torch (exact LibTorch matmul +
+  /// top-k, no k limit).
   std::string type = "flat";
-  /// OpenMP threads FAISS may use.
+  /// Threads a search uses (scan parts, FAISS's OpenMP).
   int omp_threads = 1;
+  /// flat: batches of up to this many queries use the scan kernels, larger
+  /// ones FAISS's BLAS path.
+  int scan_max_queries = 16;
+  /// bf16 / int8: candidates kept per requested result for the fp32 re-ranking.
+  int rerank_factor = 4;
   /// HNSW graph degree and search breadth.
   int hnsw_m = 32;
   int hnsw_ef_search = 128;

@@ -26,10 +26,18 @@ absl::Status Validate(const orqa::RetrieverOptions& o) {
     return absl::InvalidArgumentError(absl::StrCat("--shard-index: expected 0..", o.num_shards - 1, ", got ",
                                                    o.shard_index));
   }
-  static const std::set<std::string> kIndexTypes = {"flat", "fp16", "sq8", "hnsw", "ivf", "torch"};
+  static const std::set<std::string> kIndexTypes = {"flat", "bf16", "int8", "fp16", "sq8", "hnsw", "ivf", "torch"};
   if (!kIndexTypes.count(o.searcher.type)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--index-type: expected flat, fp16, sq8, hnsw, ivf or torch, got '", o.searcher.type, "'"));
+        "--index-type: expected flat, bf16, int8, fp16, sq8, hnsw, ivf or torch, got '", o.searcher.type, "'"));
+  }
+  if (o.searcher.rerank_factor < 1 || o.searcher.rerank_factor > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--rerank-factor: expected 1..1000, got ", o.searcher.rerank_factor));
+  }
+  if (o.searcher.scan_max_queries < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--scan-max-queries: expected >= 0, got ", o.searcher.scan_max_queries));
   }
   for (auto [flag, n] : {std::pair<const char*, int>{"--omp-threads", o.searcher.omp_threads},
                          {"--openblas-threads", o.openblas_threads},
@@ -70,8 +78,14 @@ int main(int argc, char** argv) {
                "Block embeddings: .npy, .safetensors (block_emb), pytorch_model.bin or a TF checkpoint.");
   flags.Int("shard-index", &options.shard_index, "Index of the shard this process serves.");
   flags.Int("num-shards", &options.num_shards, "Number of contiguous block-id shards.");
-  flags.String("index-type", &options.searcher.type, "Searcher: flat, fp16, sq8, hnsw, ivf, torch.");
-  flags.Int("omp-threads", &options.searcher.omp_threads, "OpenMP threads (FAISS).");
+  flags.String("index-type", &options.searcher.type,
+               "Searcher: flat (exact), bf16 / int8 (exact re-ranking of a compressed scan), fp16, sq8, hnsw, ivf, "
+               "torch.");
+  flags.Int("omp-threads", &options.searcher.omp_threads, "Threads one search uses (scan parts, FAISS's OpenMP).");
+  flags.Int("scan-max-queries", &options.searcher.scan_max_queries,
+            "flat: batches of up to this many questions use orqa's scan kernels, larger ones FAISS's BLAS path.");
+  flags.Int("rerank-factor", &options.searcher.rerank_factor,
+            "bf16 / int8: candidates kept per result for the exact fp32 re-ranking.");
   flags.Int("openblas-threads", &options.openblas_threads, "OpenBLAS threads.");
   flags.Int("torch-threads", &options.torch_threads, "LibTorch intra-op threads.");
   std::string precision = "fp32";

@@ -2,6 +2,7 @@
 // send N Answer calls in total, cycling through questions from a JSONL file;
 // prints QPS and latency percentiles.
 //   load_gen --gateway ADDR --questions FILE --concurrency C --requests N [--k K] [--label TEXT]
+//            [--timings 1]  (also prints the medians of the gateway's per-stage times)
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 int main(int argc, char** argv) {
   std::string gateway = "127.0.0.1:50051", questions_path, label;
   int concurrency = 1, requests = 100, k = 0, timeout_ms = 600000;
+  bool timings = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string f = argv[i], v = argv[i + 1];
     if (f == "--gateway") gateway = v;
@@ -26,6 +28,7 @@ int main(int argc, char** argv) {
     else if (f == "--k") k = std::stoi(v);
     else if (f == "--label") label = v;
     else if (f == "--timeout-ms") timeout_ms = std::stoi(v);
+    else if (f == "--timings") timings = v == "1" || v == "true";
     else {
       std::fprintf(stderr, "load_gen: error: unknown flag %s\n", f.c_str());
       return 2;
@@ -44,6 +47,7 @@ int main(int argc, char** argv) {
   auto channel = grpc::CreateChannel(gateway, grpc::InsecureChannelCredentials());
   std::atomic<int> next{0}, errors{0}, shed{0};
   std::vector<std::vector<double>> latencies(concurrency);
+  std::vector<std::vector<orqa::v1::Timings>> stage_times(concurrency);
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> clients;
   for (int c = 0; c < concurrency; ++c) {
@@ -55,12 +59,14 @@ int main(int argc, char** argv) {
         orqa::v1::AnswerRequest req;
         req.set_question(questions[i % questions.size()]);
         req.set_k(k);
+        req.set_return_timings(timings);
         orqa::v1::AnswerResponse resp;
         auto t0 = std::chrono::steady_clock::now();
         grpc::Status st = stub->Answer(&ctx, req, &resp);
         latencies[c].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++shed;  // refused by a server's queue bound
         else if (!st.ok()) ++errors;
+        if (st.ok() && timings) stage_times[c].push_back(resp.timings());
       }
     });
   }
@@ -72,5 +78,20 @@ int main(int argc, char** argv) {
   auto pct = [&](double p) { return all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))]; };
   std::printf("%-34s %6s %5d %8d %8.2f %10.1f %10.1f %7d %6d\n", label.c_str(), "grpc", concurrency, requests,
               (requests - shed.load()) / seconds, pct(0.5), pct(0.99), errors.load(), shed.load());
+  if (timings) {  // medians of the gateway's per-stage times over the answered calls
+    std::vector<orqa::v1::Timings> t;
+    for (auto& v : stage_times) t.insert(t.end(), v.begin(), v.end());
+    auto median = [&](double (orqa::v1::Timings::*get)() const) {
+      std::vector<double> v;
+      for (const auto& x : t) v.push_back((x.*get)());
+      if (v.empty()) return 0.0;
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    std::printf("%-34s stage medians (ms): embed %.1f, search %.1f, retrieve %.1f, read %.1f, total %.1f\n",
+                label.c_str(), median(&orqa::v1::Timings::embed_ms), median(&orqa::v1::Timings::search_ms),
+                median(&orqa::v1::Timings::retrieve_ms), median(&orqa::v1::Timings::read_ms),
+                median(&orqa::v1::Timings::total_ms));
+  }
   return errors.load() == 0 ? 0 : 1;
 }

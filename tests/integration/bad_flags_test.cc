@@ -146,6 +146,20 @@ TEST(BadFlags, UnknownPrecisionIsRejected) {
   }
 }
 
+TEST(BadFlags, RetrieverSearcherFlagsAreChecked) {
+  Outcome o = RunBinary({Bin("orqa-retriever"), "--index-type=bf17"});
+  EXPECT_EQ(o.exit_status, 2);
+  EXPECT_EQ(o.output,
+            "orqa-retriever: error: --index-type: expected flat, bf16, int8, fp16, sq8, hnsw, ivf or torch, got "
+            "'bf17'\n");
+  o = RunBinary({Bin("orqa-retriever"), "--index-type=int8", "--rerank-factor=0"});
+  EXPECT_EQ(o.exit_status, 2);
+  EXPECT_EQ(o.output, "orqa-retriever: error: --rerank-factor: expected 1..1000, got 0\n");
+  o = RunBinary({Bin("orqa-retriever"), "--scan-max-queries=-1"});
+  EXPECT_EQ(o.exit_status, 2);
+  EXPECT_EQ(o.output, "orqa-retriever: error: --scan-max-queries: expected >= 0, got -1\n");
+}
+
 TEST(BadFlags, RestProxyTakenPortIsOneLine) {
   PortHolder held;
   Outcome o = RunBinary({Bin("orqa-rest"), "--listen=127.0.0.1:" + std::to_string(held.port())});

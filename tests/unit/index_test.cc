@@ -1,11 +1,15 @@
 // Block store, searchers and the exact top-k merge.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <fstream>
 #include <random>
 
 #include "common/index/block_store.h"
 #include "common/index/embeddings.h"
+#include "common/index/flat_scan.h"
 #include "common/index/searcher.h"
 #include "common/index/topk_merge.h"
 
@@ -34,6 +38,7 @@ TEST_P(ExactSearchers, EqualBruteForce) {
   SearcherOptions o;
   o.type = GetParam().first;
   o.omp_threads = GetParam().second;
+  if (o.omp_threads == 3) o.scan_max_queries = 4;  // the 9 queries take FAISS's path
   auto s = MakeSearcher(m, o);
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ((*s)->size(), 5003);
@@ -67,8 +72,179 @@ TEST_P(ExactSearchers, EqualBruteForce) {
 
 INSTANTIATE_TEST_SUITE_P(Types, ExactSearchers,
                          ::testing::Values(std::make_pair(std::string("flat"), 1), std::make_pair(std::string("flat"), 2),
-                                           std::make_pair(std::string("flat"), 3),
+                                           std::make_pair(std::string("flat"), 3), std::make_pair(std::string("bf16"), 1),
+                                           std::make_pair(std::string("bf16"), 2), std::make_pair(std::string("int8"), 1),
+                                           std::make_pair(std::string("int8"), 2),
                                            std::make_pair(std::string("torch"), 1)));
+
+// The scan kernels against a plain double-precision loop: every dimension
+// remainder of the 16-lane kernel, query groups below, at and above one pass
+// (kMaxScanQueries) and row counts that leave partial 16-row blocks.
+TEST(FlatScan, KernelsEqualAPlainLoopForAnyShape) {
+  for (bool portable : {false, true}) {
+    ForcePortableScanForTesting(portable);
+    for (int d : {1, 7, 16, 20, 128, 129}) {
+      for (int64_t n : {int64_t{1}, int64_t{15}, int64_t{37}, int64_t{1000}}) {
+        std::vector<float> data, queries;
+        EmbeddingMatrix m = RandomMatrix(n, d, &data);
+        const int nq = 11;
+        RandomMatrix(nq, d, &queries);
+        std::vector<uint16_t> bf(data.size());
+        ToBFloat16(data.data(), static_cast<int64_t>(data.size()), bf.data());
+        std::vector<int8_t> i8(data.size());
+        std::vector<float> scales(n);
+        QuantizeRowsInt8(data.data(), n, d, i8.data(), scales.data());
+        for (const std::string codec : {"fp32", "bf16", "int8"}) {
+          const int k = static_cast<int>(std::min<int64_t>(n, 9));
+          std::vector<ScanTopK> tops(nq, ScanTopK(k));
+          if (codec == "bf16") {
+            ScanBFloat16(bf.data(), n, d, queries.data(), nq, 100, tops.data());
+          } else if (codec == "int8") {
+            ScanInt8(i8.data(), scales.data(), n, d, queries.data(), nq, 100, tops.data());
+          } else {
+            ScanFloat32(data.data(), n, d, queries.data(), nq, 100, tops.data());
+          }
+          for (int q = 0; q < nq; ++q) {
+            std::vector<std::pair<double, int64_t>> want;
+            for (int64_t r = 0; r < n; ++r) {
+              double acc = 0;
+              for (int j = 0; j < d; ++j) {
+                uint32_t bits = static_cast<uint32_t>(bf[r * d + j]) << 16;
+                float w;
+                std::memcpy(&w, &bits, 4);
+                const double x = codec == "bf16" ? w : codec == "int8" ? i8[r * d + j] : data[r * d + j];
+                acc += x * queries[q * d + j];
+              }
+              if (codec == "int8") acc *= scales[r];
+              want.emplace_back(-acc, r + 100);
+            }
+            std::sort(want.begin(), want.end());
+            ScoredIds got = tops[q].Sorted();
+            ASSERT_EQ(got.ids.size(), static_cast<size_t>(k));
+            for (int j = 0; j < k; ++j) {
+              const std::string where = (portable ? "portable " : "avx512 ") + codec +
+                                        " d " + std::to_string(d) + " n " + std::to_string(n) + " q " +
+                                        std::to_string(q) + " rank " + std::to_string(j);
+              ASSERT_EQ(got.ids[j], want[j].second) << where;
+              ASSERT_NEAR(got.scores[j], -want[j].first, 1e-5 * std::sqrt(double(d))) << where;
+            }
+          }
+        }
+      }
+    }
+  }
+  ForcePortableScanForTesting(false);
+}
+
+// A row's score does not depend on the rows scanned with it (the re-ranking
+// of the compressed searchers scores rows one by one), and so the bf16 and
+// int8 searchers return exactly the flat searcher's scores.
+TEST(FlatScan, ARowScoresTheSameAloneAndInABlock) {
+  for (bool portable : {false, true}) {
+    ForcePortableScanForTesting(portable);
+    for (int d : {7, 128}) {
+      std::vector<float> data, queries;
+      RandomMatrix(37, d, &data);
+      RandomMatrix(3, d, &queries);
+      std::vector<ScanTopK> all(3, ScanTopK(37));
+      ScanFloat32(data.data(), 37, d, queries.data(), 3, 0, all.data());
+      for (int q = 0; q < 3; ++q) {
+        ScoredIds got = all[q].Sorted();
+        for (int j = 0; j < 37; ++j) {
+          ScanTopK alone(1);
+          ScanFloat32(data.data() + got.ids[j] * d, 1, d, queries.data() + q * d, 1, got.ids[j], &alone);
+          ASSERT_EQ(alone.Sorted().scores[0], got.scores[j]) << "d " << d << " row " << got.ids[j];
+        }
+      }
+    }
+  }
+  ForcePortableScanForTesting(false);
+  std::vector<float> data, queries;
+  EmbeddingMatrix m = RandomMatrix(5003, 128, &data);
+  RandomMatrix(9, 128, &queries);
+  std::vector<float> flat_scores(90);
+  std::vector<int64_t> flat_ids(90);
+  SearcherOptions o;
+  ASSERT_TRUE((*MakeSearcher(m, o))->Search(queries.data(), 9, 10, flat_scores.data(), flat_ids.data()).ok());
+  for (const char* type : {"bf16", "int8"}) {
+    o.type = type;
+    std::vector<float> scores(90);
+    std::vector<int64_t> ids(90);
+    ASSERT_TRUE((*MakeSearcher(m, o))->Search(queries.data(), 9, 10, scores.data(), ids.data()).ok());
+    EXPECT_EQ(ids, flat_ids) << type;
+    EXPECT_EQ(scores, flat_scores) << type;
+  }
+}
+
+// Equal scores: the lower id wins inside a part and across the parallel parts.
+TEST(FlatScan, TiesKeepTheLowerIdAcrossParts) {
+  std::vector<float> base;
+  RandomMatrix(7, 32, &base);
+  const int64_t n = 70000;  // two parts of 35000 rows at 2 threads
+  std::vector<float> data(n * 32);
+  for (int64_t r = 0; r < n; ++r) std::copy_n(base.begin() + (r % 7) * 32, 32, data.begin() + r * 32);
+  EmbeddingMatrix m;
+  m.view.dtype = DType::kF32;
+  m.view.shape = {n, 32};
+  m.view.data = reinterpret_cast<const uint8_t*>(data.data());
+  m.view.nbytes = data.size() * 4;
+  std::vector<float> q(base.begin(), base.begin() + 32);  // row 0's vector
+  int best = 0;
+  for (int b = 0; b < 7; ++b) {
+    float sb = 0, s0 = 0;
+    for (int j = 0; j < 32; ++j) sb += base[b * 32 + j] * q[j], s0 += base[best * 32 + j] * q[j];
+    if (sb > s0) best = b;
+  }
+  for (const char* type : {"flat", "bf16", "int8"}) {
+    for (int threads : {1, 2, 3}) {
+      SearcherOptions o;
+      o.type = type;
+      o.omp_threads = threads;
+      auto s = MakeSearcher(m, o);
+      ASSERT_TRUE(s.ok()) << s.status();
+      const int k = 12000;  // more than one part's copies of the best row (5000 in each of 2 parts)
+      std::vector<float> scores(k);
+      std::vector<int64_t> ids(k);
+      ASSERT_TRUE((*s)->Search(q.data(), 1, k, scores.data(), ids.data()).ok());
+      for (int j = 0; j < 10000; ++j) {
+        ASSERT_EQ(ids[j], best + 7 * j) << type << " threads " << threads << " rank " << j;
+        ASSERT_EQ(scores[j], scores[0]) << type << " threads " << threads << " rank " << j;
+      }
+    }
+  }
+}
+
+TEST(FlatScan, Int8CodesPerRow) {
+  const float rows[3][4] = {{0.5f, -1.27f, 0.01f, 1.0f}, {0, 0, 0, 0}, {1.0f, INFINITY, 2.0f, NAN}};
+  int8_t codes[12];
+  float scales[3];
+  QuantizeRowsInt8(&rows[0][0], 3, 4, codes, scales);
+  EXPECT_FLOAT_EQ(scales[0], 0.01f);
+  EXPECT_EQ(std::vector<int>(codes, codes + 4), (std::vector<int>{50, -127, 1, 100}));
+  EXPECT_EQ(scales[1], 0.0f);
+  EXPECT_EQ(std::vector<int>(codes + 4, codes + 8), (std::vector<int>{0, 0, 0, 0}));
+  EXPECT_EQ(scales[2], 0.0f);  // an infinite value: the row scores 0
+  EXPECT_EQ(std::vector<int>(codes + 8, codes + 12), (std::vector<int>{0, 0, 0, 0}));
+}
+
+TEST(FlatScan, BFloat16RoundsToNearestEven) {
+  auto bits = [](uint32_t b) {
+    float f;
+    std::memcpy(&f, &b, 4);
+    uint16_t out;
+    ToBFloat16(&f, 1, &out);
+    return out;
+  };
+  EXPECT_EQ(bits(0x3F800000u), 0x3F80);  // 1.0 exactly
+  EXPECT_EQ(bits(0x3F808000u), 0x3F80);  // halfway, even below: down
+  EXPECT_EQ(bits(0x3F818000u), 0x3F82);  // halfway, odd below: up
+  EXPECT_EQ(bits(0x3F808001u), 0x3F81);  // above halfway: up
+  EXPECT_EQ(bits(0xBF807FFFu), 0xBF80);  // below halfway, negative: down in magnitude
+  EXPECT_EQ(bits(0x7F7FFFFFu), 0x7F80);  // the largest float rounds to infinity
+  EXPECT_EQ(bits(0xFF800000u), 0xFF80);  // -infinity stays
+  EXPECT_EQ(bits(0x7F800001u) & 0x7F80, 0x7F80);  // a NaN stays a NaN ...
+  EXPECT_NE(bits(0x7F800001u) & 0x007F, 0);        // ... not infinity
+}
 
 TEST(ApproximateSearchers, BuildAndReturnValidIds) {
   std::vector<float> data;
@@ -87,7 +263,7 @@ TEST(ApproximateSearchers, BuildAndReturnValidIds) {
   SearcherOptions bad;
   bad.type = "lsh";
   EXPECT_EQ(MakeSearcher(m, bad).status().message(),
-            "index type: expected flat, fp16, sq8, hnsw, ivf or torch, got 'lsh'");
+            "index type: expected flat, bf16, int8, fp16, sq8, hnsw, ivf or torch, got 'lsh'");
 }
 
 TEST(TopKMerge, ExactAcrossShardsWithTiesByAscendingId) {

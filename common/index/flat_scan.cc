@@ -1,0 +1,275 @@
+// Exact scan kernels: AVX-512 where the CPU has it (chosen at run time, so the
+// binaries still run on any x86-64), plain loops elsewhere.
+#include "common/index/flat_scan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#if defined(__x86_64__)
+// GCC 12 reports the intrinsics' deliberately undefined vectors
+// (_mm512_undefined_* inside the unmasked shuffles and reductions) as
+// uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#define ORQA_SCAN_X86 1
+#endif
+
+namespace orqa {
+
+namespace {
+
+bool force_portable = false;
+
+// Rows per block: scored for every query of the group while in L1, then
+// compared with each query's threshold in one vector compare.
+constexpr int kBlock = 16;
+
+bool Better(const std::pair<float, int64_t>& a, const std::pair<float, int64_t>& b) {
+  return a.first > b.first || (a.first == b.first && a.second < b.second);
+}
+
+// Offers one block's scores to a query's list: only those above its threshold.
+inline void Offer(const float* s, int count, int64_t first_id, ScanTopK* top) {
+  for (int j = 0; j < count; ++j) {
+    if (s[j] > top->threshold()) top->Push(s[j], first_id + j);
+  }
+}
+
+inline float Widen(int8_t x) { return static_cast<float>(x); }
+inline float Widen(float x) { return x; }
+inline float Widen(uint16_t x) {
+  uint32_t bits = static_cast<uint32_t>(x) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+template <typename Row>
+void ScanPortable(const Row* rows, const float* row_scales, int64_t n, int d, const float* queries, int nq,
+                  int64_t id_base, ScanTopK* tops) {
+  float s[kBlock];
+  for (int64_t i = 0; i < n; i += kBlock) {
+    const int count = static_cast<int>(std::min<int64_t>(kBlock, n - i));
+    for (int q = 0; q < nq; ++q) {
+      const float* qv = queries + static_cast<int64_t>(q) * d;
+      for (int r = 0; r < count; ++r) {
+        const Row* row = rows + (i + r) * d;
+        float acc = 0;
+        for (int j = 0; j < d; ++j) acc += Widen(row[j]) * qv[j];
+        s[r] = row_scales ? acc * row_scales[i + r] : acc;
+      }
+      Offer(s, count, id_base + i, &tops[q]);
+    }
+  }
+}
+
+#ifdef ORQA_SCAN_X86
+#define ORQA_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+ORQA_AVX512 inline __m512 Load16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+ORQA_AVX512 inline __m512 Load16(const int8_t* p, __mmask16 m) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)));
+}
+ORQA_AVX512 inline __m512 Load16(const uint16_t* p, __mmask16 m) {
+  __m256i h = _mm256_maskz_loadu_epi16(m, p);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// Sums each of 16 accumulators into one lane: out[i] = sum of v[i]'s lanes.
+// A tree of lane shuffles and adds (45 instructions for 16 rows, where one
+// horizontal reduction per row takes 8); every row's partial sums are added
+// in the same order whichever slot it occupies, so a row scores bit for bit
+// the same alone (re-ranking) as inside a block.
+ORQA_AVX512 inline __m512 ReduceSixteen(const __m512* v) {
+  __m512 a[8], b[4], c[2];
+  for (int i = 0; i < 8; ++i) {
+    a[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  }
+  for (int i = 0; i < 4; ++i) {
+    const __m512d x = _mm512_castps_pd(a[2 * i]), y = _mm512_castps_pd(a[2 * i + 1]);
+    b[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+  }
+  // b[i], 128-bit lane L: lane L's sums of rows 4i..4i+3; add the four lanes.
+  for (int i = 0; i < 2; ++i) {
+    c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0xDD));
+  }
+  return _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], 0x88), _mm512_shuffle_f32x4(c[0], c[1], 0xDD));
+}
+
+// Scores rows [0, count) of a block (count ≤ 16) against one query: one
+// accumulator per row over the d / 16 full chunks and the masked tail, then
+// one tree reduction for all 16 (rows past `count` stay zero).
+template <typename Row>
+ORQA_AVX512 void ScoreBlock(const Row* block, int count, int d, const float* qv, float* s) {
+  const int full = d / 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (d % 16)) - 1);
+  __m512 acc[kBlock];
+  for (int r = 0; r < kBlock; ++r) acc[r] = _mm512_setzero_ps();
+  int r = 0;
+  for (; r + 4 <= count; r += 4) {
+    const Row* r0 = block + static_cast<int64_t>(r) * d;
+    __m512 a0 = acc[r], a1 = acc[r + 1], a2 = acc[r + 2], a3 = acc[r + 3];
+    for (int c = 0; c < full; ++c) {
+      const __m512 qc = _mm512_loadu_ps(qv + c * 16);
+      a0 = _mm512_fmadd_ps(Load16(r0 + c * 16, 0xFFFF), qc, a0);
+      a1 = _mm512_fmadd_ps(Load16(r0 + d + c * 16, 0xFFFF), qc, a1);
+      a2 = _mm512_fmadd_ps(Load16(r0 + 2 * d + c * 16, 0xFFFF), qc, a2);
+      a3 = _mm512_fmadd_ps(Load16(r0 + 3 * d + c * 16, 0xFFFF), qc, a3);
+    }
+    if (tail) {
+      const __m512 qc = _mm512_maskz_loadu_ps(tail, qv + full * 16);
+      a0 = _mm512_fmadd_ps(Load16(r0 + full * 16, tail), qc, a0);
+      a1 = _mm512_fmadd_ps(Load16(r0 + d + full * 16, tail), qc, a1);
+      a2 = _mm512_fmadd_ps(Load16(r0 + 2 * d + full * 16, tail), qc, a2);
+      a3 = _mm512_fmadd_ps(Load16(r0 + 3 * d + full * 16, tail), qc, a3);
+    }
+    acc[r] = a0, acc[r + 1] = a1, acc[r + 2] = a2, acc[r + 3] = a3;
+  }
+  for (; r < count; ++r) {
+    const Row* row = block + static_cast<int64_t>(r) * d;
+    __m512 a = acc[r];
+    for (int c = 0; c < full; ++c) a = _mm512_fmadd_ps(Load16(row + c * 16, 0xFFFF), _mm512_loadu_ps(qv + c * 16), a);
+    if (tail) a = _mm512_fmadd_ps(Load16(row + full * 16, tail), _mm512_maskz_loadu_ps(tail, qv + full * 16), a);
+    acc[r] = a;
+  }
+  _mm512_store_ps(s, ReduceSixteen(acc));
+}
+
+template <typename Row>
+ORQA_AVX512 void ScanAvx512(const Row* rows, const float* row_scales, int64_t n, int d, const float* queries, int nq,
+                            int64_t id_base, ScanTopK* tops) {
+  alignas(64) float s[kBlock];
+  int64_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    const Row* block = rows + i * d;
+    for (int q = 0; q < nq; ++q) {
+      ScoreBlock(block, kBlock, d, queries + static_cast<int64_t>(q) * d, s);
+      if (row_scales) _mm512_store_ps(s, _mm512_mul_ps(_mm512_load_ps(s), _mm512_loadu_ps(row_scales + i)));
+      __mmask16 above = _mm512_cmp_ps_mask(_mm512_load_ps(s), _mm512_set1_ps(tops[q].threshold()), _CMP_GT_OQ);
+      while (above) {
+        const int j = __builtin_ctz(above);
+        above &= static_cast<__mmask16>(above - 1);
+        if (s[j] > tops[q].threshold()) tops[q].Push(s[j], id_base + i + j);
+      }
+    }
+  }
+  if (i < n) {
+    const int count = static_cast<int>(n - i);
+    for (int q = 0; q < nq; ++q) {
+      ScoreBlock(rows + i * d, count, d, queries + static_cast<int64_t>(q) * d, s);
+      if (row_scales) {
+        for (int r = 0; r < count; ++r) s[r] *= row_scales[i + r];
+      }
+      Offer(s, count, id_base + i, &tops[q]);
+    }
+  }
+}
+
+bool HaveAvx512() {
+  static const bool have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512vl");
+  return have;
+}
+#endif
+
+template <typename Row>
+void Scan(const Row* rows, const float* row_scales, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+          ScanTopK* tops) {
+  for (int g = 0; g < nq; g += kMaxScanQueries) {
+    const int group = std::min(kMaxScanQueries, nq - g);
+#ifdef ORQA_SCAN_X86
+    if (HaveAvx512() && !force_portable) {
+      ScanAvx512(rows, row_scales, n, d, queries + static_cast<int64_t>(g) * d, group, id_base, tops + g);
+      continue;
+    }
+#endif
+    ScanPortable(rows, row_scales, n, d, queries + static_cast<int64_t>(g) * d, group, id_base, tops + g);
+  }
+}
+
+}  // namespace
+
+ScanTopK::ScanTopK(int k) : k_(k), threshold_(-std::numeric_limits<float>::infinity()) {
+  heap_.reserve(static_cast<size_t>(std::max(k, 0)));
+}
+
+void ScanTopK::Push(float score, int64_t id) {
+  if (k_ <= 0) return;
+  if (static_cast<int>(heap_.size()) < k_) {
+    heap_.emplace_back(score, id);
+    std::push_heap(heap_.begin(), heap_.end(), Better);
+  } else {
+    std::pop_heap(heap_.begin(), heap_.end(), Better);
+    heap_.back() = {score, id};
+    std::push_heap(heap_.begin(), heap_.end(), Better);
+  }
+  if (static_cast<int>(heap_.size()) == k_) threshold_ = heap_.front().first;
+}
+
+ScoredIds ScanTopK::Sorted() const {
+  std::vector<std::pair<float, int64_t>> v = heap_;
+  std::sort(v.begin(), v.end(), Better);
+  ScoredIds r;
+  for (const auto& [s, id] : v) {
+    r.scores.push_back(s);
+    r.ids.push_back(id);
+  }
+  return r;
+}
+
+void ScanFloat32(const float* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+                 ScanTopK* tops) {
+  Scan(rows, nullptr, n, d, queries, nq, id_base, tops);
+}
+
+void ScanBFloat16(const uint16_t* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+                  ScanTopK* tops) {
+  Scan(rows, nullptr, n, d, queries, nq, id_base, tops);
+}
+
+void ScanInt8(const int8_t* rows, const float* row_scales, int64_t n, int d, const float* queries, int nq,
+              int64_t id_base, ScanTopK* tops) {
+  Scan(rows, row_scales, n, d, queries, nq, id_base, tops);
+}
+
+void QuantizeRowsInt8(const float* in, int64_t n, int d, int8_t* out, float* row_scales) {
+  for (int64_t r = 0; r < n; ++r) {
+    const float* x = in + r * d;
+    float max_abs = 0;
+    for (int j = 0; j < d; ++j) max_abs = std::max(max_abs, std::fabs(x[j]));
+    const float scale = max_abs > 0 && std::isfinite(max_abs) ? max_abs / 127.0f : 0.0f;
+    row_scales[r] = scale;
+    for (int j = 0; j < d; ++j) {
+      const float v = scale > 0 && std::isfinite(x[j]) ? std::clamp(x[j] / scale, -127.0f, 127.0f) : 0.0f;
+      out[r * d + j] = static_cast<int8_t>(std::lrint(v));
+    }
+  }
+}
+
+void ToBFloat16(const float* in, int64_t count, uint16_t* out) {
+  for (int64_t i = 0; i < count; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &in[i], sizeof(bits));
+    if ((bits & 0x7F800000u) == 0x7F800000u && (bits & 0x007FFFFFu)) {
+      out[i] = static_cast<uint16_t>((bits >> 16) | 0x40);  // quiet NaN
+      continue;
+    }
+    bits += 0x7FFFu + ((bits >> 16) & 1u);
+    out[i] = static_cast<uint16_t>(bits >> 16);
+  }
+}
+
+void ForcePortableScanForTesting(bool portable) { force_portable = portable; }
+
+const char* ScanKernelName() {
+#ifdef ORQA_SCAN_X86
+  if (HaveAvx512() && !force_portable) return "avx512";
+#endif
+  return "portable";
+}
+
+}  // namespace orqa

@@ -1,0 +1,67 @@
+#pragma once
+
+// Memory-bound exact scans for a few queries at a time: the kernels behind the
+// flat searchers' single-query path. One pass over the rows serves up to
+// kMaxScanQueries queries (a 16-row block stays in L1 while each query reads
+// it), and the top-k selection compares 16 scores with the running k-th best
+// at once, so it costs a vector compare per block unless a row enters the list.
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "common/index/topk_merge.h"
+
+namespace orqa {
+
+/// The best k (score, id) pairs of a scan that visits ids in ascending order:
+/// a row enters only with a score above the current k-th best, so among equal
+/// scores the lower id is kept, the order `SortResults` defines.
+class ScanTopK {
+ public:
+  explicit ScanTopK(int k);
+  /// The score a row must beat: -infinity until k rows are held.
+  float threshold() const { return threshold_; }
+  /// Adds a row whose score is above threshold().
+  void Push(float score, int64_t id);
+  /// The held rows, sorted by descending score then ascending id.
+  ScoredIds Sorted() const;
+
+ private:
+  int k_;
+  float threshold_;
+  std::vector<std::pair<float, int64_t>> heap_;  // front: the worst held
+};
+
+/// Queries one pass serves; more are scanned in groups.
+inline constexpr int kMaxScanQueries = 8;
+
+/// Exact inner products of `nq` queries ([nq, d] fp32) with rows [0, n) of a
+/// [n, d] fp32 matrix; row r enters tops[q] as id `id_base + r`.
+void ScanFloat32(const float* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+                 ScanTopK* tops);
+
+/// The same over bf16 rows (the upper 16 bits of an fp32), widened exactly to
+/// fp32 before the product.
+void ScanBFloat16(const uint16_t* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+                  ScanTopK* tops);
+
+/// The same over int8 rows, row r's products multiplied by row_scales[r].
+void ScanInt8(const int8_t* rows, const float* row_scales, int64_t n, int d, const float* queries, int nq,
+              int64_t id_base, ScanTopK* tops);
+
+/// Symmetric int8 codes per row: scale = max |x| / 127, code = round(x / scale)
+/// (a row of zeros or with an infinite value gets scale 0, a NaN element code 0).
+void QuantizeRowsInt8(const float* in, int64_t n, int d, int8_t* out, float* row_scales);
+
+/// Rounds `count` fp32 values to bf16, to nearest with ties to even (NaN stays NaN).
+void ToBFloat16(const float* in, int64_t count, uint16_t* out);
+
+/// "avx512" where the CPU has AVX-512 (F, BW, VL), else "portable" (plain
+/// C++ loops).
+const char* ScanKernelName();
+
+/// Tests: true makes every scan use the portable loops.
+void ForcePortableScanForTesting(bool portable);
+
+}  // namespace orqa
