@@ -208,6 +208,7 @@ class RerankedSearcher : public Searcher {
   int64_t memory_bytes() const override {
     return static_cast<int64_t>(bf16_.size() * sizeof(uint16_t) + int8_.size() + scales_.size() * sizeof(float));
   }
+  bool reads_source_rows() const override { return true; }
 
  private:
   EmbeddingMatrix rows_;  // fp32 rows for re-ranking (shares the source's owner)

@@ -25,6 +25,9 @@ class Searcher {
   virtual std::string type() const = 0;
   /// Bytes the searcher holds (its copy of the vectors plus its structure).
   virtual int64_t memory_bytes() const = 0;
+  /// True when searches read the source matrix given at construction (the
+  /// bf16 / int8 re-ranking): its pages are then worth keeping in memory.
+  virtual bool reads_source_rows() const { return false; }
 };
 
 /// Searcher construction options.

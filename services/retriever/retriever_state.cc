@@ -66,9 +66,12 @@ absl::StatusOr<std::shared_ptr<const RetrieverState>> LoadRetrieverState(
     auto searcher = MakeSearcher(s->embeddings, searcher_options);
     if (!searcher.ok()) return searcher.status();
     s->searcher = std::move(*searcher);
-    // The searcher holds its own copy: let the kernel drop the mapped pages it
-    // read (they come back from the file if return_vectors touches a row).
-    ReleasePages(s->embeddings.view);
+    // A searcher holding its own copy lets the kernel drop the mapped pages it
+    // read (they come back from the file if return_vectors touches a row); a
+    // re-ranking one reads candidate rows from them at every search, so they
+    // stay cached (clean file pages: the kernel still reclaims them under
+    // memory pressure, and a re-ranked row is then read from disk).
+    if (!s->searcher->reads_source_rows()) ReleasePages(s->embeddings.view);
   } else if (s->embedder->dim() != s->searcher->dim()) {
     return absl::FailedPreconditionError(absl::StrCat("the new embedder projects to ", s->embedder->dim(),
                                                       " but the loaded embeddings have dimension ",
