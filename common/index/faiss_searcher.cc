@@ -148,7 +148,8 @@ class FlatSearcher : public Searcher {
 };
 
 // Exact top-k from a compressed copy of the rows: bf16 (half the bytes to
-// scan) or int8 with a scale per row (a quarter). The scan keeps
+// scan) or int8 with a scale per row (a quarter; VNNI products on a quantised
+// question where the CPU has them). The scan keeps
 // `rerank` candidates per result, which are then scored again from the fp32
 // rows (the source matrix, usually a file mapping read on demand) with the
 // flat searcher's kernel, so every returned score is the exact fp32 one; a
@@ -169,8 +170,10 @@ class RerankedSearcher : public Searcher {
       AdviseHugePages(int8_.data(), int8_.capacity());
       int8_.resize(static_cast<size_t>(count));
       scales_.resize(static_cast<size_t>(n));
+      sums_.resize(static_cast<size_t>(n));
       for (int64_t r = 0; r < n; r += chunk) {
-        QuantizeRowsInt8(m.data() + r * d, std::min(chunk, n - r), static_cast<int>(d), &int8_[r * d], &scales_[r]);
+        QuantizeRowsInt8(m.data() + r * d, std::min(chunk, n - r), static_cast<int>(d), &int8_[r * d], &scales_[r],
+                         &sums_[r]);
       }
     }
   }
@@ -186,8 +189,8 @@ class RerankedSearcher : public Searcher {
           if (codec_ == "bf16") {
             ScanBFloat16(bf16_.data() + begin * d, end - begin, d, q, static_cast<int>(nq), begin, tops);
           } else {
-            ScanInt8(int8_.data() + begin * d, scales_.data() + begin, end - begin, d, q, static_cast<int>(nq), begin,
-                     tops);
+            ScanInt8(int8_.data() + begin * d, scales_.data() + begin, sums_.data() + begin, end - begin, d, q,
+                     static_cast<int>(nq), begin, tops);
           }
         },
         size(), nq, candidates, threads_, cand_scores.data(), cand_ids.data());
@@ -206,7 +209,8 @@ class RerankedSearcher : public Searcher {
   int dim() const override { return static_cast<int>(rows_.dim()); }
   std::string type() const override { return codec_; }
   int64_t memory_bytes() const override {
-    return static_cast<int64_t>(bf16_.size() * sizeof(uint16_t) + int8_.size() + scales_.size() * sizeof(float));
+    return static_cast<int64_t>(bf16_.size() * sizeof(uint16_t) + int8_.size() +
+                                scales_.size() * (sizeof(float) + sizeof(int32_t)));
   }
   bool reads_source_rows() const override { return true; }
 
@@ -216,6 +220,7 @@ class RerankedSearcher : public Searcher {
   std::vector<uint16_t> bf16_;
   std::vector<int8_t> int8_;
   std::vector<float> scales_;
+  std::vector<int32_t> sums_;
   int threads_;
   int rerank_;
 };

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #if defined(__x86_64__)
 // GCC 12 reports the intrinsics' deliberately undefined vectors
@@ -169,6 +170,105 @@ ORQA_AVX512 void ScanAvx512(const Row* rows, const float* row_scales, int64_t n,
   }
 }
 
+// int8 rows against a question quantised to int8 (QuantizeQueryInt8), the
+// products summed exactly in int32 by AVX-512 VNNI (vpdpbusd: 64 byte products
+// per instruction). vpdpbusd multiplies unsigned by signed bytes, so the
+// question enters as q + 128 and 128 · (the row's code sum) is taken off.
+#define ORQA_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+ORQA_VNNI inline __m512i ReduceSixteenInt(const __m512i* v) {
+  __m512i a[8], b[4], c[2];
+  for (int i = 0; i < 8; ++i) {
+    a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                            _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+  }
+  for (int i = 0; i < 4; ++i) {
+    b[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * i], a[2 * i + 1]),
+                            _mm512_unpackhi_epi64(a[2 * i], a[2 * i + 1]));
+  }
+  for (int i = 0; i < 2; ++i) {
+    c[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2 * i], b[2 * i + 1], 0x88),
+                            _mm512_shuffle_i32x4(b[2 * i], b[2 * i + 1], 0xDD));
+  }
+  return _mm512_add_epi32(_mm512_shuffle_i32x4(c[0], c[1], 0x88), _mm512_shuffle_i32x4(c[0], c[1], 0xDD));
+}
+
+// Integer dot products of rows [0, count) of a block with the offset question
+// `qu` (d bytes, then zeros up to a multiple of 64).
+ORQA_VNNI __m512i DotBlockVnni(const int8_t* block, int count, int d, const uint8_t* qu) {
+  const int full = d / 64;
+  const __mmask64 tail = d % 64 ? (~uint64_t{0} >> (64 - d % 64)) : 0;
+  __m512i acc[kBlock];
+  for (int r = 0; r < kBlock; ++r) acc[r] = _mm512_setzero_si512();
+  int r = 0;
+  for (; r + 4 <= count; r += 4) {
+    const int8_t* r0 = block + static_cast<int64_t>(r) * d;
+    __m512i a0 = acc[r], a1 = acc[r + 1], a2 = acc[r + 2], a3 = acc[r + 3];
+    for (int c = 0; c < full; ++c) {
+      const __m512i qc = _mm512_loadu_si512(qu + c * 64);
+      a0 = _mm512_dpbusd_epi32(a0, qc, _mm512_loadu_si512(r0 + c * 64));
+      a1 = _mm512_dpbusd_epi32(a1, qc, _mm512_loadu_si512(r0 + d + c * 64));
+      a2 = _mm512_dpbusd_epi32(a2, qc, _mm512_loadu_si512(r0 + 2 * d + c * 64));
+      a3 = _mm512_dpbusd_epi32(a3, qc, _mm512_loadu_si512(r0 + 3 * d + c * 64));
+    }
+    if (tail) {
+      const __m512i qc = _mm512_loadu_si512(qu + full * 64);
+      a0 = _mm512_dpbusd_epi32(a0, qc, _mm512_maskz_loadu_epi8(tail, r0 + full * 64));
+      a1 = _mm512_dpbusd_epi32(a1, qc, _mm512_maskz_loadu_epi8(tail, r0 + d + full * 64));
+      a2 = _mm512_dpbusd_epi32(a2, qc, _mm512_maskz_loadu_epi8(tail, r0 + 2 * d + full * 64));
+      a3 = _mm512_dpbusd_epi32(a3, qc, _mm512_maskz_loadu_epi8(tail, r0 + 3 * d + full * 64));
+    }
+    acc[r] = a0, acc[r + 1] = a1, acc[r + 2] = a2, acc[r + 3] = a3;
+  }
+  for (; r < count; ++r) {
+    const int8_t* row = block + static_cast<int64_t>(r) * d;
+    __m512i a = acc[r];
+    for (int c = 0; c < full; ++c) a = _mm512_dpbusd_epi32(a, _mm512_loadu_si512(qu + c * 64), _mm512_loadu_si512(row + c * 64));
+    if (tail) a = _mm512_dpbusd_epi32(a, _mm512_loadu_si512(qu + full * 64), _mm512_maskz_loadu_epi8(tail, row + full * 64));
+    acc[r] = a;
+  }
+  return ReduceSixteenInt(acc);
+}
+
+ORQA_VNNI void ScanInt8Vnni(const int8_t* rows, const float* row_scales, const int32_t* row_sums, int64_t n, int d,
+                            const float* queries, int nq, int64_t id_base, ScanTopK* tops) {
+  const int padded = (d + 63) / 64 * 64;
+  std::vector<uint8_t> qu(static_cast<size_t>(nq) * padded, 0);
+  std::vector<int8_t> qs(d);
+  std::vector<float> q_scale(nq);
+  for (int q = 0; q < nq; ++q) {
+    QuantizeQueryInt8(queries + static_cast<int64_t>(q) * d, d, qs.data(), &q_scale[q]);
+    for (int j = 0; j < d; ++j) qu[static_cast<size_t>(q) * padded + j] = static_cast<uint8_t>(qs[j] + 128);
+  }
+  alignas(64) float s[kBlock];
+  const __m512i k128 = _mm512_set1_epi32(128);
+  for (int64_t i = 0; i < n; i += kBlock) {
+    const int count = static_cast<int>(std::min<int64_t>(kBlock, n - i));
+    const __mmask16 valid = static_cast<__mmask16>(count == kBlock ? 0xFFFF : (1u << count) - 1);
+    const __m512i sums = _mm512_maskz_loadu_epi32(valid, row_sums + i);
+    const __m512 scales = _mm512_maskz_loadu_ps(valid, row_scales + i);
+    const int8_t* block = rows + i * d;
+    for (int q = 0; q < nq; ++q) {
+      const __m512i dots = _mm512_sub_epi32(DotBlockVnni(block, count, d, qu.data() + static_cast<size_t>(q) * padded),
+                                            _mm512_mullo_epi32(sums, k128));
+      _mm512_store_ps(s, _mm512_mul_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(scales, _mm512_set1_ps(q_scale[q]))));
+      __mmask16 above =
+          valid & _mm512_cmp_ps_mask(_mm512_load_ps(s), _mm512_set1_ps(tops[q].threshold()), _CMP_GT_OQ);
+      while (above) {
+        const int j = __builtin_ctz(above);
+        above &= static_cast<__mmask16>(above - 1);
+        if (s[j] > tops[q].threshold()) tops[q].Push(s[j], id_base + i + j);
+      }
+    }
+  }
+}
+
+bool HaveVnni() {
+  static const bool have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  return have;
+}
+
 bool HaveAvx512() {
   static const bool have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                            __builtin_cpu_supports("avx512vl");
@@ -231,22 +331,36 @@ void ScanBFloat16(const uint16_t* rows, int64_t n, int d, const float* queries, 
   Scan(rows, nullptr, n, d, queries, nq, id_base, tops);
 }
 
-void ScanInt8(const int8_t* rows, const float* row_scales, int64_t n, int d, const float* queries, int nq,
-              int64_t id_base, ScanTopK* tops) {
+void ScanInt8(const int8_t* rows, const float* row_scales, const int32_t* row_sums, int64_t n, int d,
+              const float* queries, int nq, int64_t id_base, ScanTopK* tops) {
+#ifdef ORQA_SCAN_X86
+  if (HaveVnni() && !force_portable) {
+    for (int g = 0; g < nq; g += kMaxScanQueries) {
+      ScanInt8Vnni(rows, row_scales, row_sums, n, d, queries + static_cast<int64_t>(g) * d,
+                   std::min(kMaxScanQueries, nq - g), id_base, tops + g);
+    }
+    return;
+  }
+#endif
   Scan(rows, row_scales, n, d, queries, nq, id_base, tops);
 }
 
-void QuantizeRowsInt8(const float* in, int64_t n, int d, int8_t* out, float* row_scales) {
+void QuantizeRowsInt8(const float* in, int64_t n, int d, int8_t* out, float* row_scales, int32_t* row_sums) {
   for (int64_t r = 0; r < n; ++r) {
-    const float* x = in + r * d;
-    float max_abs = 0;
-    for (int j = 0; j < d; ++j) max_abs = std::max(max_abs, std::fabs(x[j]));
-    const float scale = max_abs > 0 && std::isfinite(max_abs) ? max_abs / 127.0f : 0.0f;
-    row_scales[r] = scale;
-    for (int j = 0; j < d; ++j) {
-      const float v = scale > 0 && std::isfinite(x[j]) ? std::clamp(x[j] / scale, -127.0f, 127.0f) : 0.0f;
-      out[r * d + j] = static_cast<int8_t>(std::lrint(v));
-    }
+    QuantizeQueryInt8(in + r * d, d, out + r * d, &row_scales[r]);
+    int32_t sum = 0;
+    for (int j = 0; j < d; ++j) sum += out[r * d + j];
+    row_sums[r] = sum;
+  }
+}
+
+void QuantizeQueryInt8(const float* x, int d, int8_t* out, float* scale) {
+  float max_abs = 0;
+  for (int j = 0; j < d; ++j) max_abs = std::max(max_abs, std::fabs(x[j]));
+  *scale = max_abs > 0 && std::isfinite(max_abs) ? max_abs / 127.0f : 0.0f;
+  for (int j = 0; j < d; ++j) {
+    const float v = *scale > 0 && std::isfinite(x[j]) ? std::clamp(x[j] / *scale, -127.0f, 127.0f) : 0.0f;
+    out[j] = static_cast<int8_t>(std::lrint(v));
   }
 }
 
@@ -267,6 +381,7 @@ void ForcePortableScanForTesting(bool portable) { force_portable = portable; }
 
 const char* ScanKernelName() {
 #ifdef ORQA_SCAN_X86
+  if (HaveVnni() && !force_portable) return "avx512+vnni";
   if (HaveAvx512() && !force_portable) return "avx512";
 #endif
   return "portable";

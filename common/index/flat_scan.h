@@ -46,19 +46,28 @@ void ScanFloat32(const float* rows, int64_t n, int d, const float* queries, int 
 void ScanBFloat16(const uint16_t* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
                   ScanTopK* tops);
 
-/// The same over int8 rows, row r's products multiplied by row_scales[r].
-void ScanInt8(const int8_t* rows, const float* row_scales, int64_t n, int d, const float* queries, int nq,
-              int64_t id_base, ScanTopK* tops);
+/// int8 rows (QuantizeRowsInt8): row r scores row_scales[r] · (codes · question).
+/// With AVX-512 VNNI the question is quantised too (QuantizeQueryInt8) and
+/// the products are summed exactly in int32, so a score is off by the
+/// question's rounding as well; elsewhere the codes meet the fp32 question.
+/// Either way only the candidates of an exact re-ranking come from it.
+void ScanInt8(const int8_t* rows, const float* row_scales, const int32_t* row_sums, int64_t n, int d,
+              const float* queries, int nq, int64_t id_base, ScanTopK* tops);
 
-/// Symmetric int8 codes per row: scale = max |x| / 127, code = round(x / scale)
-/// (a row of zeros or with an infinite value gets scale 0, a NaN element code 0).
-void QuantizeRowsInt8(const float* in, int64_t n, int d, int8_t* out, float* row_scales);
+/// Symmetric int8 codes per row (QuantizeQueryInt8 on each row), each row's
+/// scale and the sum of its codes.
+void QuantizeRowsInt8(const float* in, int64_t n, int d, int8_t* out, float* row_scales, int32_t* row_sums);
+
+/// One vector's codes: scale = max |x| / 127, code = round(x / scale) (all
+/// zeros with scale 0 for a zero vector or one holding an infinity; a NaN
+/// element codes as 0).
+void QuantizeQueryInt8(const float* x, int d, int8_t* out, float* scale);
 
 /// Rounds `count` fp32 values to bf16, to nearest with ties to even (NaN stays NaN).
 void ToBFloat16(const float* in, int64_t count, uint16_t* out);
 
-/// "avx512" where the CPU has AVX-512 (F, BW, VL), else "portable" (plain
-/// C++ loops).
+/// "avx512+vnni" or "avx512" where the CPU has AVX-512 (F, BW, VL; VNNI for
+/// the int8 kernel), else "portable" (plain C++ loops).
 const char* ScanKernelName();
 
 /// Tests: true makes every scan use the portable loops.

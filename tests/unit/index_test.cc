@@ -93,20 +93,32 @@ TEST(FlatScan, KernelsEqualAPlainLoopForAnyShape) {
         ToBFloat16(data.data(), static_cast<int64_t>(data.size()), bf.data());
         std::vector<int8_t> i8(data.size());
         std::vector<float> scales(n);
-        QuantizeRowsInt8(data.data(), n, d, i8.data(), scales.data());
+        std::vector<int32_t> sums(n);
+        QuantizeRowsInt8(data.data(), n, d, i8.data(), scales.data(), sums.data());
+        // The VNNI kernel scores the codes against the question's own int8 codes.
+        const bool vnni = !portable && std::string(ScanKernelName()) == "avx512+vnni";
         for (const std::string codec : {"fp32", "bf16", "int8"}) {
           const int k = static_cast<int>(std::min<int64_t>(n, 9));
           std::vector<ScanTopK> tops(nq, ScanTopK(k));
           if (codec == "bf16") {
             ScanBFloat16(bf.data(), n, d, queries.data(), nq, 100, tops.data());
           } else if (codec == "int8") {
-            ScanInt8(i8.data(), scales.data(), n, d, queries.data(), nq, 100, tops.data());
+            ScanInt8(i8.data(), scales.data(), sums.data(), n, d, queries.data(), nq, 100, tops.data());
           } else {
             ScanFloat32(data.data(), n, d, queries.data(), nq, 100, tops.data());
           }
           for (int q = 0; q < nq; ++q) {
+            std::vector<int8_t> q_codes(d);
+            float q_scale = 0;
+            QuantizeQueryInt8(queries.data() + q * d, d, q_codes.data(), &q_scale);
             std::vector<std::pair<double, int64_t>> want;
             for (int64_t r = 0; r < n; ++r) {
+              if (codec == "int8" && vnni) {  // exact integer products, then the kernel's two float products
+                int32_t dot = 0;
+                for (int j = 0; j < d; ++j) dot += int32_t{i8[r * d + j]} * q_codes[j];
+                want.emplace_back(-double(float(dot) * (scales[r] * q_scale)), r + 100);
+                continue;
+              }
               double acc = 0;
               for (int j = 0; j < d; ++j) {
                 uint32_t bits = static_cast<uint32_t>(bf[r * d + j]) << 16;
@@ -122,7 +134,7 @@ TEST(FlatScan, KernelsEqualAPlainLoopForAnyShape) {
             ScoredIds got = tops[q].Sorted();
             ASSERT_EQ(got.ids.size(), static_cast<size_t>(k));
             for (int j = 0; j < k; ++j) {
-              const std::string where = (portable ? "portable " : "avx512 ") + codec +
+              const std::string where = (portable ? std::string("portable ") : ScanKernelName() + std::string(" ")) + codec +
                                         " d " + std::to_string(d) + " n " + std::to_string(n) + " q " +
                                         std::to_string(q) + " rank " + std::to_string(j);
               ASSERT_EQ(got.ids[j], want[j].second) << where;
@@ -218,9 +230,11 @@ TEST(FlatScan, Int8CodesPerRow) {
   const float rows[3][4] = {{0.5f, -1.27f, 0.01f, 1.0f}, {0, 0, 0, 0}, {1.0f, INFINITY, 2.0f, NAN}};
   int8_t codes[12];
   float scales[3];
-  QuantizeRowsInt8(&rows[0][0], 3, 4, codes, scales);
+  int32_t sums[3];
+  QuantizeRowsInt8(&rows[0][0], 3, 4, codes, scales, sums);
   EXPECT_FLOAT_EQ(scales[0], 0.01f);
   EXPECT_EQ(std::vector<int>(codes, codes + 4), (std::vector<int>{50, -127, 1, 100}));
+  EXPECT_EQ(std::vector<int>(sums, sums + 3), (std::vector<int>{24, 0, 0}));
   EXPECT_EQ(scales[1], 0.0f);
   EXPECT_EQ(std::vector<int>(codes + 4, codes + 8), (std::vector<int>{0, 0, 0, 0}));
   EXPECT_EQ(scales[2], 0.0f);  // an infinite value: the row scores 0
