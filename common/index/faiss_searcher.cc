@@ -59,6 +59,21 @@ void ScanParts(const ScanPart& scan_part, int64_t n, int64_t nq, int k, int thre
   }
 }
 
+// FAISS's search, each list then ordered like Searcher results (FAISS does
+// not order ties by id).
+void SearchSorted(const faiss::Index& index, const float* q, int64_t nq, int k, float* scores, int64_t* ids) {
+  std::vector<Idx> labels(nq * k);
+  index.search(nq, q, k, scores, labels.data());
+  for (int64_t i = 0; i < nq; ++i) {
+    ScoredIds r;
+    r.ids.assign(labels.begin() + i * k, labels.begin() + (i + 1) * k);
+    r.scores.assign(scores + i * k, scores + (i + 1) * k);
+    SortResults(&r);
+    std::copy(r.ids.begin(), r.ids.end(), ids + i * k);
+    std::copy(r.scores.begin(), r.scores.end(), scores + i * k);
+  }
+}
+
 class FaissSearcher : public Searcher {
  public:
   FaissSearcher(std::unique_ptr<faiss::Index> index, std::string type, int64_t memory, int omp_threads)
@@ -69,16 +84,7 @@ class FaissSearcher : public Searcher {
       return absl::InvalidArgumentError(absl::StrCat("k: expected 1..", index_->ntotal, ", got ", k));
     }
     omp_set_num_threads(omp_threads_);
-    std::vector<Idx> labels(nq * k);
-    index_->search(nq, q, k, scores, labels.data());
-    for (int64_t i = 0; i < nq; ++i) {
-      ScoredIds r;
-      r.ids.assign(labels.begin() + i * k, labels.begin() + (i + 1) * k);
-      r.scores.assign(scores + i * k, scores + (i + 1) * k);
-      SortResults(&r);  // FAISS does not order ties by id
-      std::copy(r.ids.begin(), r.ids.end(), ids + i * k);
-      std::copy(r.scores.begin(), r.scores.end(), scores + i * k);
-    }
+    SearchSorted(*index_, q, nq, k, scores, ids);
     return absl::OkStatus();
   }
   int64_t size() const override { return index_->ntotal; }
@@ -129,16 +135,7 @@ class FlatSearcher : public Searcher {
  private:
   absl::Status SearchFaiss(const float* q, int64_t nq, int k, float* scores, int64_t* ids) const {
     omp_set_num_threads(threads_);
-    std::vector<Idx> labels(nq * k);
-    index_.search(nq, q, k, scores, labels.data());
-    for (int64_t i = 0; i < nq; ++i) {
-      ScoredIds r;
-      r.ids.assign(labels.begin() + i * k, labels.begin() + (i + 1) * k);
-      r.scores.assign(scores + i * k, scores + (i + 1) * k);
-      SortResults(&r);  // FAISS does not order ties by id
-      std::copy(r.ids.begin(), r.ids.end(), ids + i * k);
-      std::copy(r.scores.begin(), r.scores.end(), scores + i * k);
-    }
+    SearchSorted(index_, q, nq, k, scores, ids);
     return absl::OkStatus();
   }
 
@@ -240,16 +237,7 @@ class GpuFlatSearcher : public Searcher {
   absl::Status Search(const float* q, int64_t nq, int k, float* scores, int64_t* ids) const override {
     if (k > 2048) return fallback_->Search(q, nq, k, scores, ids);
     if (k < 1 || k > size()) return absl::InvalidArgumentError(absl::StrCat("k: expected 1..", size(), ", got ", k));
-    std::vector<Idx> labels(nq * k);
-    index_.search(nq, q, k, scores, labels.data());
-    for (int64_t i = 0; i < nq; ++i) {
-      ScoredIds r;
-      r.ids.assign(labels.begin() + i * k, labels.begin() + (i + 1) * k);
-      r.scores.assign(scores + i * k, scores + (i + 1) * k);
-      SortResults(&r);
-      std::copy(r.ids.begin(), r.ids.end(), ids + i * k);
-      std::copy(r.scores.begin(), r.scores.end(), scores + i * k);
-    }
+    SearchSorted(index_, q, nq, k, scores, ids);
     return absl::OkStatus();
   }
   int64_t size() const override { return index_.ntotal; }
