@@ -28,6 +28,7 @@
 #include "tests/integration/fixture_blocks.h"
 #include "tests/integration/process.h"
 #include "tests/unit/fixture_paths.h"
+#include "tests/tensor_element.h"
 
 namespace orqa::testing {
 namespace {
@@ -197,8 +198,8 @@ TEST_F(RetrieverTest, FixtureQuestionsGetTheGoldenTopK) {
       ASSERT_TRUE(r.Retrieve(questions[q]["question"], k, &resp).ok());
       ASSERT_EQ(resp.blocks_size(), k);
       for (int j = 0; j < k; ++j) {
-        EXPECT_EQ(resp.blocks(j).id(), reinterpret_cast<const int64_t*>(ids.data)[q * k + j]);
-        EXPECT_TRUE(Close(resp.blocks(j).retrieval_score(), reinterpret_cast<const float*>(scores.data)[q * k + j]))
+        EXPECT_EQ(resp.blocks(j).id(), ElementAt<int64_t>(ids, q * k + j));
+        EXPECT_TRUE(Close(resp.blocks(j).retrieval_score(), ElementAt<float>(scores, q * k + j)))
             << resp.blocks(j).retrieval_score();
       }
     }

@@ -25,6 +25,7 @@
 #include "tests/integration/http_client.h"
 #include "tests/integration/process.h"
 #include "tests/unit/fixture_paths.h"
+#include "tests/tensor_element.h"
 
 namespace orqa::testing {
 namespace {
@@ -688,10 +689,10 @@ TEST_F(TrainerTest, BuildIndexEqualsEmbedBlocksAndReloadsTheRetrieverUnderLoad) 
   auto b = ReadNpyArray(*dir_ + "/built.npy");
   ASSERT_TRUE(a.ok() && b.ok());
   ASSERT_EQ(a->shape, b->shape);
-  const float* x = reinterpret_cast<const float*>(a->data);
-  const float* y = reinterpret_cast<const float*>(b->data);
   float worst = 0;
-  for (int64_t i = 0; i < a->numel(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
+  for (int64_t i = 0; i < a->numel(); ++i) {
+    worst = std::max(worst, std::abs(ElementAt<float>(*a, i) - ElementAt<float>(*b, i)));
+  }
   EXPECT_LE(worst, 1e-5f);
   {
     auto stub = orqa::v1::Retriever::NewStub(grpc::CreateChannel(r.address(), grpc::InsecureChannelCredentials()));
@@ -809,10 +810,8 @@ TEST_F(TrainerTest, TwoDataParallelRanksEqualOneTrainerAndALostRankIsNamed) {
     for (const auto& [name, v] : x->tensors) {
       if (v.dtype != DType::kF32) continue;
       const auto& w = y->tensors.at(name);
-      const float* p = reinterpret_cast<const float*>(v.data);
-      const float* q = reinterpret_cast<const float*>(w.data);
       for (size_t i = 0; i < v.nbytes / 4; ++i) {
-        const double d = std::fabs(p[i] - q[i]);
+        const double d = std::fabs(ElementAt<float>(v, i) - ElementAt<float>(w, i));
         worst = std::max(worst, d);
         off += d > 1e-5;
       }
@@ -929,14 +928,14 @@ TEST_F(TrainerTest, TrainReaderLossIsTheReferenceReaderLossOverTheAnswerPassageA
       for (int64_t i = 0; i < r && static_cast<int>(rows.size()) < passages; ++i) {
         if (!o["has_answers"][i].get<bool>()) rows.push_back(i);
       }
-      const float* l = reinterpret_cast<const float*>(logits.data);
+      auto l = [&](int64_t k) { return ElementAt<float>(logits, k); };
       const uint8_t* m = correct.data;
       double mx = -1e300;
-      for (int64_t i : rows) for (int64_t j = 0; j < c; ++j) mx = std::max(mx, static_cast<double>(l[i * c + j]));
+      for (int64_t i : rows) for (int64_t j = 0; j < c; ++j) mx = std::max(mx, static_cast<double>(l(i * c + j)));
       double all = 0, good = 0;
       for (int64_t i : rows) {
         for (int64_t j = 0; j < c; ++j) {
-          const double e = std::exp(l[i * c + j] - mx);
+          const double e = std::exp(l(i * c + j) - mx);
           all += e;
           if (m[i * c + j]) good += e;
         }

@@ -17,6 +17,7 @@
 #include "common/io/tf_bundle.h"
 #include "common/io/tfrecord.h"
 #include "tests/unit/fixture_paths.h"
+#include "tests/tensor_element.h"
 
 namespace orqa {
 namespace {
@@ -182,11 +183,9 @@ TEST(Npy, Float32Float16AndFortranOrderDecodeToTheSameValues) {
   EXPECT_EQ(f32->shape, (std::vector<int64_t>{12, 16}));
   EXPECT_EQ(fortran->shape, (std::vector<int64_t>{12, 16}));
   EXPECT_EQ(f16->dtype, DType::kF16);
-  const float* a = reinterpret_cast<const float*>(f32->data);
-  const float* b = reinterpret_cast<const float*>(fortran->data);
   for (int i = 0; i < 192; ++i) {
-    EXPECT_EQ(a[i], static_cast<float>(i / 7.0)) << i;
-    EXPECT_EQ(b[i], a[i]) << i;
+    EXPECT_EQ(ElementAt<float>(*f32, i), static_cast<float>(i / 7.0)) << i;
+    EXPECT_EQ(ElementAt<float>(*fortran, i), ElementAt<float>(*f32, i)) << i;
   }
 }
 
@@ -324,11 +323,9 @@ void ExpectMatchesManifest(const TFBundleReader& reader, const json& entries) {
     const auto& first = want["first_values"];
     for (size_t k = 0; k < first.size(); ++k) {
       if (want["dtype"] == "DT_INT64") {
-        int64_t value;  // a bundle's data offsets need not be 8-aligned: copy, do not dereference
-        std::memcpy(&value, t->data + k * sizeof(int64_t), sizeof(value));
-        EXPECT_EQ(value, first[k].get<int64_t>());
+        EXPECT_EQ(ElementAt<int64_t>(*t, k), first[k].get<int64_t>());  // offsets need not be 8-aligned
       } else {
-        double v = reinterpret_cast<const float*>(t->data)[k];
+        double v = ElementAt<float>(*t, k);
         EXPECT_NEAR(v, first[k].get<double>(), 5e-7 + 1e-5 * std::fabs(v));
       }
     }

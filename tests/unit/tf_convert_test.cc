@@ -18,6 +18,7 @@
 #include "common/model/tf_checkpoint.h"
 #include "tests/unit/fixture_paths.h"
 #include "tests/unit/reference_tf_checkpoints.h"
+#include "tests/tensor_element.h"
 
 namespace orqa {
 namespace {
@@ -266,8 +267,8 @@ TEST(TFConvert, EachKindFromItsReleasedComponent) {
                                       "reader.qa_outputs.layer_normalization.weight"}));
   const TensorView& norm = start->tensors.at("reader.qa_outputs.layer_normalization.weight");
   const TensorView& bias = start->tensors.at("reader.qa_outputs.dense_output.bias");
-  EXPECT_EQ(reinterpret_cast<const float*>(norm.data)[0], 1.0f);
-  EXPECT_EQ(reinterpret_cast<const float*>(bias.data)[0], 0.0f);
+  EXPECT_EQ(ElementAt<float>(norm, 0), 1.0f);
+  EXPECT_EQ(ElementAt<float>(bias, 0), 0.0f);
   // The same without --init-missing names every missing weight.
   auto strict = ConvertTFCheckpoints({Written().bert, Written().embedder}, RealmKind::kOpenQA, config, {});
   ASSERT_FALSE(strict.ok());
