@@ -7,12 +7,11 @@
 //                     [--min-chars 1300] [--dim 128] [--seed 1]
 #include <cstdio>
 #include <fstream>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "common/index/block_store.h"
-#include "common/io/npy.h"
+#include "tests/bench/random_npy.h"
 #include "nlohmann/json.hpp"
 
 namespace {
@@ -72,23 +71,7 @@ int main(int argc, char** argv) {
   absl::Status st = (*writer)->Finish();
   if (!st.ok()) return Fail(std::string(st.message()));
 
-  const std::string tmp = embeddings_out + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return Fail("cannot write " + tmp);
-  const std::string header = orqa::NpyFloat32Header(rows, dim);
-  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal;
-  std::vector<float> chunk(static_cast<size_t>(1 << 16) * dim);
-  for (int64_t r = 0; r < rows && ok; r += 1 << 16) {
-    const int64_t n = std::min<int64_t>(1 << 16, rows - r);
-    for (int64_t i = 0; i < n * dim; ++i) chunk[i] = normal(rng);
-    ok = std::fwrite(chunk.data(), sizeof(float), n * dim, f) == static_cast<size_t>(n * dim);
-  }
-  if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), embeddings_out.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return Fail("writing " + embeddings_out + " failed");
-  }
+  if (!orqa::bench::WriteRandomNpy(embeddings_out, rows, dim, seed)) return Fail("writing " + embeddings_out + " failed");
   std::printf("wrote %lld blocks (at least %zu characters each) to %s and their %d-d embeddings to %s\n",
               static_cast<long long>(rows), min_chars, blocks_out.c_str(), dim, embeddings_out.c_str());
   return 0;

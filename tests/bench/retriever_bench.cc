@@ -29,6 +29,7 @@
 #include "common/io/npy.h"
 #include "common/index/flat_scan.h"
 #include "common/index/searcher.h"
+#include "tests/bench/random_npy.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -113,22 +114,6 @@ double MeasureReadBandwidthGbs(int threads) {
   return best;
 }
 
-// Writes rows × dim standard-normal float32 values as .npy, chunk by chunk.
-void WriteSynthetic(const std::string& path, int64_t rows, int dim) {
-  const std::string header = orqa::NpyFloat32Header(rows, dim);
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  std::fwrite(header.data(), 1, header.size(), f);
-  std::mt19937_64 rng(42);
-  std::normal_distribution<float> normal;
-  std::vector<float> chunk(static_cast<size_t>(1 << 16) * dim);
-  for (int64_t r = 0; r < rows; r += 1 << 16) {
-    int64_t n = std::min<int64_t>(1 << 16, rows - r);
-    for (int64_t i = 0; i < n * dim; ++i) chunk[i] = normal(rng);
-    std::fwrite(chunk.data(), sizeof(float), n * dim, f);
-  }
-  std::fclose(f);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -158,7 +143,10 @@ int main(int argc, char** argv) {
   openblas_set_num_threads(blas_threads);  // OpenMP and OpenBLAS pools both at 2 slow FAISS 3-4x
   const std::string path = dir + "/orqa-bench-" + std::to_string(rows) + "x" + std::to_string(dim) + ".npy";
   auto t0 = Clock::now();
-  if (!keep || std::ifstream(path).fail()) WriteSynthetic(path, rows, dim);
+  if ((!keep || std::ifstream(path).fail()) && !orqa::bench::WriteRandomNpy(path, rows, dim, 42)) {
+    std::fprintf(stderr, "retriever_bench: error: cannot write %s\n", path.c_str());
+    return 1;
+  }
   double write_s = std::chrono::duration<double>(Clock::now() - t0).count();
   auto m = orqa::OpenEmbeddings(path);
   if (!m.ok()) {

@@ -129,33 +129,31 @@ class TrainerTest : public ::testing::Test {
     throw std::runtime_error(name);
   }
 
-  static JobSpec Finetune(const std::string& out, int steps, int batch, float lr) {
+  // A job on the fixture model writing to `out` under the test directory.
+  static JobSpec Spec(orqa::v1::JobKind kind, const std::string& out, int steps, int batch, float lr, int seed) {
     JobSpec spec;
-    spec.set_kind(orqa::v1::JOB_KIND_FINETUNE);
+    spec.set_kind(kind);
     spec.set_model_dir(FixtureDir());
     spec.set_weights_path(*weights_);
-    spec.set_train_path(*dir_ + "/train.jsonl");
     spec.set_output_dir(*dir_ + "/" + out);
     spec.set_num_steps(steps);
     spec.set_batch_size(batch);
     spec.set_learning_rate(lr);
-    spec.set_seed(7);
+    spec.set_seed(seed);
+    return spec;
+  }
+
+  static JobSpec Finetune(const std::string& out, int steps, int batch, float lr) {
+    JobSpec spec = Spec(orqa::v1::JOB_KIND_FINETUNE, out, steps, batch, lr, 7);
+    spec.set_train_path(*dir_ + "/train.jsonl");
     return spec;
   }
 
   // A pre-training job over the fixture's blocks, dropout off.
   static JobSpec Pretrain(orqa::v1::JobKind kind, const std::string& out, int steps, int batch, float lr, int seed) {
-    JobSpec spec;
-    spec.set_kind(kind);
-    spec.set_model_dir(FixtureDir());
-    spec.set_weights_path(*weights_);
+    JobSpec spec = Spec(kind, out, steps, batch, lr, seed);
     spec.set_blocks_path(*dir_ + "/fx.blocks");
-    spec.set_output_dir(*dir_ + "/" + out);
-    spec.set_num_steps(steps);
-    spec.set_batch_size(batch);
-    spec.set_learning_rate(lr);
     spec.set_disable_dropout(true);
-    spec.set_seed(seed);
     return spec;
   }
 
