@@ -13,11 +13,16 @@
 # LM through retrieval, the index refreshed every --realm-refresh steps) after ICT.
 # The reader marks block words found in the question (init-model --question-match,
 # the exact-match input feature of DrQA-style readers); --no-question-match trains
-# the plain REALM reader instead.
+# the plain REALM reader instead. It also marks the other block words' shape (init-model
+# --word-shape: holds a digit, capitalised); --no-word-shape leaves that out.
+# Both encoders' word embeddings start from count-based word vectors (PPMI + SVD over the
+# blocks, the training questions and wikitext-2 where the data's folder has it beside it; seconds);
+# --no-word-vectors starts them from random weights.
 #
 # Usage: scripts/train-squad-open.sh [--budget-minutes N] [--size small|tiny] [--out DIR] [--data DIR]
 #        [--vocab FILE] [--eval-limit N] [--threads N] [--baseline] [--keep-running]
-#        [--realm-minutes M] [--realm-refresh STEPS] [--no-question-match]
+#        [--realm-minutes M] [--realm-refresh STEPS] [--no-question-match] [--no-word-shape]
+#        [--no-word-vectors]
 # env:   BUILD_DIR, ORQA_SHARED_DIR, BASE_PORT (default 63000)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +40,8 @@ BASELINE=0
 REALM_MINUTES=0
 REALM_REFRESH=20
 QUESTION_MATCH=(--question-match)
+WORD_SHAPE=(--word-shape)
+WORD_VECTORS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --budget-minutes) BUDGET="$2"; shift 2 ;;
@@ -49,7 +56,9 @@ while [ $# -gt 0 ]; do
     --realm-minutes) REALM_MINUTES="$2"; shift 2 ;;
     --realm-refresh) REALM_REFRESH="$2"; shift 2 ;;
     --no-question-match) QUESTION_MATCH=(); shift ;;
-    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
+    --no-word-shape) WORD_SHAPE=(); shift ;;
+    --no-word-vectors) WORD_VECTORS=0; shift ;;
+    -h|--help) sed -n 2,26p "$0"; exit 0 ;;
     *) echo "train-squad-open.sh: error: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -126,11 +135,17 @@ ckpt_of() {
 # 0. The corpus, a fresh model, and the services (retriever and reader come once there is an index).
 "$BIN/orqa" build-blocks --from "$DATA/blocks.jsonl" --out "$OUT/blocks.store" >"$LOGS/build-blocks.log" 2>&1
 "$BIN/orqa" build-bm25 --blocks "$OUT/blocks.store" --out "$OUT/bm25" >"$LOGS/build-bm25.log" 2>&1
-[ -d "$OUT/init" ] || "$BIN/orqa" init-model --out "$OUT/init" --vocab "$VOCAB" "${MODEL_ARGS[@]}" \
-  --proj-size 128 --reader-seq-len 288 --reader-beam 5 --searcher-beam 100 --seed 1 "${QUESTION_MATCH[@]}" >&2
 # Finetuning keeps its last 300 training questions aside to pick the best checkpoint (qa-dev stays unseen).
 head -n -300 "$DATA/qa-train.jsonl" > "$OUT/train.jsonl"
 tail -n 300 "$DATA/qa-train.jsonl" > "$OUT/heldout.jsonl"
+WV=()
+if [ "$WORD_VECTORS" = 1 ]; then
+  TEXT="$DATA/blocks.jsonl,$OUT/train.jsonl"
+  for f in "$DATA/../wikitext-2/valid.txt" "$DATA/../wikitext-2/test.txt"; do [ -r "$f" ] && TEXT="$TEXT,$f"; done
+  WV=(--word-vectors "$TEXT")
+fi
+[ -d "$OUT/init" ] || "$BIN/orqa" init-model --out "$OUT/init" --vocab "$VOCAB" "${MODEL_ARGS[@]}" \
+  --proj-size 128 --reader-seq-len 288 --reader-beam 5 --searcher-beam 100 --seed 1 "${QUESTION_MATCH[@]}" "${WORD_SHAPE[@]}" "${WV[@]}" >&2
 "$BIN/orqa-trainer" --grpc-port=$((PORT + 3)) --metrics-port=0 --state-dir="$OUT/trainer-state" \
   --retriever=127.0.0.1:$((PORT + 1)) --torch-threads="$THREADS" 2>"$LOGS/trainer.log" & PIDS+=($!)
 "$BIN/orqa-gateway" --grpc-port=$PORT --metrics-port=0 --retrievers=127.0.0.1:$((PORT + 1)) \

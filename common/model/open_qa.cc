@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cctype>
 #include <unordered_set>
 
@@ -69,6 +70,26 @@ void MarkQuestionMatches(const WordPieceTokenizer& tok, const std::vector<int32_
               });
 }
 
+void MarkWordShapes(const WordPieceTokenizer& tok, const std::vector<WordPiece>& block_pieces,
+                    const std::string& text, PairEncoding* e) {
+  const size_t kept = static_cast<size_t>(e->num_b);
+  std::vector<int32_t> block_ids(kept);
+  for (size_t i = 0; i < kept; ++i) block_ids[i] = block_pieces[i].id;
+  ForEachWord(tok, kept, block_ids, [&](size_t i) -> const std::string& { return block_pieces[i].piece; },
+              [&](size_t first, size_t end, const std::string& w) {
+                int32_t* types = &e->token_type_ids[e->b_offset()];
+                if (types[first] != 1) return;  // a question match stays one
+                int32_t shape = 1;
+                if (std::any_of(w.begin(), w.end(), [](unsigned char ch) { return std::isdigit(ch); })) {
+                  shape = 3;
+                } else if (block_pieces[first].byte_begin < text.size() &&
+                           std::isupper(static_cast<unsigned char>(text[block_pieces[first].byte_begin]))) {
+                  shape = 4;
+                }
+                for (size_t k = first; k < end; ++k) types[k] = shape;
+              });
+}
+
 ReaderInputs EncodeReaderInputs(const WordPieceTokenizer& tok,
                                 const std::vector<std::pair<const std::vector<int32_t>*, const std::string*>>& pairs,
                                 const RealmConfig& config) {
@@ -79,6 +100,7 @@ ReaderInputs EncodeReaderInputs(const WordPieceTokenizer& tok,
     for (const auto& p : in.block_pieces.back()) b_ids.push_back(p.id);
     in.encodings.push_back(EncodePair(*q_ids, b_ids, config.reader_seq_len, tok.cls_id(), tok.sep_id()));
     if (config.reader_question_match) MarkQuestionMatches(tok, *q_ids, in.block_pieces.back(), &in.encodings.back());
+    if (config.reader_word_shape) MarkWordShapes(tok, in.block_pieces.back(), *text, &in.encodings.back());
     in.tokens += in.encodings.back().input_ids.size();
   }
   PadToLongest(&in.encodings, tok.pad_id());

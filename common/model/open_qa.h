@@ -24,7 +24,8 @@ struct ReaderInputs {
 /// One pair per (question ids, block text), truncated to
 /// `config.reader_seq_len`; the pointers must stay valid for the call. With
 /// `config.reader_question_match`, block words found in the question get
-/// token type 2 (MarkQuestionMatches).
+/// token type 2 (MarkQuestionMatches); with `config.reader_word_shape`, the
+/// others get their shape type (MarkWordShapes).
 ReaderInputs EncodeReaderInputs(const WordPieceTokenizer& tok,
                                 const std::vector<std::pair<const std::vector<int32_t>*, const std::string*>>& pairs,
                                 const RealmConfig& config);
@@ -35,6 +36,13 @@ ReaderInputs EncodeReaderInputs(const WordPieceTokenizer& tok,
 /// (question ids, block pieces).
 void MarkQuestionMatches(const WordPieceTokenizer& tok, const std::vector<int32_t>& question_ids,
                          const std::vector<WordPiece>& block_pieces, PairEncoding* e);
+
+/// Gives each block word still of token type 1 (not a question match) type 3
+/// when it holds a digit, 4 when its first character in `text` (the block
+/// text the pieces' byte offsets point into) is an ASCII upper-case letter;
+/// `e` must be an EncodePair of (question ids, block pieces).
+void MarkWordShapes(const WordPieceTokenizer& tok, const std::vector<WordPiece>& block_pieces,
+                    const std::string& text, PairEncoding* e);
 
 /// Everything one RealmForOpenQA forward computes, named as the reference's
 /// intermediates. S = searcher beam (reader beam in eval), R = reader beam,

@@ -49,7 +49,7 @@ absl::StatusOr<RealmConfig> ParseRealmConfig(const std::string& text, const std:
   ORQA_READ(max_span_width) ORQA_READ(reader_layer_norm_eps) ORQA_READ(reader_beam_size)
   ORQA_READ(reader_seq_len) ORQA_READ(num_block_records) ORQA_READ(searcher_beam_size)
   ORQA_READ(hidden_dropout_prob) ORQA_READ(attention_probs_dropout_prob) ORQA_READ(initializer_range)
-  ORQA_READ(reader_question_match)
+  ORQA_READ(reader_question_match) ORQA_READ(reader_word_shape)
 #undef ORQA_READ
   auto positive = [&](const char* field, int v) -> absl::Status {
     if (v <= 0) return absl::InvalidArgumentError(absl::StrCat(name, ": ", field, " must be > 0, got ", v));
@@ -84,6 +84,10 @@ absl::StatusOr<RealmConfig> ParseRealmConfig(const std::string& text, const std:
   }
   if (c.reader_question_match && c.type_vocab_size < 3) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": reader_question_match needs type_vocab_size >= 3, got ",
+                                                   c.type_vocab_size));
+  }
+  if (c.reader_word_shape && c.type_vocab_size < 5) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": reader_word_shape needs type_vocab_size >= 5, got ",
                                                    c.type_vocab_size));
   }
   if (c.reader_seq_len > c.max_position_embeddings) {

@@ -41,6 +41,14 @@ struct RealmConfig {
   /// reader trained from nothing on a few thousand questions find where a
   /// paragraph talks about the question, which pre-trained BERT knows.
   bool reader_question_match = false;
+  /// orqa's addition, off in every released checkpoint: the reader gives each
+  /// block word not marked by the question match a shape type — 3 when it
+  /// holds a digit, 4 when it starts with an upper-case letter in the
+  /// original text (the uncased vocabulary loses that) — the shape features
+  /// of feature-based SQuAD readers, so that a reader trained from nothing can
+  /// tell numbers and names from the words of its few questions. Needs
+  /// type_vocab_size >= 5.
+  bool reader_word_shape = false;
 
   int head_dim() const { return hidden_size / num_attention_heads; }
 };

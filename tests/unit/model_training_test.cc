@@ -181,5 +181,27 @@ TEST(ReaderQuestionMatch, MarksWholeContentWordsFoundInTheQuestion) {
   EXPECT_EQ(absl::StrJoin(BlockTypes(EncodeReaderInputs(*l.tok, {{&q, &a}}, config)), "|"), "112121");  // longest_first keeps 6 of 14
 }
 
+TEST(ReaderWordShape, MarksNumbersAndCapitalisedWordsNotMatched) {
+  Loaded l = Load();
+  const std::vector<int32_t> q = l.tok->Encode("Which river flows through Paris?");
+  const std::string a = "In 1856 the Seine flows through Paris, said the river's 2nd tokenization.";
+  RealmConfig config = l.config;
+  config.type_vocab_size = 5;
+  config.reader_word_shape = true;
+  ReaderInputs in = EncodeReaderInputs(*l.tok, {{&q, &a}}, config);
+  std::vector<std::string> pieces;
+  for (const WordPiece& p : in.block_pieces[0]) pieces.push_back(p.piece);
+  ASSERT_EQ(absl::StrJoin(pieces, " "), "in 1856 the seine flows through paris , said the river ' s 2nd token ##ization .");
+  // Without the question match: "In", "Seine", "Paris" capitalised (4), "1856", "2nd" numbers (3).
+  EXPECT_EQ(absl::StrJoin(BlockTypes(in), "|"), "43141141111113111");
+  // With it, "flows", "Paris" and "river" are matches (2) and stay so ("through" is a stop word).
+  config.reader_question_match = true;
+  EXPECT_EQ(absl::StrJoin(BlockTypes(EncodeReaderInputs(*l.tok, {{&q, &a}}, config)), "|"), "43142121112113111");
+  // A config asking for shapes needs the token types for them.
+  EXPECT_EQ(ParseRealmConfig(R"({"reader_word_shape": true, "type_vocab_size": 3})", "c.json").status().message(),
+            "c.json: reader_word_shape needs type_vocab_size >= 5, got 3");
+  EXPECT_FALSE(ParseRealmConfig("{}", "c.json")->reader_word_shape);
+}
+
 }  // namespace
 }  // namespace orqa

@@ -1,12 +1,14 @@
 // Training building blocks: AdamW against LibTorch's, the schedule, dropout
 // only in training mode, checkpoints the serving loaders accept, the dataset
-// reader and the persisted job table.
+// reader, the persisted job table and the count-based word vectors.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
 
 #include "common/eval/qa_dataset.h"
@@ -16,6 +18,7 @@
 #include "common/model/text_embedder.h"
 #include "common/train/adamw.h"
 #include "common/train/checkpoint.h"
+#include "common/train/word_vectors.h"
 #include "services/trainer/data_order.h"
 #include "services/trainer/job_store.h"
 #include "services/trainer/pretrain_examples.h"
@@ -27,6 +30,75 @@ namespace {
 std::string TempDir() {
   std::string t = "/tmp/orqa-train-test-XXXXXX";
   return mkdtemp(t.data());
+}
+
+TEST(WordVectors, CountsPairsWithinTheWindowWeightedByDistance) {
+  CooccurrenceCounts c(10);
+  c.Add({1, 2, 3, 42, 4}, 2);  // 42 is outside the vocabulary: skipped, its neighbours close up
+  c.Add({4, 1}, 2);            // a run of its own: no pair with the 3 before it
+  EXPECT_EQ(c.tokens(), 6);
+  EXPECT_EQ(c.unigram()[1], 2);
+  EXPECT_EQ(c.unigram()[4], 2);
+  EXPECT_EQ(c.Pair(1, 2), 1.0);
+  EXPECT_EQ(c.Pair(2, 1), 1.0);
+  EXPECT_EQ(c.Pair(1, 3), 0.5);
+  EXPECT_EQ(c.Pair(3, 4), 1.0);
+  EXPECT_EQ(c.Pair(2, 4), 0.5);
+  EXPECT_EQ(c.Pair(1, 4), 1.0);  // only from the second run
+  EXPECT_EQ(c.Pair(4, 1), 1.0);
+  EXPECT_EQ(c.pairs().size(), 12u);
+}
+
+TEST(WordVectors, PositivePmiWithSmoothedContexts) {
+  CooccurrenceCounts c(3);
+  c.Add({0, 1}, 1);
+  c.Add({0, 2}, 1);
+  WordVectorOptions o;
+  o.min_count = 1;
+  o.context_alpha = 0.75;
+  // Row sums 2, 1, 1; z = 2^0.75 + 2. PMI(0, 1) = log(z / (2 · 1)), PMI(1, 0) = log(z / (1 · 2^0.75)).
+  const double z = std::pow(2.0, 0.75) + 2;
+  auto e = PpmiEntries(c, o);
+  ASSERT_EQ(e.size(), 4u);
+  EXPECT_EQ(std::get<0>(e[0]), 0);
+  EXPECT_EQ(std::get<1>(e[0]), 1);
+  EXPECT_NEAR(std::get<2>(e[0]), std::log(z / 2), 1e-12);
+  EXPECT_NEAR(std::get<2>(e[1]), std::log(z / 2), 1e-12);  // (0, 2)
+  EXPECT_NEAR(std::get<2>(e[2]), std::log(z / std::pow(2.0, 0.75)), 1e-12);  // (1, 0)
+  // A piece under the minimum count takes no part, in rows or in the sums.
+  o.min_count = 2;
+  EXPECT_TRUE(PpmiEntries(c, o).empty());
+}
+
+TEST(WordVectors, WordsOfOneTopicAreEachOthersNeighbours) {
+  // Two topics of 20 pieces each (ids 10-29 and 30-49); every run draws from one topic.
+  CooccurrenceCounts c(60);
+  std::mt19937_64 rng(7);
+  for (int run = 0; run < 400; ++run) {
+    const int base = run % 2 ? 30 : 10;
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 30; ++i) ids.push_back(base + static_cast<int>(rng() % 20));
+    c.Add(ids, 3);
+  }
+  WordVectorOptions o;
+  o.min_count = 5;
+  auto wv = TrainWordVectors(c, 8, o);
+  ASSERT_TRUE(wv.ok()) << wv.status();
+  EXPECT_EQ(wv->words, 40);
+  EXPECT_EQ(wv->known.sum().item<int64_t>(), 40);
+  EXPECT_FALSE(wv->known[5].item<bool>());
+  EXPECT_EQ(wv->vectors[5].abs().sum().item<float>(), 0.0f);
+  EXPECT_NEAR(wv->vectors[10].norm().item<float>(), 1.0f, 1e-5);
+  torch::Tensor sim = torch::mm(wv->vectors, wv->vectors.t());
+  sim.fill_diagonal_(-2.0);
+  for (int id = 10; id < 50; ++id) {
+    const int64_t nearest = sim[id].argmax().item<int64_t>();
+    EXPECT_EQ((nearest - 10) / 20, (id - 10) / 20) << "piece " << id << " nearest " << nearest;
+  }
+  // Too few frequent pieces for the dimension: an error that says so.
+  EXPECT_EQ(TrainWordVectors(c, 40, o).status().message(),
+            "word vectors: 40 pieces occur at least 5 times with a positive PMI; need more than 40 (more text, or a "
+            "lower minimum count)");
 }
 
 TEST(AdamW, MatchesLibTorchAdamWOnThreeSteps) {
