@@ -7,8 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 
 #include "tests/integration/process.h"
+#include "tests/unit/fixture_paths.h"
 
 namespace orqa::testing {
 namespace {
@@ -187,6 +190,33 @@ TEST(Cli, HealthOfNothingListeningFailsWithOneLine) {
   EXPECT_EQ(o.exit_status, 1);
   EXPECT_EQ(o.output.find("orqa health: error: 127.0.0.1:"), 0u) << o.output;
   EXPECT_EQ(std::count(o.output.begin(), o.output.end(), '\n'), 1) << o.output;
+}
+
+TEST(Cli, InitModelWordVectorErrorsNameTheirInput) {
+  const std::string dir = MakeTempDir("orqa-wv-");
+  const std::string vocab = FixtureDir() + "/vocab.txt";
+  auto init = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {Bin("orqa"), "init-model", "--out", dir + "/m", "--vocab", vocab};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunBinary(args);
+  };
+  Outcome o = init({"--word-vectors", dir + "/missing.txt"});
+  EXPECT_EQ(o.exit_status, 2);
+  EXPECT_EQ(o.output, "orqa init-model: error: --word-vectors: cannot open " + dir + "/missing.txt\n");
+  std::ofstream(dir + "/bad.jsonl") << "{\"text\": \"fine\"}\n[1, 2]\n";
+  o = init({"--word-vectors", dir + "/bad.jsonl"});
+  EXPECT_EQ(o.exit_status, 2);
+  EXPECT_EQ(o.output, "orqa init-model: error: " + dir + "/bad.jsonl:2: not a JSON object\n");
+  std::ofstream(dir + "/short.txt") << "a few words, a few words\n";
+  o = init({"--word-vectors", dir + "/short.txt", "--hidden-size", "64", "--heads", "2"});
+  EXPECT_EQ(o.exit_status, 2);
+  EXPECT_EQ(o.output,
+            "orqa init-model: error: word vectors: 0 pieces occur at least 5 times with a positive PMI; need more "
+            "than 64 (more text, or a lower minimum count)\n");
+  o = init({"--word-vectors", dir + "/short.txt", "--word-vector-window", "0"});
+  EXPECT_EQ(o.exit_status, 2);
+  EXPECT_EQ(o.output, "orqa init-model: error: --word-vector-window and --word-vector-min-count must be >= 1\n");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/m"));  // nothing written on an error
 }
 
 }  // namespace
