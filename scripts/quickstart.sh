@@ -9,7 +9,8 @@
 #                              [--model DIR --blocks FILE --embeddings FILE] [--port-base N]
 #        scripts/quickstart.sh stop
 #   --detach          leave the stack running and return (stop it with `scripts/quickstart.sh stop`)
-#   --budget-minutes  training time of the first run (default 8; the model is cached afterwards)
+#   --budget-minutes  training time of the first run (default 8; the model is cached afterwards and
+#                     trained again when the recipe, the budget or the size changes)
 #   --size            model size trained on the first run (default tiny, 2 x 128: at this budget it
 #                     sees four times the questions small (4 x 256) does)
 #   --model DIR       serve this model directory instead (e.g. a converted REALM checkpoint), with
@@ -93,7 +94,10 @@ for f in squad-open/blocks.jsonl squad-open/qa-train.jsonl squad-open/qa-dev.jso
   [ -s "$out" ] || gzip -dc "$ROOT/data/$f.gz" > "$out"
 done
 if [ -z "$MODEL" ]; then
-  if [ ! -s "$CACHE/model/model.safetensors" ] || [ ! -s "$CACHE/model/blocks.npy" ]; then
+  # A model trained by another version of the recipe is trained again.
+  RECIPE=$(sha256sum "$ROOT/scripts/train-squad-open.sh" | cut -c1-16)
+  if [ ! -s "$CACHE/model/model.safetensors" ] || [ ! -s "$CACHE/model/blocks.npy" ] ||
+     [ "$(cat "$CACHE/recipe" 2>/dev/null)" != "$RECIPE-$BUDGET-$SIZE" ]; then
     step "training a model from nothing on the SQuAD-open corpus (budget $BUDGET min on this machine; cached)"
     rm -rf "$CACHE/train"
     BUILD_DIR="$BUILD_DIR" BASE_PORT=$((M + 40)) bash "$ROOT/scripts/train-squad-open.sh" --budget-minutes "$BUDGET" \
@@ -102,12 +106,19 @@ if [ -z "$MODEL" ]; then
     rm -rf "$CACHE/model" && cp -r "$CACHE/train/model" "$CACHE/model"
     cp "$CACHE/train/blocks.store" "$CACHE/blocks.store"
     rm -rf "$CACHE/bm25" && cp -r "$CACHE/train/bm25" "$CACHE/bm25"
+    cp "$CACHE/train/fusion.txt" "$CACHE/fusion.txt"
+    echo "$RECIPE-$BUDGET-$SIZE" > "$CACHE/recipe"
   else
     step "using the cached model in $CACHE/model"
   fi
   MODEL="$CACHE/model"; BLOCKS_STORE="$CACHE/blocks.store"; EMBEDDINGS="$CACHE/model/blocks.npy"; BM25="$CACHE/bm25"
-  # BM25 retrieves best for a model trained in minutes (README: dense and hybrid figures).
+  # BM25 retrieves best for a model trained in minutes (README: dense and hybrid figures);
+  # hybrid requests fuse as the training run chose on its held-out questions.
   RETRIEVAL=sparse
+  case "$(cat "$CACHE/fusion.txt" 2>/dev/null)" in
+    ""|rrf) FUSION=(--fusion rrf) ;;
+    *) FUSION=(--fusion weighted --fusion-weight "$(cat "$CACHE/fusion.txt")") ;;
+  esac
 else
   BLOCKS_STORE="$BLOCKS"
   case "$BLOCKS" in
@@ -116,6 +127,7 @@ else
   BM25="$CACHE/custom-bm25"
   "$BIN/orqa" build-bm25 --blocks "$BLOCKS_STORE" --out "$BM25" >/dev/null 2>&1
   RETRIEVAL=dense
+  FUSION=(--fusion rrf)
 fi
 T_PREP=$(( $(date +%s) - T0 ))
 
@@ -136,7 +148,7 @@ start trainer "$BIN/orqa-trainer" --grpc-port=$TR --metrics-port=$((M + 2)) --st
 TOKEN="${ORQA_ADMIN_TOKEN:-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 echo "$TOKEN" > "$RUN/admin-token" && chmod 600 "$RUN/admin-token"
 start gateway "$BIN/orqa-gateway" --grpc-port=$GW --metrics-port=$((M + 3)) --retrievers=127.0.0.1:$RET \
-  --reader=127.0.0.1:$RD --trainer=127.0.0.1:$TR --admin-token="$TOKEN" --retrieval=$RETRIEVAL --default-k=20
+  --reader=127.0.0.1:$RD --trainer=127.0.0.1:$TR --admin-token="$TOKEN" --retrieval=$RETRIEVAL --default-k=20 "${FUSION[@]}"
 start rest "$BIN/orqa-rest" --listen=127.0.0.1:$REST --gateway=127.0.0.1:$GW
 if command -v prometheus >/dev/null; then
   cat > "$RUN/prometheus.yml" <<YML
