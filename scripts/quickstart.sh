@@ -10,7 +10,8 @@
 #        scripts/quickstart.sh stop
 #   --detach          leave the stack running and return (stop it with `scripts/quickstart.sh stop`)
 #   --budget-minutes  training time of the first run (default 8; the model is cached afterwards and
-#                     trained again when the recipe, the budget or the size changes)
+#                     trained again when the recipe changes, or when this run asks for another
+#                     budget or size)
 #   --size            model size trained on the first run (default tiny, 2 x 128: at this budget it
 #                     sees four times the questions small (4 x 256) does)
 #   --model DIR       serve this model directory instead (e.g. a converted REALM checkpoint), with
@@ -48,14 +49,16 @@ if [ "${1:-}" = stop ]; then stop_stack; exit 0; fi
 
 DETACH=0
 BUDGET=8
+BUDGET_SET=0
+SIZE_SET=0
 SIZE=tiny
 MODEL="" BLOCKS="" EMBEDDINGS=""
 PORT_BASE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --detach) DETACH=1; shift ;;
-    --budget-minutes) BUDGET="$2"; shift 2 ;;
-    --size) SIZE="$2"; shift 2 ;;
+    --budget-minutes) BUDGET="$2"; BUDGET_SET=1; shift 2 ;;
+    --size) SIZE="$2"; SIZE_SET=1; shift 2 ;;
     --model) MODEL="$2"; shift 2 ;;
     --blocks) BLOCKS="$2"; shift 2 ;;
     --embeddings) EMBEDDINGS="$2"; shift 2 ;;
@@ -94,10 +97,15 @@ for f in squad-open/blocks.jsonl squad-open/qa-train.jsonl squad-open/qa-dev.jso
   [ -s "$out" ] || gzip -dc "$ROOT/data/$f.gz" > "$out"
 done
 if [ -z "$MODEL" ]; then
-  # A model trained by another version of the recipe is trained again.
+  # A model trained by another version of the recipe is trained again, and so is one
+  # trained with another --budget-minutes or --size when this run asks for one.
   RECIPE=$(sha256sum "$ROOT/scripts/train-squad-open.sh" | cut -c1-16)
-  if [ ! -s "$CACHE/model/model.safetensors" ] || [ ! -s "$CACHE/model/blocks.npy" ] ||
-     [ "$(cat "$CACHE/recipe" 2>/dev/null)" != "$RECIPE-$BUDGET-$SIZE" ]; then
+  read -r C_RECIPE C_BUDGET C_SIZE 2>/dev/null < "$CACHE/recipe" || true
+  STALE=0
+  [ "${C_RECIPE:-}" = "$RECIPE" ] || STALE=1
+  [ "$BUDGET_SET" = 1 ] && [ "${C_BUDGET:-}" != "$BUDGET" ] && STALE=1
+  [ "$SIZE_SET" = 1 ] && [ "${C_SIZE:-}" != "$SIZE" ] && STALE=1
+  if [ ! -s "$CACHE/model/model.safetensors" ] || [ ! -s "$CACHE/model/blocks.npy" ] || [ "$STALE" = 1 ]; then
     step "training a model from nothing on the SQuAD-open corpus (budget $BUDGET min on this machine; cached)"
     rm -rf "$CACHE/train"
     BUILD_DIR="$BUILD_DIR" BASE_PORT=$((M + 40)) bash "$ROOT/scripts/train-squad-open.sh" --budget-minutes "$BUDGET" \
@@ -107,7 +115,7 @@ if [ -z "$MODEL" ]; then
     cp "$CACHE/train/blocks.store" "$CACHE/blocks.store"
     rm -rf "$CACHE/bm25" && cp -r "$CACHE/train/bm25" "$CACHE/bm25"
     cp "$CACHE/train/fusion.txt" "$CACHE/fusion.txt"
-    echo "$RECIPE-$BUDGET-$SIZE" > "$CACHE/recipe"
+    echo "$RECIPE $BUDGET $SIZE" > "$CACHE/recipe"
   else
     step "using the cached model in $CACHE/model"
   fi
