@@ -213,17 +213,21 @@ LIMIT=()
 # reciprocal rank fusion or weighted score fusion with one of a few dense weights. A second
 # gateway with the chosen fusion answers the hybrid evaluations.
 EVAL_GW=127.0.0.1:$((PORT + 4))
+start_eval_gateway() {  # fusion (rrf or a dense weight); sets EVAL_PID
+  local fusion=(--fusion rrf)
+  [ "$1" = rrf ] || fusion=(--fusion weighted --fusion-weight "$1")
+  "$BIN/orqa-gateway" --grpc-port=$((PORT + 4)) --metrics-port=0 --retrievers=127.0.0.1:$((PORT + 1)) \
+    --reader=127.0.0.1:$((PORT + 2)) "${fusion[@]}" 2>>"$LOGS/eval-gateway.log" &
+  EVAL_PID=$!
+  wait_serving $EVAL_GW orqa-gateway
+}
 best_fusion=""
 best_top1=-1
 for f in rrf 0.1 0.2 0.3 0.5; do
-  if [ "$f" = rrf ]; then FUSION=(--fusion rrf); else FUSION=(--fusion weighted --fusion-weight "$f"); fi
-  "$BIN/orqa-gateway" --grpc-port=$((PORT + 4)) --metrics-port=0 --retrievers=127.0.0.1:$((PORT + 1)) \
-    --reader=127.0.0.1:$((PORT + 2)) "${FUSION[@]}" 2>>"$LOGS/eval-gateway.log" &
-  FGW=$!
-  wait_serving $EVAL_GW orqa-gateway
+  start_eval_gateway "$f"
   "$BIN/orqa" eval --gateway $EVAL_GW --data "$OUT/heldout.jsonl" --model-dir "$OUT/model" --k 20 --read-k 1 \
     --top-k 1 --retrieval hybrid --concurrency 4 --summary "$OUT/fusion-$f.json" >/dev/null 2>&1
-  kill -TERM $FGW && wait $FGW 2>/dev/null || true
+  kill -TERM $EVAL_PID && wait $EVAL_PID 2>/dev/null || true
   top1=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["metrics"]["top_1_match"])' "$OUT/fusion-$f.json")
   echo "hybrid fusion $f: held-out top-1 match $top1" >&2
   if python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.argv[2]) else 1)' "$top1" "$best_top1"; then
@@ -232,10 +236,8 @@ for f in rrf 0.1 0.2 0.3 0.5; do
   fi
 done
 echo "$best_fusion" > "$OUT/fusion.txt"
-if [ "$best_fusion" = rrf ]; then FUSION=(--fusion rrf); else FUSION=(--fusion weighted --fusion-weight "$best_fusion"); fi
-"$BIN/orqa-gateway" --grpc-port=$((PORT + 4)) --metrics-port=0 --retrievers=127.0.0.1:$((PORT + 1)) \
-  --reader=127.0.0.1:$((PORT + 2)) "${FUSION[@]}" 2>>"$LOGS/eval-gateway.log" & PIDS+=($!)
-wait_serving $EVAL_GW orqa-gateway
+start_eval_gateway "$best_fusion"
+PIDS+=($EVAL_PID)
 evaluate() {  # label model_dir
   for mode in dense sparse hybrid; do
     local gw=$GW

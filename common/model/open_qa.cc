@@ -52,41 +52,35 @@ bool IsContentWord(const std::string& w) {
 
 }  // namespace
 
-void MarkQuestionMatches(const WordPieceTokenizer& tok, const std::vector<int32_t>& question_ids,
-                         const std::vector<WordPiece>& block_pieces, PairEncoding* e) {
+void MarkBlockWords(const WordPieceTokenizer& tok, const std::vector<int32_t>& question_ids,
+                    const std::vector<WordPiece>& block_pieces, const std::string& text, const RealmConfig& config,
+                    PairEncoding* e) {
+  if (!config.reader_question_match && !config.reader_word_shape) return;
   std::unordered_set<std::string> question_words;
-  ForEachWord(tok, question_ids.size(), question_ids, [&](size_t i) { return tok.IdToToken(question_ids[i]); },
-              [&](size_t, size_t, const std::string& w) {
-                if (IsContentWord(w)) question_words.insert(w);
-              });
-  if (question_words.empty()) return;
+  if (config.reader_question_match) {
+    ForEachWord(tok, question_ids.size(), question_ids, [&](size_t i) { return tok.IdToToken(question_ids[i]); },
+                [&](size_t, size_t, const std::string& w) {
+                  if (IsContentWord(w)) question_words.insert(w);
+                });
+  }
   const size_t kept = static_cast<size_t>(e->num_b);
   std::vector<int32_t> block_ids(kept);
   for (size_t i = 0; i < kept; ++i) block_ids[i] = block_pieces[i].id;
+  int32_t* types = &e->token_type_ids[e->b_offset()];
   ForEachWord(tok, kept, block_ids, [&](size_t i) -> const std::string& { return block_pieces[i].piece; },
               [&](size_t first, size_t end, const std::string& w) {
-                if (!question_words.count(w)) return;
-                for (size_t k = first; k < end; ++k) e->token_type_ids[e->b_offset() + k] = 2;
-              });
-}
-
-void MarkWordShapes(const WordPieceTokenizer& tok, const std::vector<WordPiece>& block_pieces,
-                    const std::string& text, PairEncoding* e) {
-  const size_t kept = static_cast<size_t>(e->num_b);
-  std::vector<int32_t> block_ids(kept);
-  for (size_t i = 0; i < kept; ++i) block_ids[i] = block_pieces[i].id;
-  ForEachWord(tok, kept, block_ids, [&](size_t i) -> const std::string& { return block_pieces[i].piece; },
-              [&](size_t first, size_t end, const std::string& w) {
-                int32_t* types = &e->token_type_ids[e->b_offset()];
-                if (types[first] != 1) return;  // a question match stays one
-                int32_t shape = 1;
-                if (std::any_of(w.begin(), w.end(), [](unsigned char ch) { return std::isdigit(ch); })) {
-                  shape = 3;
-                } else if (block_pieces[first].byte_begin < text.size() &&
-                           std::isupper(static_cast<unsigned char>(text[block_pieces[first].byte_begin]))) {
-                  shape = 4;
+                int32_t type = 1;
+                if (question_words.count(w)) {
+                  type = 2;
+                } else if (config.reader_word_shape) {
+                  const uint32_t at = block_pieces[first].byte_begin;
+                  if (std::any_of(w.begin(), w.end(), [](unsigned char ch) { return std::isdigit(ch); })) {
+                    type = 3;
+                  } else if (at < text.size() && std::isupper(static_cast<unsigned char>(text[at]))) {
+                    type = 4;
+                  }
                 }
-                for (size_t k = first; k < end; ++k) types[k] = shape;
+                for (size_t k = first; k < end; ++k) types[k] = type;
               });
 }
 
@@ -99,8 +93,7 @@ ReaderInputs EncodeReaderInputs(const WordPieceTokenizer& tok,
     std::vector<int32_t> b_ids;
     for (const auto& p : in.block_pieces.back()) b_ids.push_back(p.id);
     in.encodings.push_back(EncodePair(*q_ids, b_ids, config.reader_seq_len, tok.cls_id(), tok.sep_id()));
-    if (config.reader_question_match) MarkQuestionMatches(tok, *q_ids, in.block_pieces.back(), &in.encodings.back());
-    if (config.reader_word_shape) MarkWordShapes(tok, in.block_pieces.back(), *text, &in.encodings.back());
+    MarkBlockWords(tok, *q_ids, in.block_pieces.back(), *text, config, &in.encodings.back());
     in.tokens += in.encodings.back().input_ids.size();
   }
   PadToLongest(&in.encodings, tok.pad_id());

@@ -24,25 +24,23 @@ struct ReaderInputs {
 /// One pair per (question ids, block text), truncated to
 /// `config.reader_seq_len`; the pointers must stay valid for the call. With
 /// `config.reader_question_match`, block words found in the question get
-/// token type 2 (MarkQuestionMatches); with `config.reader_word_shape`, the
-/// others get their shape type (MarkWordShapes).
+/// token type 2; with `config.reader_word_shape`, the others get their shape
+/// type (MarkBlockWords).
 ReaderInputs EncodeReaderInputs(const WordPieceTokenizer& tok,
                                 const std::vector<std::pair<const std::vector<int32_t>*, const std::string*>>& pairs,
                                 const RealmConfig& config);
 
-/// Sets token type 2 on every piece of a block word (pieces joined, lower
-/// case as tokenized) that is also a word of the question, except stop words
-/// and words without a letter or digit; `e` must be an EncodePair of
-/// (question ids, block pieces).
-void MarkQuestionMatches(const WordPieceTokenizer& tok, const std::vector<int32_t>& question_ids,
-                         const std::vector<WordPiece>& block_pieces, PairEncoding* e);
-
-/// Gives each block word still of token type 1 (not a question match) type 3
-/// when it holds a digit, 4 when its first character in `text` (the block
-/// text the pieces' byte offsets point into) is an ASCII upper-case letter;
-/// `e` must be an EncodePair of (question ids, block pieces).
-void MarkWordShapes(const WordPieceTokenizer& tok, const std::vector<WordPiece>& block_pieces,
-                    const std::string& text, PairEncoding* e);
+/// The reader's input features, in one pass over the block words (a word's
+/// pieces joined, lower case as tokenized): with `config.reader_question_match`
+/// every piece of a block word that is also a word of the question (stop words
+/// and words without a letter or digit aside) gets token type 2; with
+/// `config.reader_word_shape` the other words get type 3 when they hold a
+/// digit, 4 when their first character in `text` (the block text the pieces'
+/// byte offsets point into) is an ASCII upper-case letter. `e` must be an
+/// EncodePair of (question ids, block pieces); nothing changes with both off.
+void MarkBlockWords(const WordPieceTokenizer& tok, const std::vector<int32_t>& question_ids,
+                    const std::vector<WordPiece>& block_pieces, const std::string& text, const RealmConfig& config,
+                    PairEncoding* e);
 
 /// Everything one RealmForOpenQA forward computes, named as the reference's
 /// intermediates. S = searcher beam (reader beam in eval), R = reader beam,

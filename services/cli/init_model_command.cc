@@ -167,9 +167,8 @@ int RunInitModel(int argc, char** argv) {
     auto wv = TrainWordVectors(counts, hidden, wv_options);
     if (!wv.ok()) return ReportFatal(kCmd, wv.status(), 2);
     StartFromWordVectors(*wv, init_std, &weights);
-    std::printf("word vectors: %lld pieces of %lld tokens, top singular values %.1f %.1f %.1f\n",
-                static_cast<long long>(wv->words), static_cast<long long>(counts.tokens()), wv->singular_values[0],
-                wv->singular_values[1], wv->singular_values[2]);
+    std::printf("word vectors: %lld pieces of %lld tokens, top singular value %.1f\n",
+                static_cast<long long>(wv->words), static_cast<long long>(counts.tokens()), wv->singular_values[0]);
   }
   ModelDirFiles files;
   files.files["config.json"] = j.dump(2) + "\n";
