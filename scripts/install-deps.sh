@@ -19,8 +19,9 @@ PACKAGES=(
   python3
   # gRPC / protobuf
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  # LibTorch, FAISS, BLAS
-  libtorch-dev libfaiss-dev libopenblas-dev
+  # LibTorch, FAISS, BLAS; oneDNN's headers (the bf16 products call the
+  # libdnnl that LibTorch links)
+  libtorch-dev libfaiss-dev libopenblas-dev libdnnl-dev
   # data-parallel training: c10d's ProcessGroupGloo headers
   libgloo-dev
   # logging, metrics, misc

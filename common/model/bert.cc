@@ -35,33 +35,36 @@ void LowPrecisionLinear::Prepare(const torch::nn::Linear& linear, Precision prec
 void LowPrecisionLinear::Prepare(const torch::Tensor& weight, const torch::Tensor& bias, Precision precision) {
   torch::NoGradGuard no_grad;
   precision_ = precision;
-  weight_ = torch::Tensor();
-  bias_ = bias.detach().contiguous();
+  bf16_.reset();
   packed_.reset();
   if (precision == Precision::kBF16) {
-    weight_ = weight.detach().to(torch::kBFloat16).contiguous();
-    bias_bf16_ = bias_.to(torch::kBFloat16);
+    bf16_ = std::make_shared<const Bf16Matmul>(weight, bias);
   } else if (precision == Precision::kInt8) {
     UseOneDnnQuantizedEngine();
     auto w = weight.detach().contiguous();
     auto scales = (w.abs().amax(1).clamp_min(1e-12) / 127.0).to(torch::kDouble);
     auto zero_points = torch::zeros({w.size(0)}, torch::kLong);
     auto wq = torch::quantize_per_channel(w, scales, zero_points, 0, torch::kQInt8);
-    std::vector<c10::IValue> stack{wq, c10::optional<at::Tensor>(bias_)};
+    std::vector<c10::IValue> stack{wq, c10::optional<at::Tensor>(bias.detach().contiguous())};
     QuantizedOp("quantized::linear_prepack").callBoxed(&stack);
     packed_ = std::make_shared<c10::IValue>(std::move(stack.at(0)));
   }
 }
 
-torch::Tensor LowPrecisionLinear::Bf16(const torch::Tensor& x) const {
-  return torch::linear(x.to(torch::kBFloat16), weight_, bias_bf16_);
+torch::Tensor LowPrecisionLinear::Bf16(const torch::Tensor& x) const { return bf16_->Forward(x, Epilogue::kBias); }
+
+torch::Tensor LowPrecisionLinear::Bf16Activation(const torch::Tensor& x, const std::string& act) const {
+  // The same names as Activation(): "gelu_new" is the tanh form, anything else erf.
+  return bf16_->Forward(x, act == "gelu_new" ? Epilogue::kBiasGeluTanh : Epilogue::kBiasGeluErf);
+}
+
+torch::Tensor LowPrecisionLinear::Bf16AddTo(const torch::Tensor& x, const torch::Tensor& residual) const {
+  return bf16_->ForwardAddTo(x, residual);
 }
 
 torch::Tensor LowPrecisionLinear::operator()(const torch::nn::Linear& linear, const torch::Tensor& x) const {
   if (precision_ == Precision::kFP32 || linear->is_training()) return torch::linear(x, linear->weight, linear->bias);
-  if (precision_ == Precision::kBF16) {
-    return torch::linear(x.to(torch::kBFloat16), weight_).to(torch::kFloat32).add_(bias_);
-  }
+  if (precision_ == Precision::kBF16) return bf16_->Forward(x, Epilogue::kBias, torch::kFloat32);
   static const c10::OperatorHandle linear_dynamic = QuantizedOp("quantized::linear_dynamic");
   std::vector<c10::IValue> stack{x.contiguous(), *std::static_pointer_cast<c10::IValue>(packed_), false};
   linear_dynamic.callBoxed(&stack);
@@ -100,15 +103,25 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& hidden,
   torch::Tensor q, k, v;
   if (fast_qkv.precision() == Precision::kBF16 && !is_training()) {
     // bf16 through the whole attention: one product for query, key and value,
-    // bf16 score and context products; scaling, mask and softmax in fp32. The
-    // context stays bf16 for the output dense layer.
-    auto qkv = fast_qkv.Bf16(hidden).chunk(3, -1);
-    q = split(qkv[0]), k = split(qkv[1]), v = split(qkv[2]);
-    auto scores = torch::matmul(q, k.transpose(-1, -2)).to(torch::kFloat32);
-    scores.div_(std::sqrt(static_cast<double>(head_dim))).add_(mask_bias);
-    auto probs = torch::softmax(scores, -1).to(torch::kBFloat16);
-    auto context = torch::matmul(probs, v).permute({0, 2, 1, 3}).contiguous();
-    return context.view({b, l, heads * head_dim});
+    // copied once into head-major order; the scores in fp32 from oneDNN; scale,
+    // mask, softmax and the cast to bf16 in one pass; the context product in
+    // bf16, left in bf16 for the output dense layer.
+    auto qkv = fast_qkv.Bf16(hidden).view({b, l, 3, heads, head_dim}).permute({2, 0, 3, 1, 4}).contiguous();
+    auto per_head = [&](int i) { return qkv[i].view({b * heads, l, head_dim}); };
+    auto q = per_head(0), k = per_head(1), v = per_head(2);
+    auto context = torch::empty({b * heads, l, head_dim}, qkv.options());
+    auto bias = mask_bias.expand({b, heads, 1, l}).reshape({b * heads, 1, 1, l});
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
+    // A few heads at a time, so that their fp32 scores (l × l each) stay in
+    // the cores' caches between the product, the softmax and the next product.
+    const int64_t chunk = std::max<int64_t>(1, (1 << 20) / std::max<int64_t>(1, l * l * 4));
+    for (int64_t h0 = 0; h0 < b * heads; h0 += chunk) {
+      const int64_t h1 = std::min(b * heads, h0 + chunk);
+      auto scores = Bf16BatchedMatmul(q.slice(0, h0, h1), k.slice(0, h0, h1).transpose(1, 2), torch::kFloat32);
+      auto probs = ScaledMaskedSoftmaxBf16(scores.unsqueeze(1), bias.slice(0, h0, h1), scale);
+      context.slice(0, h0, h1).copy_(Bf16BatchedMatmul(probs.squeeze(1), v.slice(0, h0, h1), torch::kBFloat16));
+    }
+    return context.view({b, heads, l, head_dim}).permute({0, 2, 1, 3}).reshape({b, l, heads * head_dim});
   }
   if (fast_qkv.prepared() && !is_training()) {  // int8: one product for all three
     auto qkv = fast_qkv(query, hidden).chunk(3, -1);
@@ -135,6 +148,9 @@ void BertSelfAttentionImpl::SetPrecision(Precision p) {
 }
 
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
+  if (fast_dense.precision() == Precision::kBF16 && !is_training()) {
+    return LayerNorm(fast_dense.Bf16AddTo(x, residual));  // dropout is the identity at inference
+  }
   return LayerNorm(torch::dropout(fast_dense(dense, x), dropout, is_training()) + residual);
 }
 
@@ -153,7 +169,7 @@ BertIntermediateImpl::BertIntermediateImpl(const RealmConfig& c) : act(c.hidden_
 
 torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& x) {
   // bf16: the activation and the output dense layer take the product in bf16.
-  if (fast_dense.precision() == Precision::kBF16 && !is_training()) return Activation(act, fast_dense.Bf16(x));
+  if (fast_dense.precision() == Precision::kBF16 && !is_training()) return fast_dense.Bf16Activation(x, act);
   return Activation(act, fast_dense(dense, x));
 }
 

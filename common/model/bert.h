@@ -6,6 +6,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
+#include "common/model/onednn_matmul.h"
 #include "common/model/precision.h"
 #include "common/model/realm_config.h"
 
@@ -16,8 +17,9 @@ namespace orqa {
 torch::Tensor Activation(const std::string& name, const torch::Tensor& x);
 
 /// A Linear layer's weights prepared for inference at a lower precision:
-///   bf16: a bf16 copy of the weight, the product through oneDNN's bf16 matmul
-///         (fp32 accumulation), bias added in fp32;
+///   bf16: a bf16 copy of the weight run by oneDNN's matmul directly
+///         (Bf16Matmul: fp32 accumulation, bias, activation or residual sum
+///         fused into the product);
 ///   int8: weights quantized per output channel (symmetric), activations per
 ///         call: the `onednn` engine's dynamic-quantized linear.
 /// Falls back to the module itself for fp32, while training, or before Prepare.
@@ -33,13 +35,17 @@ class LowPrecisionLinear {
   /// bf16 only: x · Wᵀ + b left in bf16 (bias fused), for a consumer that
   /// works in bf16 (attention, the next dense layer).
   torch::Tensor Bf16(const torch::Tensor& x) const;
+  /// bf16 only: Activation(act, x · Wᵀ + b) in bf16, the activation fused.
+  torch::Tensor Bf16Activation(const torch::Tensor& x, const std::string& act) const;
+  /// bf16 only: residual + x · Wᵀ + b in fp32, the sum fused.
+  torch::Tensor Bf16AddTo(const torch::Tensor& x, const torch::Tensor& residual) const;
   /// x · Wᵀ + b at the prepared precision; `linear` itself (its fp32
   /// parameters) for fp32 or while it is training.
   torch::Tensor operator()(const torch::nn::Linear& linear, const torch::Tensor& x) const;
 
  private:
   Precision precision_ = Precision::kFP32;
-  torch::Tensor weight_, bias_, bias_bf16_;
+  std::shared_ptr<const Bf16Matmul> bf16_;  // bf16: the product
   std::shared_ptr<void> packed_;  // int8: the prepacked weight (an IValue)
 };
 

@@ -1,0 +1,324 @@
+#include "common/model/onednn_matmul.h"
+
+#include <ATen/Parallel.h>
+#include <immintrin.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+namespace orqa {
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+const dnnl::engine& CpuEngine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// The fused operations a primitive is built for; with the row count, its key.
+enum class Kind { kBias, kBiasGeluTanh, kBiasGeluErf, kBiasAddTo };
+
+Kind KindOf(Epilogue e) {
+  switch (e) {
+    case Epilogue::kBias: return Kind::kBias;
+    case Epilogue::kBiasGeluTanh: return Kind::kBiasGeluTanh;
+    case Epilogue::kBiasGeluErf: return Kind::kBiasGeluErf;
+  }
+  return Kind::kBias;
+}
+
+}  // namespace
+
+struct Bf16Matmul::Impl {
+  int64_t in = 0, out = 0;
+  torch::Tensor weight;  // bf16 [out, in]: the product's B = Wᵀ in layout "ba"
+  torch::Tensor bias;    // fp32 [out]
+
+  struct Packed {
+    dnnl::memory::desc desc;
+    dnnl::memory memory;
+    torch::Tensor storage;  // owns the bytes when the layout is not the plain one
+  };
+  struct Entry {
+    dnnl::matmul primitive;
+    size_t packed = 0;  // index into `packed`
+  };
+  std::mutex mu;
+  std::vector<Packed> packed;                    // weights in each layout some primitive asked for
+  std::map<std::tuple<int64_t, Kind, bool>, Entry> cache;  // (rows, kind, fp32 out) → primitive
+
+  dnnl::memory::desc PlainWeightDesc() const { return dnnl::memory::desc({in, out}, dt::bf16, tag::ba); }
+
+  // The primitive for `rows` rows and `kind`, built (and its weight layout
+  // prepared) on first use.
+  const Entry& Get(int64_t rows, Kind kind, dt dst_type) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto key = std::make_tuple(rows, kind, dst_type == dt::f32);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+    dnnl::memory::desc src_md({rows, in}, dt::bf16, tag::ab);
+    dnnl::memory::desc any_w({in, out}, dt::bf16, tag::any);
+    dnnl::memory::desc bias_md({1, out}, dt::f32, tag::ab);
+    dnnl::memory::desc dst_md({rows, out}, dst_type, tag::ab);
+    dnnl::post_ops ops;
+    if (kind == Kind::kBiasGeluTanh) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f);
+    if (kind == Kind::kBiasGeluErf) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+    if (kind == Kind::kBiasAddTo) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, any_w, bias_md, dst_md), attr, CpuEngine());
+    const auto want = pd.weights_desc();
+    size_t index = 0;
+    while (index < packed.size() && !(packed[index].desc == want)) ++index;
+    if (index == packed.size()) {
+      Packed p{want, {}, {}};
+      dnnl::memory plain(PlainWeightDesc(), CpuEngine(), weight.data_ptr());
+      if (want == PlainWeightDesc()) {
+        p.memory = plain;
+      } else {
+        p.storage = torch::empty({static_cast<int64_t>(want.get_size())}, torch::kUInt8);
+        p.memory = dnnl::memory(want, CpuEngine(), p.storage.data_ptr());
+        dnnl::stream stream(CpuEngine());
+        dnnl::reorder(plain, p.memory).execute(stream, plain, p.memory);
+        stream.wait();
+      }
+      packed.push_back(std::move(p));
+    }
+    return cache.emplace(key, Entry{dnnl::matmul(pd), index}).first->second;
+  }
+
+  // kBiasAddTo: `addend` (fp32, dst's shape) is added to the product (a binary post-op).
+  void Run(const torch::Tensor& x2d, Kind kind, const torch::Tensor& dst, const torch::Tensor& addend = {}) {
+    at::internal::lazy_init_num_threads();  // the calling thread's OpenMP threads = LibTorch's
+    const int64_t rows = x2d.size(0);
+    if (rows == 0) return;
+    const dt dst_type = dst.scalar_type() == torch::kFloat32 ? dt::f32 : dt::bf16;
+    const Entry& e = Get(rows, kind, dst_type);
+    const dnnl::memory::desc src_md({rows, in}, dt::bf16, tag::ab);
+    const dnnl::memory::desc bias_md({1, out}, dt::f32, tag::ab);
+    const dnnl::memory::desc dst_md({rows, out}, dst_type, tag::ab);
+    dnnl::memory src(src_md, CpuEngine(), x2d.data_ptr());
+    dnnl::memory b(bias_md, CpuEngine(), bias.data_ptr());
+    dnnl::memory d(dst_md, CpuEngine(), dst.data_ptr());
+    dnnl::memory w;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      w = packed[e.packed].memory;
+    }
+    dnnl::stream stream(CpuEngine());
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, d}};
+    if (kind == Kind::kBiasAddTo) {
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, dnnl::memory(dst_md, CpuEngine(), addend.data_ptr()));
+    }
+    e.primitive.execute(stream, args);
+    stream.wait();
+  }
+};
+
+Bf16Matmul::Bf16Matmul(const torch::Tensor& weight, const torch::Tensor& bias) : impl_(std::make_unique<Impl>()) {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(weight.dim() == 2 && bias.dim() == 1 && bias.size(0) == weight.size(0),
+              "Bf16Matmul: weight [out, in] and bias [out] expected");
+  impl_->out = weight.size(0);
+  impl_->in = weight.size(1);
+  impl_->weight = weight.detach().to(torch::kBFloat16).contiguous();
+  impl_->bias = bias.detach().to(torch::kFloat32).contiguous();
+}
+
+Bf16Matmul::~Bf16Matmul() = default;
+
+int64_t Bf16Matmul::in_features() const { return impl_->in; }
+int64_t Bf16Matmul::out_features() const { return impl_->out; }
+
+torch::Tensor Bf16Matmul::Forward(const torch::Tensor& x, Epilogue epilogue, torch::ScalarType out_type) const {
+  TORCH_CHECK(x.size(-1) == impl_->in, "Bf16Matmul: input has ", x.size(-1), " features, expected ", impl_->in);
+  TORCH_CHECK(out_type == torch::kBFloat16 || out_type == torch::kFloat32, "Bf16Matmul: bf16 or fp32 output");
+  auto x2d = x.to(torch::kBFloat16).reshape({-1, impl_->in}).contiguous();
+  auto sizes = x.sizes().vec();
+  sizes.back() = impl_->out;
+  auto dst = torch::empty({x2d.size(0), impl_->out}, x.options().dtype(out_type));
+  impl_->Run(x2d, KindOf(epilogue), dst);
+  return dst.view(sizes);
+}
+
+torch::Tensor Bf16Matmul::ForwardAddTo(const torch::Tensor& x, const torch::Tensor& residual) const {
+  TORCH_CHECK(x.size(-1) == impl_->in, "Bf16Matmul: input has ", x.size(-1), " features, expected ", impl_->in);
+  auto x2d = x.to(torch::kBFloat16).reshape({-1, impl_->in}).contiguous();
+  TORCH_CHECK(residual.numel() == x2d.size(0) * impl_->out, "Bf16Matmul: residual of the wrong size");
+  auto addend = residual.to(torch::kFloat32).contiguous();
+  auto dst = torch::empty({x2d.size(0), impl_->out}, addend.options());
+  impl_->Run(x2d, Kind::kBiasAddTo, dst, addend);
+  return dst.view(residual.sizes());
+}
+
+namespace {
+
+dnnl::memory::desc DescOf(const torch::Tensor& t, dt type) {
+  return dnnl::memory::desc(t.sizes().vec(), type, t.strides().vec());
+}
+
+struct BatchedKey {
+  std::vector<int64_t> a_sizes, a_strides, b_sizes, b_strides;
+  bool f32_out;
+  bool operator<(const BatchedKey& o) const {
+    return std::tie(a_sizes, a_strides, b_sizes, b_strides, f32_out) <
+           std::tie(o.a_sizes, o.a_strides, o.b_sizes, o.b_strides, o.f32_out);
+  }
+};
+
+}  // namespace
+
+torch::Tensor Bf16BatchedMatmul(const torch::Tensor& a, const torch::Tensor& b, torch::ScalarType out_type) {
+  TORCH_CHECK(a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0) && a.size(2) == b.size(1),
+              "Bf16BatchedMatmul: [B, M, K] · [B, K, N] expected");
+  TORCH_CHECK(a.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16,
+              "Bf16BatchedMatmul: bf16 inputs expected");
+  TORCH_CHECK(out_type == torch::kBFloat16 || out_type == torch::kFloat32, "Bf16BatchedMatmul: bf16 or fp32 output");
+  at::internal::lazy_init_num_threads();
+  auto dst = torch::empty({a.size(0), a.size(1), b.size(2)}, a.options().dtype(out_type));
+  if (dst.numel() == 0) return dst;
+  const dt dst_type = out_type == torch::kFloat32 ? dt::f32 : dt::bf16;
+  static std::mutex mu;
+  static std::map<BatchedKey, dnnl::matmul> cache;
+  BatchedKey key{a.sizes().vec(), a.strides().vec(), b.sizes().vec(), b.strides().vec(), dst_type == dt::f32};
+  dnnl::matmul primitive;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+      if (cache.size() >= 256) cache.clear();  // shapes follow the batch's length; keep it bounded
+      dnnl::matmul::primitive_desc pd(
+          dnnl::matmul::desc(DescOf(a, dt::bf16), DescOf(b, dt::bf16), DescOf(dst, dst_type)), CpuEngine());
+      it = cache.emplace(key, dnnl::matmul(pd)).first;
+    }
+    primitive = it->second;
+  }
+  dnnl::memory am(DescOf(a, dt::bf16), CpuEngine(), a.data_ptr());
+  dnnl::memory bm(DescOf(b, dt::bf16), CpuEngine(), b.data_ptr());
+  dnnl::memory dm(DescOf(dst, dst_type), CpuEngine(), dst.data_ptr());
+  dnnl::stream stream(CpuEngine());
+  primitive.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, dm}});
+  stream.wait();
+  return dst;
+}
+
+namespace {
+
+// fp32 → bf16, rounding to nearest even (as c10::BFloat16 does).
+inline uint16_t ToBf16Bits(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  bits += 0x7FFFu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+void SoftmaxRowPlain(const float* s, const float* bias, float scale, int64_t n, float* tmp, uint16_t* out) {
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n; ++j) {
+    tmp[j] = s[j] * scale + bias[j];
+    mx = std::max(mx, tmp[j]);
+  }
+  float sum = 0;
+  for (int64_t j = 0; j < n; ++j) sum += (tmp[j] = std::exp(tmp[j] - mx));
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < n; ++j) out[j] = ToBf16Bits(tmp[j] * inv);
+}
+
+#define ORQA_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+// GCC 12 reports the masked intrinsics' unset pass-through operands as used uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// exp(x) for x ≤ 0: Cody–Waite reduction by ln 2 and Cephes' degree-6
+// polynomial (within 2 ulp of expf); exactly 0 below -87.3 (a masked position).
+ORQA_AVX512 inline __m512 ExpNonPositive(__m512 x) {
+  const __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  __m512 y = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_maskz_mov_ps(static_cast<__mmask16>(~tiny), _mm512_scalef_ps(y, n));
+}
+
+ORQA_AVX512 void SoftmaxRowAvx512(const float* s, const float* bias, float scale, int64_t n, float* tmp,
+                                  uint16_t* out) {
+  const __m512 vscale = _mm512_set1_ps(scale);
+  __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = n - j >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - j)) - 1);
+    const __m512 x = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, s + j), vscale, _mm512_maskz_loadu_ps(m, bias + j));
+    _mm512_mask_storeu_ps(tmp + j, m, x);
+    vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
+  }
+  const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = n - j >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - j)) - 1);
+    const __m512 e = ExpNonPositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, tmp + j), mx));
+    _mm512_mask_storeu_ps(tmp + j, m, e);
+    vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+  const __m512i one = _mm512_set1_epi32(1), half = _mm512_set1_epi32(0x7FFF);
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = n - j >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - j)) - 1);
+    __m512i bits = _mm512_castps_si512(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, tmp + j), inv));
+    bits = _mm512_add_epi32(bits, _mm512_add_epi32(half, _mm512_and_si512(_mm512_srli_epi32(bits, 16), one)));
+    _mm256_mask_storeu_epi16(out + j, m, _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
+  }
+}
+
+#pragma GCC diagnostic pop
+
+bool HaveAvx512() {
+  static const bool have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512vl");
+  return have;
+}
+
+}  // namespace
+
+torch::Tensor ScaledMaskedSoftmaxBf16(const torch::Tensor& scores, const torch::Tensor& mask_bias, float scale,
+                                      bool simd) {
+  TORCH_CHECK(scores.dim() == 4 && scores.scalar_type() == torch::kFloat32, "softmax: fp32 [B, heads, L, L] expected");
+  const int64_t batch = scores.size(0), heads = scores.size(1), rows = scores.size(2), n = scores.size(3);
+  TORCH_CHECK(mask_bias.numel() == batch * n, "softmax: mask_bias [B, 1, 1, L] expected");
+  auto s = scores.contiguous();
+  auto bias = mask_bias.to(torch::kFloat32).contiguous();
+  auto out = torch::empty(s.sizes(), s.options().dtype(torch::kBFloat16));
+  const float* sp = s.data_ptr<float>();
+  const float* bp = bias.data_ptr<float>();
+  auto* op = reinterpret_cast<uint16_t*>(out.data_ptr());
+  const bool avx512 = simd && HaveAvx512();
+  at::parallel_for(0, batch * heads * rows, 64, [&](int64_t begin, int64_t end) {
+    std::vector<float> tmp(static_cast<size_t>(n));
+    for (int64_t r = begin; r < end; ++r) {
+      const float* row_bias = bp + (r / (heads * rows)) * n;
+      if (avx512) SoftmaxRowAvx512(sp + r * n, row_bias, scale, n, tmp.data(), op + r * n);
+      else SoftmaxRowPlain(sp + r * n, row_bias, scale, n, tmp.data(), op + r * n);
+    }
+  });
+  return out;
+}
+
+}  // namespace orqa

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <torch/types.h>
+
+#include <memory>
+
+namespace orqa {
+
+/// What a fused bf16 dense layer does after its product (one pass over the
+/// output, inside oneDNN's matmul kernel instead of separate LibTorch ops).
+enum class Epilogue {
+  kBias,          // x·Wᵀ + b
+  kBiasGeluTanh,  // gelu_tanh(x·Wᵀ + b)   (config hidden_act "gelu_new")
+  kBiasGeluErf,   // gelu_erf(x·Wᵀ + b)    (config hidden_act "gelu")
+};
+
+/// One dense layer for bf16 inference, run by oneDNN's matmul directly: the
+/// weight is converted to bf16 once (and, where oneDNN prefers a blocked
+/// layout for the CPU — AMX tiles on Sapphire Rapids — reordered into it once),
+/// the bias, the activation or the residual sum are fused into the product as
+/// post-ops, and the primitive for each row count is built once and kept.
+/// Thread-safe: Forward may be called from several threads at once. The
+/// threads of a product are oneDNN's OpenMP threads (torch::set_num_threads).
+class Bf16Matmul {
+ public:
+  /// weight [out, in] and bias [out], any float dtype (copied).
+  Bf16Matmul(const torch::Tensor& weight, const torch::Tensor& bias);
+  ~Bf16Matmul();
+  Bf16Matmul(const Bf16Matmul&) = delete;
+  Bf16Matmul& operator=(const Bf16Matmul&) = delete;
+
+  /// x [..., in] (bf16 used as it is, another dtype converted) → [..., out]
+  /// in `out_type` (bf16 or fp32; the product accumulates in fp32 either way).
+  torch::Tensor Forward(const torch::Tensor& x, Epilogue epilogue,
+                        torch::ScalarType out_type = torch::kBFloat16) const;
+  /// residual + x·Wᵀ + b in fp32, x [..., in], residual fp32 [..., out]
+  /// (a new tensor; residual is not changed).
+  torch::Tensor ForwardAddTo(const torch::Tensor& x, const torch::Tensor& residual) const;
+
+  int64_t in_features() const;
+  int64_t out_features() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Batched bf16 product a · b through oneDNN's matmul: a [B, M, K] and b
+/// [B, K, N] bf16 (any strides oneDNN takes for a plain layout: contiguous, or
+/// the last two dimensions transposed, e.g. k.transpose(-1, -2)), the result
+/// [B, M, N] in `out_type` (bf16 or fp32; fp32 accumulation). The primitive
+/// for each shape is built once and kept.
+torch::Tensor Bf16BatchedMatmul(const torch::Tensor& a, const torch::Tensor& b, torch::ScalarType out_type);
+
+/// Scaled, masked softmax over the last dimension, one pass: for scores
+/// [B, heads, L, L] fp32 and mask_bias [B, 1, 1, L] fp32 (0 where attended, a
+/// large negative number where not), softmax(scores · scale + mask_bias) as
+/// bf16 [B, heads, L, L]. AVX-512 where the CPU has it and `simd` is true,
+/// plain loops elsewhere (tests compare the two).
+torch::Tensor ScaledMaskedSoftmaxBf16(const torch::Tensor& scores, const torch::Tensor& mask_bias, float scale,
+                                      bool simd = true);
+
+}  // namespace orqa
