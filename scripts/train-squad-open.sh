@@ -150,7 +150,7 @@ fi
 [ -d "$OUT/init" ] || "$BIN/orqa" init-model --out "$OUT/init" --vocab "$VOCAB" "${MODEL_ARGS[@]}" \
   --proj-size 128 --reader-seq-len 288 --reader-beam 5 --searcher-beam 100 --seed 1 "${QUESTION_MATCH[@]}" "${WORD_SHAPE[@]}" "${WV[@]}" >&2
 "$BIN/orqa-trainer" --grpc-port=$((PORT + 3)) --metrics-port=0 --state-dir="$OUT/trainer-state" \
-  --retriever=127.0.0.1:$((PORT + 1)) --torch-threads="$THREADS" 2>"$LOGS/trainer.log" & PIDS+=($!)
+  --retriever=127.0.0.1:$((PORT + 1)) --threads="$THREADS" 2>"$LOGS/trainer.log" & PIDS+=($!)
 "$BIN/orqa-gateway" --grpc-port=$PORT --metrics-port=0 --retrievers=127.0.0.1:$((PORT + 1)) \
   --reader=127.0.0.1:$((PORT + 2)) --trainer=127.0.0.1:$((PORT + 3)) --admin-token="$ORQA_ADMIN_TOKEN" \
   2>"$LOGS/gateway.log" & PIDS+=($!)

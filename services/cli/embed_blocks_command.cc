@@ -1,11 +1,14 @@
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/index/block_store.h"
 #include "common/index/embeddings.h"
 #include "common/train/block_embedding.h"
+#include "common/infra/compute_threads.h"
 #include "common/infra/flags.h"
 #include "common/infra/main_util.h"
 #include "common/infra/status_util.h"
@@ -22,7 +25,9 @@ constexpr char kCmd[] = "orqa embed-blocks";
 
 int RunEmbedBlocks(int argc, char** argv) {
   std::string model_dir, weights, blocks_path, out;
-  int batch_size = 16, max_length = 288, threads = 1, shard_index = 0, num_shards = 1;
+  int batch_size = 16, max_length = 288, shard_index = 0, num_shards = 1;
+  ComputeThreads threads;
+  threads.threads = std::max(1u, std::thread::hardware_concurrency());  // a tool run alone: every core
   FlagSet flags(kCmd, "Embeds every block of a block store with the REALM embedder into a float32 .npy.");
   flags.String("model", &model_dir, "Embedder model directory (config.json, vocab.txt, weights).");
   flags.String("weights", &weights, "Weights file (default: model.safetensors / pytorch_model.bin in --model).");
@@ -30,7 +35,7 @@ int RunEmbedBlocks(int argc, char** argv) {
   flags.String("out", &out, "Output .npy; an interrupted run resumes from OUT.partial.");
   flags.Int("batch-size", &batch_size, "Blocks per forward pass.");
   flags.Int("max-length", &max_length, "Tokens per block: [CLS] title [SEP] text [SEP] (288 in REALM).");
-  flags.Int("threads", &threads, "LibTorch intra-op threads.");
+  AddComputeThreadFlags(flags, &threads, /*with_search=*/false);
   flags.Int("shard-index", &shard_index,
             "Embed only this shard's blocks (the rows orqa-retriever --shard-index serves); "
             "that retriever then loads the shard's file directly.");
@@ -43,15 +48,16 @@ int RunEmbedBlocks(int argc, char** argv) {
   if (model_dir.empty() || blocks_path.empty() || out.empty()) {
     return ReportFatal(kCmd, absl::InvalidArgumentError("--model, --blocks and --out are required"), 2);
   }
-  if (batch_size < 1 || max_length < 8 || threads < 1) {
-    return ReportFatal(kCmd, absl::InvalidArgumentError("--batch-size >= 1, --max-length >= 8, --threads >= 1"), 2);
+  if (batch_size < 1 || max_length < 8) {
+    return ReportFatal(kCmd, absl::InvalidArgumentError("--batch-size >= 1, --max-length >= 8"), 2);
   }
+  if (auto st = ValidateComputeThreads(threads); !st.ok()) return ReportFatal(kCmd, st, 2);
   if (num_shards < 1 || shard_index < 0 || shard_index >= num_shards) {
     return ReportFatal(kCmd, absl::InvalidArgumentError(absl::StrCat("--shard-index: expected 0..", num_shards - 1,
                                                                      " for --num-shards ", num_shards, ", got ",
                                                                      shard_index)), 2);
   }
-  torch::set_num_threads(threads);
+  ApplyComputeThreads(threads);
   auto embedder = TextEmbedder::Load(model_dir, weights, *precision);
   if (!embedder.ok()) return ReportFatal(kCmd, embedder.status());
   auto store = BlockStore::Open(blocks_path);

@@ -11,7 +11,6 @@
 #include "common/infra/status_util.h"
 #include "services/reader/reader_service.h"
 
-extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace {
 
@@ -23,10 +22,7 @@ absl::Status Validate(const orqa::ReaderOptions& o) {
   if (o.max_batch_rows < 0 || o.max_batch_rows > 100000) {
     return absl::InvalidArgumentError("--max-batch-rows: expected 0..100000");
   }
-  if (o.openblas_threads < 1 || o.openblas_threads > 256) {
-    return absl::InvalidArgumentError("--openblas-threads: expected 1..256");
-  }
-  if (o.torch_threads < 1 || o.torch_threads > 256) return absl::InvalidArgumentError("--torch-threads: expected 1..256");
+  ORQA_RETURN_IF_ERROR(orqa::ValidateComputeThreads(o.threads));
   if (!o.model_dir.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--model-dir", o.model_dir));
   if (!o.weights_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--weights", o.weights_path));
   return absl::OkStatus();
@@ -51,15 +47,11 @@ int main(int argc, char** argv) {
             "Most (question, block) rows in one batch and in one forward pass; a call with more blocks runs alone, "
             "in passes of this size. 0 = 2048 / reader_seq_len of the model (7 for BERT-base at 288: one five-block "
             "call per batch, as batching two gained nothing on CPU; 32 for realm-tiny).");
-  flags.Int("torch-threads", &options.torch_threads, "LibTorch intra-op threads.");
+  orqa::AddComputeThreadFlags(flags, &options.threads, /*with_search=*/false);
   std::string precision = "fp32";
   flags.String("precision", &precision,
                "Reader encoder arithmetic: fp32 (matches the reference), bf16 (oneDNN) or int8 (dynamic "
                "quantization, onednn engine); also applied to models Reload loads.");
-  flags.Int("openblas-threads", &options.openblas_threads,
-            "OpenBLAS threads for the fp32 matrix products (default 1: OpenBLAS's own default, one per core, "
-            "spins between calls and took CPU from the other services on a 2-core host; raise it on a "
-            "dedicated machine).");
   if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
 
   absl::Status st = Validate(options);
@@ -70,8 +62,7 @@ int main(int argc, char** argv) {
   }
   if (st.ok()) st = orqa::SetupLogging("reader", options.server.log_format, options.server.log_level);
   if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
-  openblas_set_num_threads(options.openblas_threads);
-  torch::set_num_threads(options.torch_threads);
+  orqa::ApplyComputeThreads(options.threads);
 
   orqa::ServiceHost host("reader", options.server);
   orqa::ReaderService service(options, &host.metrics());

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/batching/batcher.h"
+#include "common/infra/compute_threads.h"
 #include "common/infra/server_options.h"
 #include "common/model/precision.h"
 
@@ -19,13 +20,10 @@ struct ReaderOptions {
   BatcherOptions batching;
   /// Most rows per batch and per forward pass; 0 = DefaultMaxReaderRows of the model.
   int max_batch_rows = 0;
-  /// LibTorch intra-op threads.
-  int torch_threads = 1;
   /// The encoder's dense layers: fp32, bf16 or int8 (also for models Reload loads).
   Precision precision = Precision::kFP32;
-  /// OpenBLAS threads (LibTorch's fp32 GEMMs); OpenBLAS would otherwise start
-  /// one per core and spin them between calls.
-  int openblas_threads = 1;
+  /// --threads and its per-library overrides (common/infra/compute_threads.h).
+  ComputeThreads threads;
 };
 
 }  // namespace orqa

@@ -13,7 +13,6 @@
 #include "common/infra/status_util.h"
 #include "services/retriever/retriever_service.h"
 
-extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace {
 
@@ -39,11 +38,7 @@ absl::Status Validate(const orqa::RetrieverOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("--scan-max-queries: expected >= 0, got ", o.searcher.scan_max_queries));
   }
-  for (auto [flag, n] : {std::pair<const char*, int>{"--omp-threads", o.searcher.omp_threads},
-                         {"--openblas-threads", o.openblas_threads},
-                         {"--torch-threads", o.torch_threads}}) {
-    if (n < 1 || n > 256) return absl::InvalidArgumentError(absl::StrCat(flag, ": expected 1..256"));
-  }
+  ORQA_RETURN_IF_ERROR(orqa::ValidateComputeThreads(o.threads));
   ORQA_RETURN_IF_ERROR(orqa::ValidateBatcherOptions(o.batching));
   if (!o.model_dir.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--model-dir", o.model_dir));
   if (!o.weights_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--weights", o.weights_path));
@@ -81,13 +76,11 @@ int main(int argc, char** argv) {
   flags.String("index-type", &options.searcher.type,
                "Searcher: flat (exact), bf16 / int8 (exact re-ranking of a compressed scan), fp16, sq8, hnsw, ivf, "
                "torch.");
-  flags.Int("omp-threads", &options.searcher.omp_threads, "Threads one search uses (scan parts, FAISS's OpenMP).");
   flags.Int("scan-max-queries", &options.searcher.scan_max_queries,
             "flat: batches of up to this many questions use orqa's scan kernels, larger ones FAISS's BLAS path.");
   flags.Int("rerank-factor", &options.searcher.rerank_factor,
             "bf16 / int8: candidates kept per result for the exact fp32 re-ranking.");
-  flags.Int("openblas-threads", &options.openblas_threads, "OpenBLAS threads.");
-  flags.Int("torch-threads", &options.torch_threads, "LibTorch intra-op threads.");
+  orqa::AddComputeThreadFlags(flags, &options.threads, /*with_search=*/true);
   std::string precision = "fp32";
   flags.String("precision", &precision,
                "Question embedder arithmetic: fp32 (matches the reference), bf16 or int8; also for Reload.");
@@ -97,6 +90,7 @@ int main(int argc, char** argv) {
   flags.Double("bm25-b", &options.bm25_b, "BM25 b.");
   if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
 
+  options.searcher.omp_threads = options.threads.Omp();
   absl::Status st = Validate(options);
   if (st.ok()) {
     auto p = orqa::ParsePrecision(precision);
@@ -106,8 +100,7 @@ int main(int argc, char** argv) {
   if (st.ok()) st = orqa::SetupLogging("retriever", options.server.log_format, options.server.log_level);
   if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
 
-  openblas_set_num_threads(options.openblas_threads);
-  torch::set_num_threads(options.torch_threads);
+  orqa::ApplyComputeThreads(options.threads);
 
   orqa::ServiceHost host("retriever", options.server);
   orqa::RetrieverService service(options, &host.metrics());

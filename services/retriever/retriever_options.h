@@ -4,6 +4,7 @@
 
 #include "common/batching/batcher.h"
 #include "common/index/searcher.h"
+#include "common/infra/compute_threads.h"
 #include "common/infra/server_options.h"
 #include "common/model/precision.h"
 
@@ -25,9 +26,9 @@ struct RetrieverOptions {
   int num_shards = 1;
   /// Searcher type and FAISS threads (index_type is SearcherOptions::type).
   SearcherOptions searcher;
-  /// OpenBLAS and LibTorch intra-op threads.
-  int openblas_threads = 1;
-  int torch_threads = 1;
+  /// --threads and its per-library overrides (common/infra/compute_threads.h);
+  /// searcher.omp_threads is threads.Omp().
+  ComputeThreads threads;
   /// The question embedder's dense layers: fp32, bf16 or int8.
   Precision precision = Precision::kFP32;
   /// Dynamic batching of concurrent Retrieve calls.

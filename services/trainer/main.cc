@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   flags.String("retriever", &retrievers,
                "Retriever shard addresses host:port, comma-separated in shard order (training searches all).");
   flags.Int("queue-limit", &options.queue_limit, "Jobs that may wait behind the running one.");
-  flags.Int("torch-threads", &options.torch_threads, "LibTorch intra-op threads of a running job.");
+  orqa::AddComputeThreadFlags(flags, &options.threads, /*with_search=*/false);
   flags.Int("retriever-attempts", &options.retriever_attempts,
             "Tries of a retriever call that fails UNAVAILABLE (0.5 s, 1 s, 2 s, ... apart) before the job fails.");
   flags.Int("rank", &dp.rank,
@@ -124,9 +124,7 @@ int main(int argc, char** argv) {
   if (st.ok() && (options.queue_limit < 0 || options.queue_limit > 100000)) {
     st = absl::InvalidArgumentError("--queue-limit: expected 0..100000");
   }
-  if (st.ok() && (options.torch_threads < 1 || options.torch_threads > 256)) {
-    st = absl::InvalidArgumentError("--torch-threads: expected 1..256");
-  }
+  if (st.ok()) st = orqa::ValidateComputeThreads(options.threads);
   if (st.ok() && (options.retriever_attempts < 1 || options.retriever_attempts > 20)) {
     st = absl::InvalidArgumentError("--retriever-attempts: expected 1..20");
   }
@@ -146,7 +144,7 @@ int main(int argc, char** argv) {
   if (st.ok() && dp.rank == 0) st = orqa::CheckWritableDir("--state-dir", options.state_dir);
   if (st.ok()) st = orqa::SetupLogging("trainer", options.server.log_format, options.server.log_level);
   if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
-  torch::set_num_threads(options.torch_threads);
+  orqa::ApplyComputeThreads(options.threads);
 
   orqa::ServiceHost host("trainer", options.server);
   orqa::TrainerMetrics metrics(host.metrics().registry());

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "common/infra/compute_threads.h"
 #include "common/infra/server_options.h"
 
 namespace orqa {
@@ -17,8 +18,9 @@ struct TrainerOptions {
   std::vector<std::string> retriever_addresses = {"127.0.0.1:50052"};
   /// Jobs that may wait behind the running one; more is RESOURCE_EXHAUSTED.
   int queue_limit = 16;
-  /// LibTorch intra-op threads of a running job (1 = bit-reproducible runs).
-  int torch_threads = 1;
+  /// --threads of a running job and its per-library overrides
+  /// (common/infra/compute_threads.h; 1 = bit-reproducible runs).
+  ComputeThreads threads;
   /// Tries of a failed retriever call (UNAVAILABLE) before the job fails.
   int retriever_attempts = 4;
 };

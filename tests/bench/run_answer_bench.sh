@@ -44,10 +44,10 @@ for n in $(echo "${BLOCKS:-1000000,13353718}" | tr ',' ' '); do
   fi
   for type in $(echo "${INDEX_TYPES:-flat,bf16,int8}" | tr ',' ' '); do
     "$BIN/orqa-retriever" --grpc-port=$PORT --metrics-port=$((PORT + 1)) --model-dir="$DATA/model" \
-      --blocks="$DATA/$n.blocks" --embeddings="$DATA/$n.npy" --index-type="$type" --omp-threads="$THREADS" \
-      --torch-threads="$THREADS" --precision="$PRECISION" --log-level=warn 2>"$LOGS/retriever.log" & PIDS+=($!)
+      --blocks="$DATA/$n.blocks" --embeddings="$DATA/$n.npy" --index-type="$type" --threads="$THREADS" \
+      --precision="$PRECISION" --log-level=warn 2>"$LOGS/retriever.log" & PIDS+=($!)
     "$BIN/orqa-reader" --grpc-port=$((PORT + 2)) --metrics-port=$((PORT + 3)) --model-dir="$DATA/model" \
-      --torch-threads="$THREADS" --precision="$PRECISION" --log-level=warn 2>"$LOGS/reader.log" & PIDS+=($!)
+      --threads="$THREADS" --precision="$PRECISION" --log-level=warn 2>"$LOGS/reader.log" & PIDS+=($!)
     "$BIN/orqa-gateway" --grpc-port=$((PORT + 4)) --metrics-port=$((PORT + 5)) --retrievers=127.0.0.1:$PORT \
       --reader=127.0.0.1:$((PORT + 2)) --default-k=5 --log-level=warn 2>"$LOGS/gateway.log" & PIDS+=($!)
     ready=0

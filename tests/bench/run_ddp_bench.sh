@@ -31,7 +31,7 @@ start() {  # world_size threads
     --trainer=127.0.0.1:$((PORT + 1)) --admin-token=bench --log-level=warn 2>"$DIR/gateway.log" & PIDS+=($!)
   for r in $(seq 0 $(($1 - 1))); do
     "$BIN/orqa-trainer" --grpc-port=$((PORT + 1 + r)) --metrics-port=0 --state-dir="$DIR/state-$1-$r" \
-      --retriever=127.0.0.1:1 --torch-threads="$2" --rank=$r --world-size="$1" --master-port=$((PORT + 9)) \
+      --retriever=127.0.0.1:1 --threads="$2" --rank=$r --world-size="$1" --master-port=$((PORT + 9)) \
       --log-level=warn 2>"$DIR/trainer-$1-$r.log" & PIDS+=($!)
   done
   for _ in $(seq 1 120); do

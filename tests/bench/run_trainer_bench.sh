@@ -40,7 +40,7 @@ start_stack() {  # model_dir weights blocks embeddings
   "$BIN/orqa-retriever" --grpc-port=$PORT --metrics-port=$((PORT + 1)) --model-dir="$1" --weights="$2" \
     --blocks="$3" --embeddings="$4" --log-level=warn 2>"$DIR/retriever.log" & PIDS+=($!)
   "$BIN/orqa-trainer" --grpc-port=$((PORT + 2)) --metrics-port=$((PORT + 3)) --state-dir="$DIR/state-$RANDOM" \
-    --retriever=127.0.0.1:$PORT --torch-threads="$THREADS" --log-level=warn 2>"$DIR/trainer.log" & PIDS+=($!)
+    --retriever=127.0.0.1:$PORT --threads="$THREADS" --log-level=warn 2>"$DIR/trainer.log" & PIDS+=($!)
   # The gateway only relays Admin calls here; no reader is needed.
   "$BIN/orqa-gateway" --grpc-port=$((PORT + 4)) --metrics-port=$((PORT + 5)) --retrievers=127.0.0.1:$PORT \
     --reader=127.0.0.1:1 --trainer=127.0.0.1:$((PORT + 2)) --admin-token=bench --log-level=warn 2>"$DIR/gateway.log" & PIDS+=($!)

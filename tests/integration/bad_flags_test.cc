@@ -163,6 +163,23 @@ TEST(BadFlags, RetrieverSearcherFlagsAreChecked) {
   EXPECT_EQ(o.output, "orqa-retriever: error: --scan-max-queries: expected >= 0, got -1\n");
 }
 
+TEST(BadFlags, ThreadCountsAreCheckedTheSameWayInEveryComputingProcess) {
+  for (const std::string bin : {"orqa-reader", "orqa-retriever", "orqa-trainer"}) {
+    Outcome o = RunBinary({Bin(bin), "--threads=0"});
+    EXPECT_EQ(o.exit_status, 2);
+    EXPECT_EQ(o.output, bin + ": error: --threads: expected 1..256, got 0\n");
+    o = RunBinary({Bin(bin), "--openblas-threads=300"});
+    EXPECT_EQ(o.exit_status, 2);
+    EXPECT_EQ(o.output, bin + ": error: --openblas-threads: expected 0..256, got 300\n");
+  }
+  Outcome o = RunBinary({Bin("orqa-retriever"), "--omp-threads=-1"});
+  EXPECT_EQ(o.exit_status, 2);
+  EXPECT_EQ(o.output, "orqa-retriever: error: --omp-threads: expected 0..256, got -1\n");
+  o = RunBinary({Bin("orqa"), "embed-blocks", "--model=m", "--blocks=b", "--out=o", "--threads=257"});
+  EXPECT_EQ(o.exit_status, 2);
+  EXPECT_EQ(o.output, "orqa embed-blocks: error: --threads: expected 1..256, got 257\n");
+}
+
 TEST(BadFlags, RestProxyTakenPortIsOneLine) {
   PortHolder held;
   Outcome o = RunBinary({Bin("orqa-rest"), "--listen=127.0.0.1:" + std::to_string(held.port())});
