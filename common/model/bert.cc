@@ -1,10 +1,8 @@
 #include "common/model/bert.h"
 
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/torch.h>
 
 #include <cmath>
-#include <mutex>
 
 namespace orqa {
 
@@ -17,58 +15,34 @@ torch::Tensor Activation(const std::string& name, const torch::Tensor& x) {
   return torch::gelu(x);
 }
 
-namespace {
-
-c10::OperatorHandle QuantizedOp(const char* name) { return c10::Dispatcher::singleton().findSchemaOrThrow(name, ""); }
-
-void UseOneDnnQuantizedEngine() {
-  static std::once_flag once;
-  std::call_once(once, [] { at::globalContext().setQEngine(at::QEngine::ONEDNN); });
-}
-
-}  // namespace
-
 void LowPrecisionLinear::Prepare(const torch::nn::Linear& linear, Precision precision) {
   Prepare(linear->weight, linear->bias, precision);
 }
 
 void LowPrecisionLinear::Prepare(const torch::Tensor& weight, const torch::Tensor& bias, Precision precision) {
-  torch::NoGradGuard no_grad;
   precision_ = precision;
-  bf16_.reset();
-  packed_.reset();
-  if (precision == Precision::kBF16) {
-    bf16_ = std::make_shared<const Bf16Matmul>(weight, bias);
-  } else if (precision == Precision::kInt8) {
-    UseOneDnnQuantizedEngine();
-    auto w = weight.detach().contiguous();
-    auto scales = (w.abs().amax(1).clamp_min(1e-12) / 127.0).to(torch::kDouble);
-    auto zero_points = torch::zeros({w.size(0)}, torch::kLong);
-    auto wq = torch::quantize_per_channel(w, scales, zero_points, 0, torch::kQInt8);
-    std::vector<c10::IValue> stack{wq, c10::optional<at::Tensor>(bias.detach().contiguous())};
-    QuantizedOp("quantized::linear_prepack").callBoxed(&stack);
-    packed_ = std::make_shared<c10::IValue>(std::move(stack.at(0)));
-  }
+  fused_.reset();
+  if (precision == Precision::kFP32) return;
+  fused_ = std::make_shared<const FusedDense>(weight, bias,
+                                              precision == Precision::kInt8 ? Arithmetic::kInt8 : Arithmetic::kBf16);
 }
 
-torch::Tensor LowPrecisionLinear::Bf16(const torch::Tensor& x) const { return bf16_->Forward(x, Epilogue::kBias); }
+torch::Tensor LowPrecisionLinear::ProductBf16(const torch::Tensor& x) const {
+  return fused_->Forward(x, Epilogue::kBias);
+}
 
-torch::Tensor LowPrecisionLinear::Bf16Activation(const torch::Tensor& x, const std::string& act) const {
+torch::Tensor LowPrecisionLinear::ActivationBf16(const torch::Tensor& x, const std::string& act) const {
   // The same names as Activation(): "gelu_new" is the tanh form, anything else erf.
-  return bf16_->Forward(x, act == "gelu_new" ? Epilogue::kBiasGeluTanh : Epilogue::kBiasGeluErf);
+  return fused_->Forward(x, act == "gelu_new" ? Epilogue::kBiasGeluTanh : Epilogue::kBiasGeluErf);
 }
 
-torch::Tensor LowPrecisionLinear::Bf16AddTo(const torch::Tensor& x, const torch::Tensor& residual) const {
-  return bf16_->ForwardAddTo(x, residual);
+torch::Tensor LowPrecisionLinear::AddTo(const torch::Tensor& x, const torch::Tensor& residual) const {
+  return fused_->ForwardAddTo(x, residual);
 }
 
 torch::Tensor LowPrecisionLinear::operator()(const torch::nn::Linear& linear, const torch::Tensor& x) const {
-  if (precision_ == Precision::kFP32 || linear->is_training()) return torch::linear(x, linear->weight, linear->bias);
-  if (precision_ == Precision::kBF16) return bf16_->Forward(x, Epilogue::kBias, torch::kFloat32);
-  static const c10::OperatorHandle linear_dynamic = QuantizedOp("quantized::linear_dynamic");
-  std::vector<c10::IValue> stack{x.contiguous(), *std::static_pointer_cast<c10::IValue>(packed_), false};
-  linear_dynamic.callBoxed(&stack);
-  return stack.at(0).toTensor();
+  if (!prepared() || linear->is_training()) return torch::linear(x, linear->weight, linear->bias);
+  return fused_->Forward(x, Epilogue::kBias, torch::kFloat32);
 }
 
 BertEmbeddingsImpl::BertEmbeddingsImpl(const RealmConfig& c) : dropout(c.hidden_dropout_prob) {
@@ -100,13 +74,12 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& hidden,
                                              const torch::Tensor& mask_bias) {
   const int64_t b = hidden.size(0), l = hidden.size(1);
   auto split = [&](const torch::Tensor& t) { return t.view({b, l, heads, head_dim}).permute({0, 2, 1, 3}); };
-  torch::Tensor q, k, v;
-  if (fast_qkv.precision() == Precision::kBF16 && !is_training()) {
-    // bf16 through the whole attention: one product for query, key and value,
-    // copied once into head-major order; the scores in fp32 from oneDNN; scale,
-    // mask, softmax and the cast to bf16 in one pass; the context product in
-    // bf16, left in bf16 for the output dense layer.
-    auto qkv = fast_qkv.Bf16(hidden).view({b, l, 3, heads, head_dim}).permute({2, 0, 3, 1, 4}).contiguous();
+  if (fast_qkv.prepared() && !is_training()) {
+    // bf16 / int8 products, the attention in bf16: one product for query, key
+    // and value (bf16 out), copied once into head-major order; the scores in
+    // fp32 from oneDNN; scale, mask, softmax and the cast to bf16 in one pass;
+    // the context product in bf16, left in bf16 for the output dense layer.
+    auto qkv = fast_qkv.ProductBf16(hidden).view({b, l, 3, heads, head_dim}).permute({2, 0, 3, 1, 4}).contiguous();
     auto per_head = [&](int i) { return qkv[i].view({b * heads, l, head_dim}); };
     auto q = per_head(0), k = per_head(1), v = per_head(2);
     auto context = torch::empty({b * heads, l, head_dim}, qkv.options());
@@ -123,12 +96,7 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& hidden,
     }
     return context.view({b, heads, l, head_dim}).permute({0, 2, 1, 3}).reshape({b, l, heads * head_dim});
   }
-  if (fast_qkv.prepared() && !is_training()) {  // int8: one product for all three
-    auto qkv = fast_qkv(query, hidden).chunk(3, -1);
-    q = split(qkv[0]), k = split(qkv[1]), v = split(qkv[2]);
-  } else {
-    q = split(query(hidden)), k = split(key(hidden)), v = split(value(hidden));
-  }
+  auto q = split(query(hidden)), k = split(key(hidden)), v = split(value(hidden));
   auto scores = torch::matmul(q, k.transpose(-1, -2));
   scores.div_(std::sqrt(static_cast<double>(head_dim))).add_(mask_bias);
   auto probs = torch::dropout(torch::softmax(scores, -1), dropout, is_training());
@@ -148,8 +116,8 @@ void BertSelfAttentionImpl::SetPrecision(Precision p) {
 }
 
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
-  if (fast_dense.precision() == Precision::kBF16 && !is_training()) {
-    return LayerNorm(fast_dense.Bf16AddTo(x, residual));  // dropout is the identity at inference
+  if (fast_dense.prepared() && !is_training()) {
+    return LayerNorm(fast_dense.AddTo(x, residual));  // dropout is the identity at inference
   }
   return LayerNorm(torch::dropout(fast_dense(dense, x), dropout, is_training()) + residual);
 }
@@ -168,8 +136,8 @@ BertIntermediateImpl::BertIntermediateImpl(const RealmConfig& c) : act(c.hidden_
 }
 
 torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& x) {
-  // bf16: the activation and the output dense layer take the product in bf16.
-  if (fast_dense.precision() == Precision::kBF16 && !is_training()) return fast_dense.Bf16Activation(x, act);
+  // bf16 / int8: the activation fused into the product, its output in bf16.
+  if (fast_dense.prepared() && !is_training()) return fast_dense.ActivationBf16(x, act);
   return Activation(act, fast_dense(dense, x));
 }
 

@@ -16,12 +16,12 @@ namespace orqa {
 /// "gelu_new" the tanh approximation Hugging Face calls NewGELUActivation.
 torch::Tensor Activation(const std::string& name, const torch::Tensor& x);
 
-/// A Linear layer's weights prepared for inference at a lower precision:
-///   bf16: a bf16 copy of the weight run by oneDNN's matmul directly
-///         (Bf16Matmul: fp32 accumulation, bias, activation or residual sum
-///         fused into the product);
-///   int8: weights quantized per output channel (symmetric), activations per
-///         call: the `onednn` engine's dynamic-quantized linear.
+/// A Linear layer's weights prepared for inference at a lower precision, run
+/// by oneDNN's matmul directly (FusedDense: bias, activation or residual sum
+/// fused into the product, AMX where the CPU has it):
+///   bf16: bf16 weights and inputs, fp32 accumulation;
+///   int8: weights quantized per output channel (symmetric), inputs per call
+///         (symmetric, per tensor), int32 accumulation.
 /// Falls back to the module itself for fp32, while training, or before Prepare.
 class LowPrecisionLinear {
  public:
@@ -32,21 +32,20 @@ class LowPrecisionLinear {
   /// True when a precision below fp32 is prepared.
   bool prepared() const { return precision_ != Precision::kFP32; }
   Precision precision() const { return precision_; }
-  /// bf16 only: x · Wᵀ + b left in bf16 (bias fused), for a consumer that
-  /// works in bf16 (attention, the next dense layer).
-  torch::Tensor Bf16(const torch::Tensor& x) const;
-  /// bf16 only: Activation(act, x · Wᵀ + b) in bf16, the activation fused.
-  torch::Tensor Bf16Activation(const torch::Tensor& x, const std::string& act) const;
-  /// bf16 only: residual + x · Wᵀ + b in fp32, the sum fused.
-  torch::Tensor Bf16AddTo(const torch::Tensor& x, const torch::Tensor& residual) const;
+  /// Prepared only: x · Wᵀ + b left in bf16 (bias fused), for a consumer
+  /// that works in bf16 (attention, the next dense layer).
+  torch::Tensor ProductBf16(const torch::Tensor& x) const;
+  /// Prepared only: Activation(act, x · Wᵀ + b) in bf16, the activation fused.
+  torch::Tensor ActivationBf16(const torch::Tensor& x, const std::string& act) const;
+  /// Prepared only: residual + x · Wᵀ + b in fp32, the sum fused.
+  torch::Tensor AddTo(const torch::Tensor& x, const torch::Tensor& residual) const;
   /// x · Wᵀ + b at the prepared precision; `linear` itself (its fp32
   /// parameters) for fp32 or while it is training.
   torch::Tensor operator()(const torch::nn::Linear& linear, const torch::Tensor& x) const;
 
  private:
   Precision precision_ = Precision::kFP32;
-  std::shared_ptr<const Bf16Matmul> bf16_;  // bf16: the product
-  std::shared_ptr<void> packed_;  // int8: the prepacked weight (an IValue)
+  std::shared_ptr<const FusedDense> fused_;  // bf16 / int8: the product
 };
 
 /// Parameter names below mirror the Hugging Face REALM checkpoint keys

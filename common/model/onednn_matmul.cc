@@ -4,12 +4,14 @@
 #include <immintrin.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <string>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -40,10 +42,22 @@ Kind KindOf(Epilogue e) {
 
 }  // namespace
 
-struct Bf16Matmul::Impl {
+namespace {
+
+// Per-tensor symmetric int8 codes of x (fp32 or bf16, [rows, cols] contiguous):
+// the scale max|x| / 127 and round(x / scale) — two passes (AVX-512 where the
+// CPU has it), the rows split over LibTorch's threads.
+float AbsMax(const torch::Tensor& x);
+void QuantizeInt8(const torch::Tensor& x, float inv_scale, int8_t* out);
+
+}  // namespace
+
+struct FusedDense::Impl {
+  Arithmetic arithmetic = Arithmetic::kBf16;
   int64_t in = 0, out = 0;
-  torch::Tensor weight;  // bf16 [out, in]: the product's B = Wᵀ in layout "ba"
-  torch::Tensor bias;    // fp32 [out]
+  torch::Tensor weight;        // bf16 or int8 [out, in]: the product's B = Wᵀ in layout "ba"
+  torch::Tensor bias;          // fp32 [out]
+  torch::Tensor weight_scale;  // int8: fp32 [out], one scale per output channel
 
   struct Packed {
     dnnl::memory::desc desc;
@@ -52,32 +66,32 @@ struct Bf16Matmul::Impl {
   };
   struct Entry {
     dnnl::matmul primitive;
-    size_t packed = 0;  // index into `packed`
+    size_t packed = 0;      // index into `packed`
+    bool f32_dst = false;  // the product is written in fp32 and converted (see Get)
   };
   std::mutex mu;
   std::vector<Packed> packed;                    // weights in each layout some primitive asked for
   std::map<std::tuple<int64_t, Kind, bool>, Entry> cache;  // (rows, kind, fp32 out) → primitive
 
-  dnnl::memory::desc PlainWeightDesc() const { return dnnl::memory::desc({in, out}, dt::bf16, tag::ba); }
+  bool int8() const { return arithmetic == Arithmetic::kInt8; }
+  dt ElementType() const { return int8() ? dt::s8 : dt::bf16; }
+  dnnl::memory::desc PlainWeightDesc() const { return dnnl::memory::desc({in, out}, ElementType(), tag::ba); }
 
   // The primitive for `rows` rows and `kind`, built (and its weight layout
-  // prepared) on first use.
+  // prepared) on first use. bf16: the bias is the matmul's own; int8: the
+  // product is scaled per output channel (runtime scales: the activation's
+  // scale changes per call), then the bias is added as the first post-op.
+  // Where oneDNN has no optimised kernel for a bf16 output (its int8 GEMM on
+  // CPUs without AMX falls to the reference loops, ~1000x slower), the
+  // product is written in fp32 and converted instead.
   const Entry& Get(int64_t rows, Kind kind, dt dst_type) {
     std::lock_guard<std::mutex> lock(mu);
     auto key = std::make_tuple(rows, kind, dst_type == dt::f32);
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
-    dnnl::memory::desc src_md({rows, in}, dt::bf16, tag::ab);
-    dnnl::memory::desc any_w({in, out}, dt::bf16, tag::any);
-    dnnl::memory::desc bias_md({1, out}, dt::f32, tag::ab);
-    dnnl::memory::desc dst_md({rows, out}, dst_type, tag::ab);
-    dnnl::post_ops ops;
-    if (kind == Kind::kBiasGeluTanh) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f);
-    if (kind == Kind::kBiasGeluErf) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
-    if (kind == Kind::kBiasAddTo) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(ops);
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, any_w, bias_md, dst_md), attr, CpuEngine());
+    auto pd = Describe(rows, kind, dst_type);
+    const bool f32_dst = dst_type != dt::f32 && std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+    if (f32_dst) pd = Describe(rows, kind, dt::f32);
     const auto want = pd.weights_desc();
     size_t index = 0;
     while (index < packed.size() && !(packed[index].desc == want)) ++index;
@@ -95,57 +109,114 @@ struct Bf16Matmul::Impl {
       }
       packed.push_back(std::move(p));
     }
-    return cache.emplace(key, Entry{dnnl::matmul(pd), index}).first->second;
+    return cache.emplace(key, Entry{dnnl::matmul(pd), index, f32_dst}).first->second;
   }
 
-  // kBiasAddTo: `addend` (fp32, dst's shape) is added to the product (a binary post-op).
+  dnnl::matmul::primitive_desc Describe(int64_t rows, Kind kind, dt dst_type) const {
+    dnnl::memory::desc src_md({rows, in}, ElementType(), tag::ab);
+    dnnl::memory::desc any_w({in, out}, ElementType(), tag::any);
+    dnnl::memory::desc bias_md({1, out}, dt::f32, tag::ab);
+    dnnl::memory::desc dst_md({rows, out}, dst_type, tag::ab);
+    dnnl::post_ops ops;
+    dnnl::primitive_attr attr;
+    if (int8()) {
+      attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
+      ops.append_binary(dnnl::algorithm::binary_add, bias_md);
+    }
+    if (kind == Kind::kBiasGeluTanh) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f);
+    if (kind == Kind::kBiasGeluErf) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+    if (kind == Kind::kBiasAddTo) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
+    attr.set_post_ops(ops);
+    auto desc = int8() ? dnnl::matmul::desc(src_md, any_w, dst_md) : dnnl::matmul::desc(src_md, any_w, bias_md, dst_md);
+    return dnnl::matmul::primitive_desc(desc, attr, CpuEngine());
+  }
+
+  // x2d: [rows, in] contiguous, bf16 (bf16 arithmetic) or fp32 / bf16 (int8,
+  // quantized here). kBiasAddTo: `addend` (fp32, dst's shape) is added.
   void Run(const torch::Tensor& x2d, Kind kind, const torch::Tensor& dst, const torch::Tensor& addend = {}) {
     at::internal::lazy_init_num_threads();  // the calling thread's OpenMP threads = LibTorch's
     const int64_t rows = x2d.size(0);
     if (rows == 0) return;
     const dt dst_type = dst.scalar_type() == torch::kFloat32 ? dt::f32 : dt::bf16;
     const Entry& e = Get(rows, kind, dst_type);
-    const dnnl::memory::desc src_md({rows, in}, dt::bf16, tag::ab);
+    // kBiasAddTo's output is fp32 already, so only a bf16 output is ever staged.
+    const torch::Tensor out_buf = e.f32_dst ? torch::empty(dst.sizes(), dst.options().dtype(torch::kFloat32)) : dst;
+    const dnnl::memory::desc src_md({rows, in}, ElementType(), tag::ab);
     const dnnl::memory::desc bias_md({1, out}, dt::f32, tag::ab);
-    const dnnl::memory::desc dst_md({rows, out}, dst_type, tag::ab);
-    dnnl::memory src(src_md, CpuEngine(), x2d.data_ptr());
+    const dnnl::memory::desc dst_md({rows, out}, e.f32_dst ? dt::f32 : dst_type, tag::ab);
+    torch::Tensor codes, scales;
+    void* src_data = x2d.data_ptr();
+    if (int8()) {
+      const float amax = AbsMax(x2d);
+      const float scale = amax > 0 ? amax / 127.0f : 1.0f;
+      codes = torch::empty({rows, in}, torch::kChar);
+      QuantizeInt8(x2d, 1.0f / scale, codes.data_ptr<int8_t>());
+      src_data = codes.data_ptr();
+      scales = weight_scale * scale;
+    }
+    dnnl::memory src(src_md, CpuEngine(), src_data);
     dnnl::memory b(bias_md, CpuEngine(), bias.data_ptr());
-    dnnl::memory d(dst_md, CpuEngine(), dst.data_ptr());
+    dnnl::memory d(dst_md, CpuEngine(), out_buf.data_ptr());
     dnnl::memory w;
     {
       std::lock_guard<std::mutex> lock(mu);
       w = packed[e.packed].memory;
     }
     dnnl::stream stream(CpuEngine());
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, d}};
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, d}};
+    int post_op = 0;
+    if (int8()) {
+      args.emplace(DNNL_ARG_ATTR_OUTPUT_SCALES,
+                   dnnl::memory(dnnl::memory::desc({out}, dt::f32, tag::a), CpuEngine(), scales.data_ptr()));
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op++) | DNNL_ARG_SRC_1, b);
+    } else {
+      args.emplace(DNNL_ARG_BIAS, b);
+    }
+    if (kind == Kind::kBiasGeluTanh || kind == Kind::kBiasGeluErf) ++post_op;
     if (kind == Kind::kBiasAddTo) {
-      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, dnnl::memory(dst_md, CpuEngine(), addend.data_ptr()));
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op) | DNNL_ARG_SRC_1,
+                   dnnl::memory(dst_md, CpuEngine(), addend.data_ptr()));
     }
     e.primitive.execute(stream, args);
     stream.wait();
+    if (e.f32_dst) dst.copy_(out_buf);
+  }
+
+  torch::Tensor Input(const torch::Tensor& x) const {
+    TORCH_CHECK(x.size(-1) == in, "FusedDense: input has ", x.size(-1), " features, expected ", in);
+    if (int8() && x.scalar_type() == torch::kBFloat16) return x.reshape({-1, in}).contiguous();
+    return x.to(int8() ? torch::kFloat32 : torch::kBFloat16).reshape({-1, in}).contiguous();
   }
 };
 
-Bf16Matmul::Bf16Matmul(const torch::Tensor& weight, const torch::Tensor& bias) : impl_(std::make_unique<Impl>()) {
+FusedDense::FusedDense(const torch::Tensor& weight, const torch::Tensor& bias, Arithmetic arithmetic)
+    : impl_(std::make_unique<Impl>()) {
   torch::NoGradGuard no_grad;
   TORCH_CHECK(weight.dim() == 2 && bias.dim() == 1 && bias.size(0) == weight.size(0),
-              "Bf16Matmul: weight [out, in] and bias [out] expected");
+              "FusedDense: weight [out, in] and bias [out] expected");
+  impl_->arithmetic = arithmetic;
   impl_->out = weight.size(0);
   impl_->in = weight.size(1);
-  impl_->weight = weight.detach().to(torch::kBFloat16).contiguous();
   impl_->bias = bias.detach().to(torch::kFloat32).contiguous();
+  if (arithmetic == Arithmetic::kInt8) {
+    // Symmetric codes per output channel: scale max|w_row| / 127.
+    auto w = weight.detach().to(torch::kFloat32);
+    impl_->weight_scale = (w.abs().amax(1).clamp_min(1e-12) / 127.0).contiguous();
+    impl_->weight = (w / impl_->weight_scale.unsqueeze(1)).round().clamp(-127, 127).to(torch::kChar).contiguous();
+  } else {
+    impl_->weight = weight.detach().to(torch::kBFloat16).contiguous();
+  }
 }
 
-Bf16Matmul::~Bf16Matmul() = default;
+FusedDense::~FusedDense() = default;
 
-int64_t Bf16Matmul::in_features() const { return impl_->in; }
-int64_t Bf16Matmul::out_features() const { return impl_->out; }
+int64_t FusedDense::in_features() const { return impl_->in; }
+int64_t FusedDense::out_features() const { return impl_->out; }
+Arithmetic FusedDense::arithmetic() const { return impl_->arithmetic; }
 
-torch::Tensor Bf16Matmul::Forward(const torch::Tensor& x, Epilogue epilogue, torch::ScalarType out_type) const {
-  TORCH_CHECK(x.size(-1) == impl_->in, "Bf16Matmul: input has ", x.size(-1), " features, expected ", impl_->in);
-  TORCH_CHECK(out_type == torch::kBFloat16 || out_type == torch::kFloat32, "Bf16Matmul: bf16 or fp32 output");
-  auto x2d = x.to(torch::kBFloat16).reshape({-1, impl_->in}).contiguous();
+torch::Tensor FusedDense::Forward(const torch::Tensor& x, Epilogue epilogue, torch::ScalarType out_type) const {
+  TORCH_CHECK(out_type == torch::kBFloat16 || out_type == torch::kFloat32, "FusedDense: bf16 or fp32 output");
+  auto x2d = impl_->Input(x);
   auto sizes = x.sizes().vec();
   sizes.back() = impl_->out;
   auto dst = torch::empty({x2d.size(0), impl_->out}, x.options().dtype(out_type));
@@ -153,10 +224,9 @@ torch::Tensor Bf16Matmul::Forward(const torch::Tensor& x, Epilogue epilogue, tor
   return dst.view(sizes);
 }
 
-torch::Tensor Bf16Matmul::ForwardAddTo(const torch::Tensor& x, const torch::Tensor& residual) const {
-  TORCH_CHECK(x.size(-1) == impl_->in, "Bf16Matmul: input has ", x.size(-1), " features, expected ", impl_->in);
-  auto x2d = x.to(torch::kBFloat16).reshape({-1, impl_->in}).contiguous();
-  TORCH_CHECK(residual.numel() == x2d.size(0) * impl_->out, "Bf16Matmul: residual of the wrong size");
+torch::Tensor FusedDense::ForwardAddTo(const torch::Tensor& x, const torch::Tensor& residual) const {
+  auto x2d = impl_->Input(x);
+  TORCH_CHECK(residual.numel() == x2d.size(0) * impl_->out, "FusedDense: residual of the wrong size");
   auto addend = residual.to(torch::kFloat32).contiguous();
   auto dst = torch::empty({x2d.size(0), impl_->out}, addend.options());
   impl_->Run(x2d, Kind::kBiasAddTo, dst, addend);
@@ -240,6 +310,7 @@ void SoftmaxRowPlain(const float* s, const float* bias, float scale, int64_t n, 
 // GCC 12 reports the masked intrinsics' unset pass-through operands as used uninitialized.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 // exp(x) for x ≤ 0: Cody–Waite reduction by ln 2 and Cephes' degree-6
 // polynomial (within 2 ulp of expf); exactly 0 below -87.3 (a masked position).
@@ -288,7 +359,32 @@ ORQA_AVX512 void SoftmaxRowAvx512(const float* s, const float* bias, float scale
   }
 }
 
-#pragma GCC diagnostic pop
+ORQA_AVX512 inline __m512 LoadAsFloat(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+ORQA_AVX512 inline __m512 LoadAsFloat(const uint16_t* p, __mmask16 m) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+
+template <typename T>
+ORQA_AVX512 float AbsMaxAvx512(const T* p, int64_t n) {
+  __m512 m = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = n - j >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - j)) - 1);
+    m = _mm512_max_ps(m, _mm512_abs_ps(LoadAsFloat(p + j, k)));
+  }
+  return _mm512_reduce_max_ps(m);
+}
+
+template <typename T>
+ORQA_AVX512 void QuantizeAvx512(const T* p, int64_t n, float inv_scale, int8_t* out) {
+  const __m512 inv = _mm512_set1_ps(inv_scale);
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = n - j >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - j)) - 1);
+    __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(LoadAsFloat(p + j, k), inv));  // nearest, ties to even
+    q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
+    _mm_mask_storeu_epi8(out + j, k, _mm512_cvtepi32_epi8(q));
+  }
+}
 
 bool HaveAvx512() {
   static const bool have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -296,7 +392,60 @@ bool HaveAvx512() {
   return have;
 }
 
+inline float AsFloat(float v) { return v; }
+inline float AsFloat(uint16_t v) {
+  const uint32_t bits = static_cast<uint32_t>(v) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// Runs f(pointer to the rows' first element, element count) on each of up to
+// LibTorch's thread count parts of x; returns the parts' results.
+template <typename F>
+std::vector<float> OverParts(const torch::Tensor& x, F&& f) {
+  const int64_t n = x.numel();
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), n / 4096));
+  std::vector<float> result(parts, 0.0f);
+  at::parallel_for(0, parts, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t part = begin; part < end; ++part) {
+      const int64_t a = n * part / parts, b = n * (part + 1) / parts;
+      result[part] = x.scalar_type() == torch::kBFloat16
+                         ? f(reinterpret_cast<const uint16_t*>(x.data_ptr()) + a, a, b - a)
+                         : f(x.data_ptr<float>() + a, a, b - a);
+    }
+  });
+  return result;
+}
+
+float AbsMax(const torch::Tensor& x) {
+  const bool simd = HaveAvx512();
+  auto parts = OverParts(x, [&](auto* p, int64_t, int64_t n) -> float {
+    if (simd) return AbsMaxAvx512(p, n);
+    float m = 0;
+    for (int64_t j = 0; j < n; ++j) m = std::max(m, std::fabs(AsFloat(p[j])));
+    return m;
+  });
+  return *std::max_element(parts.begin(), parts.end());
+}
+
+void QuantizeInt8(const torch::Tensor& x, float inv_scale, int8_t* out) {
+  const bool simd = HaveAvx512();
+  OverParts(x, [&](auto* p, int64_t offset, int64_t n) -> float {
+    if (simd) {
+      QuantizeAvx512(p, n, inv_scale, out + offset);
+    } else {
+      for (int64_t j = 0; j < n; ++j) {
+        out[offset + j] = static_cast<int8_t>(std::clamp(std::nearbyint(AsFloat(p[j]) * inv_scale), -127.0f, 127.0f));
+      }
+    }
+    return 0.0f;
+  });
+}
+
 }  // namespace
+
+#pragma GCC diagnostic pop
 
 torch::Tensor ScaledMaskedSoftmaxBf16(const torch::Tensor& scores, const torch::Tensor& mask_bias, float scale,
                                       bool simd) {

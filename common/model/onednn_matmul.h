@@ -14,22 +14,30 @@ enum class Epilogue {
   kBiasGeluErf,   // gelu_erf(x·Wᵀ + b)    (config hidden_act "gelu")
 };
 
-/// One dense layer for bf16 inference, run by oneDNN's matmul directly: the
-/// weight is converted to bf16 once (and, where oneDNN prefers a blocked
+/// The arithmetic of a FusedDense product.
+enum class Arithmetic {
+  kBf16,  // bf16 inputs and weights
+  kInt8,  // int8 weights (symmetric, a scale per output channel) and int8
+          // inputs (symmetric, one scale per call from the call's largest |x|)
+};
+
+/// One dense layer for inference, run by oneDNN's matmul directly: the weight
+/// is converted to bf16 or int8 once (and, where oneDNN prefers a blocked
 /// layout for the CPU — AMX tiles on Sapphire Rapids — reordered into it once),
 /// the bias, the activation or the residual sum are fused into the product as
 /// post-ops, and the primitive for each row count is built once and kept.
-/// Thread-safe: Forward may be called from several threads at once. The
-/// threads of a product are oneDNN's OpenMP threads (torch::set_num_threads).
-class Bf16Matmul {
+/// Products accumulate in fp32 (bf16) or int32 (int8). Thread-safe: Forward
+/// may be called from several threads at once. The threads of a product are
+/// oneDNN's OpenMP threads (LibTorch's intra-op count).
+class FusedDense {
  public:
   /// weight [out, in] and bias [out], any float dtype (copied).
-  Bf16Matmul(const torch::Tensor& weight, const torch::Tensor& bias);
-  ~Bf16Matmul();
-  Bf16Matmul(const Bf16Matmul&) = delete;
-  Bf16Matmul& operator=(const Bf16Matmul&) = delete;
+  FusedDense(const torch::Tensor& weight, const torch::Tensor& bias, Arithmetic arithmetic);
+  ~FusedDense();
+  FusedDense(const FusedDense&) = delete;
+  FusedDense& operator=(const FusedDense&) = delete;
 
-  /// x [..., in] (bf16 used as it is, another dtype converted) → [..., out]
+  /// x [..., in] (fp32 or bf16) → [..., out]
   /// in `out_type` (bf16 or fp32; the product accumulates in fp32 either way).
   torch::Tensor Forward(const torch::Tensor& x, Epilogue epilogue,
                         torch::ScalarType out_type = torch::kBFloat16) const;
@@ -39,6 +47,7 @@ class Bf16Matmul {
 
   int64_t in_features() const;
   int64_t out_features() const;
+  Arithmetic arithmetic() const;
 
  private:
   struct Impl;

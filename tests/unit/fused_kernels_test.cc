@@ -27,10 +27,10 @@ Layer RandomLayer(int64_t out, int64_t in) {
   return {torch::randn({out, in}) / std::sqrt(static_cast<double>(in)), torch::randn({out})};
 }
 
-TEST(Bf16Matmul, EachEpilogueIsTheFp32ArithmeticOnBf16Inputs) {
+TEST(FusedDense, EachEpilogueIsTheFp32ArithmeticOnBf16Inputs) {
   torch::manual_seed(7);
   const Layer layer = RandomLayer(37, 50);
-  Bf16Matmul mm(layer.weight, layer.bias);
+  FusedDense mm(layer.weight, layer.bias, Arithmetic::kBf16);
   EXPECT_EQ(mm.in_features(), 50);
   EXPECT_EQ(mm.out_features(), 37);
   // Row counts change between calls (each has its own primitive); 21 twice.
@@ -54,12 +54,45 @@ TEST(Bf16Matmul, EachEpilogueIsTheFp32ArithmeticOnBf16Inputs) {
   }
 }
 
-TEST(Bf16Matmul, NoRowsGiveAnEmptyResultAndAWrongWidthThrows) {
+// int8: codes round(w / s_w) per output channel and round(x / s_x) per call,
+// s = max|.| / 127; the int32 sums are exact, so the product is
+// (codes_x · codes_wᵀ) · s_x · s_w + b to fp32 rounding.
+TEST(FusedDense, Int8IsTheProductOfSymmetricCodes) {
+  torch::manual_seed(5);
+  const Layer layer = RandomLayer(19, 40);
+  FusedDense mm(layer.weight, layer.bias, Arithmetic::kInt8);
+  EXPECT_EQ(mm.arithmetic(), Arithmetic::kInt8);
+  auto w_scale = layer.weight.abs().amax(1) / 127;
+  auto w_codes = (layer.weight / w_scale.unsqueeze(1)).round();
+  for (bool bf16_input : {false, true}) {
+    SCOPED_TRACE(bf16_input ? "bf16 input" : "fp32 input");
+    auto x = torch::randn({6, 40});
+    if (bf16_input) x = x.to(torch::kBFloat16);
+    auto xf = x.to(torch::kFloat32);
+    const double x_scale = xf.abs().max().item<double>() / 127;
+    auto x_codes = (xf / x_scale).round();
+    auto product = torch::mm(x_codes.to(torch::kDouble), w_codes.to(torch::kDouble).t()) * x_scale *
+                       w_scale.to(torch::kDouble).unsqueeze(0) + layer.bias.to(torch::kDouble);
+    product = product.to(torch::kFloat32);
+    EXPECT_LE(RelativeError(mm.Forward(x, Epilogue::kBias, torch::kFloat32), product, 1e-3), 1e-5);
+    EXPECT_LE(RelativeError(mm.Forward(x, Epilogue::kBias), product, 1e-3), 1.0 / 256);
+    EXPECT_LE(RelativeError(mm.Forward(x, Epilogue::kBiasGeluTanh), torch::gelu(product, "tanh"), 1e-4), 1.0 / 128);
+    auto residual = torch::randn({6, 19});
+    EXPECT_LE(RelativeError(mm.ForwardAddTo(x, residual), product + residual, 1e-3), 1e-5);
+  }
+  // All zeros: scale 1, codes 0, the bias alone.
+  EXPECT_TRUE(torch::allclose(mm.Forward(torch::zeros({2, 40}), Epilogue::kBias, torch::kFloat32),
+                              layer.bias.expand({2, 19})));
+}
+
+TEST(FusedDense, NoRowsGiveAnEmptyResultAndAWrongWidthThrows) {
   const Layer layer = RandomLayer(8, 16);
-  Bf16Matmul mm(layer.weight, layer.bias);
-  EXPECT_EQ(mm.Forward(torch::zeros({0, 16}), Epilogue::kBias).sizes().vec(), (std::vector<int64_t>{0, 8}));
-  EXPECT_THROW(mm.Forward(torch::zeros({3, 15}), Epilogue::kBias), c10::Error);
-  EXPECT_THROW(mm.ForwardAddTo(torch::zeros({3, 16}), torch::zeros({3, 7})), c10::Error);
+  for (Arithmetic a : {Arithmetic::kBf16, Arithmetic::kInt8}) {
+    FusedDense mm(layer.weight, layer.bias, a);
+    EXPECT_EQ(mm.Forward(torch::zeros({0, 16}), Epilogue::kBias).sizes().vec(), (std::vector<int64_t>{0, 8}));
+    EXPECT_THROW(mm.Forward(torch::zeros({3, 15}), Epilogue::kBias), c10::Error);
+    EXPECT_THROW(mm.ForwardAddTo(torch::zeros({3, 16}), torch::zeros({3, 7})), c10::Error);
+  }
 }
 
 TEST(Bf16BatchedMatmul, ContiguousAndTransposedOperands) {
