@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 #include "common/model/realm_models.h"
@@ -16,6 +17,32 @@ namespace orqa {
 int DefaultMaxReaderRows(const RealmConfig& config) {
   return std::max(1, 2048 / std::max(1, config.reader_seq_len));
 }
+
+namespace {
+
+// Non-padding tokens of each row of a [n, L] 0/1 attention mask.
+std::vector<int64_t> RowLengths(const torch::Tensor& attention_mask) {
+  auto sums = attention_mask.sum(1).to(torch::kLong).contiguous();
+  return std::vector<int64_t>(sums.data_ptr<int64_t>(), sums.data_ptr<int64_t>() + sums.numel());
+}
+
+// Where each candidate (start, end) of a shorter sequence stands among the
+// candidates of a `len`-token one (SpanCandidates' order: by width, then start).
+torch::Tensor CandidateIndexIn(int64_t len, const torch::Tensor& starts, const torch::Tensor& ends) {
+  const int64_t k = starts.size(0);
+  auto index = torch::empty({k}, torch::kLong);
+  const int64_t* s = starts.data_ptr<int64_t>();
+  const int64_t* e = ends.data_ptr<int64_t>();
+  int64_t* out = index.data_ptr<int64_t>();
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t w = e[i] - s[i] + 1;
+    // Candidates of widths 1..w-1 come first: (len - w' + 1) of each.
+    out[i] = (w - 1) * (len + 1) - (w - 1) * w / 2 + s[i];
+  }
+  return index;
+}
+
+}  // namespace
 
 struct SpanReader::Impl {
   RealmConfig config;
@@ -70,19 +97,36 @@ std::vector<std::vector<ReaderSpan>> SpanReader::Read(const std::vector<const Re
   torch::InferenceMode guard;
   // Bounded forward passes: a request may carry thousands of blocks, and one
   // pass over all of them would need gigabytes of activations and run slower
-  // per row. Every chunk is padded to the same length, so candidates line up
-  // across chunks.
-  std::vector<torch::Tensor> chunk_logits;
-  torch::Tensor starts, ends;
+  // per row. The rows go to passes by length (longest first), each pass padded
+  // only to its own longest row; the candidates a shorter pass scores are put
+  // back at their index among the whole call's (spans the pass cannot hold
+  // are masked, as padding would have masked them).
+  const int64_t full_len = in.input_ids.size(1);
+  const std::vector<int64_t> lengths = RowLengths(in.attention_mask);
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return lengths[a] > lengths[b]; });
+  torch::Tensor logits, starts, ends;
   for (int64_t r = 0; r < n; r += max_rows_) {
     const int64_t m = std::min<int64_t>(max_rows_, n - r);
-    auto result = impl_->reader->forward(in.input_ids.narrow(0, r, m), in.attention_mask.narrow(0, r, m),
-                                         in.token_type_ids.narrow(0, r, m), in.block_mask.narrow(0, r, m));
-    chunk_logits.push_back(result.logits_pre_retriever);
-    starts = result.candidate_starts;
-    ends = result.candidate_ends;
+    const int64_t len = std::max<int64_t>(1, lengths[order[r]]);
+    auto rows = torch::tensor(std::vector<int64_t>(order.begin() + r, order.begin() + r + m), torch::kLong);
+    auto take = [&](const torch::Tensor& t) { return t.index_select(0, rows).narrow(1, 0, len); };
+    auto result = impl_->reader->forward(take(in.input_ids), take(in.attention_mask), take(in.token_type_ids),
+                                         take(in.block_mask));
+    if (!logits.defined()) {
+      SpanCandidates(full_len, c.max_span_width, &starts, &ends);
+      logits = torch::full({n, starts.size(0)}, std::numeric_limits<float>::lowest(), torch::kFloat32);
+    }
+    auto part = result.logits_pre_retriever;
+    if (len < full_len) {
+      auto placed = torch::full({m, starts.size(0)}, std::numeric_limits<float>::lowest(), torch::kFloat32);
+      placed.index_copy_(1, CandidateIndexIn(full_len, result.candidate_starts, result.candidate_ends), part);
+      part = placed;
+    }
+    logits.index_copy_(0, rows, part.to(torch::kFloat32));
   }
-  auto logits = torch::cat(chunk_logits, 0).contiguous();
+  logits = logits.contiguous();
   const int64_t num_c = logits.size(1);
   const float* lg = logits.data_ptr<float>();
   const int64_t* st = starts.data_ptr<int64_t>();
