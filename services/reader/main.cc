@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
   orqa::AddComputeThreadFlags(flags, &options.threads, /*with_search=*/false);
   std::string precision = "fp32";
   flags.String("precision", &precision,
-               "Reader encoder arithmetic: fp32 (matches the reference), bf16 (oneDNN) or int8 (dynamic "
-               "quantization, onednn engine); also applied to models Reload loads.");
+               "Reader encoder arithmetic: fp32 (matches the reference), bf16 or int8 (oneDNN: int8 weights per "
+               "output channel, activations per call); also applied to models Reload loads.");
   if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
 
   absl::Status st = Validate(options);
