@@ -14,7 +14,7 @@
 // uninitialized.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
+#include "common/infra/avx512.h"
 #define ORQA_SCAN_X86 1
 #endif
 
@@ -68,15 +68,9 @@ void ScanPortable(const Row* rows, const float* row_scales, int64_t n, int d, co
 }
 
 #ifdef ORQA_SCAN_X86
-#define ORQA_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
-
-ORQA_AVX512 inline __m512 Load16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+using orqa::Load16;  // float and bf16 rows (common/infra/avx512.h); int8 codes:
 ORQA_AVX512 inline __m512 Load16(const int8_t* p, __mmask16 m) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)));
-}
-ORQA_AVX512 inline __m512 Load16(const uint16_t* p, __mmask16 m) {
-  __m256i h = _mm256_maskz_loadu_epi16(m, p);
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
 // Sums each of 16 accumulators into one lane: out[i] = sum of v[i]'s lanes.
@@ -244,7 +238,7 @@ ORQA_VNNI void ScanInt8Vnni(const int8_t* rows, const float* row_scales, const i
   const __m512i k128 = _mm512_set1_epi32(128);
   for (int64_t i = 0; i < n; i += kBlock) {
     const int count = static_cast<int>(std::min<int64_t>(kBlock, n - i));
-    const __mmask16 valid = static_cast<__mmask16>(count == kBlock ? 0xFFFF : (1u << count) - 1);
+    const __mmask16 valid = TailMask16(count);  // kBlock = 16 lanes
     const __m512i sums = _mm512_maskz_loadu_epi32(valid, row_sums + i);
     const __m512 scales = _mm512_maskz_loadu_ps(valid, row_scales + i);
     const int8_t* block = rows + i * d;
@@ -269,11 +263,6 @@ bool HaveVnni() {
   return have;
 }
 
-bool HaveAvx512() {
-  static const bool have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vl");
-  return have;
-}
 #endif
 
 template <typename Row>

@@ -1,7 +1,6 @@
 #include "common/model/onednn_matmul.h"
 
 #include <ATen/Parallel.h>
-#include <immintrin.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -15,6 +14,8 @@
 #include <tuple>
 #include <unordered_map>
 #include <vector>
+
+#include "common/infra/avx512.h"
 
 namespace orqa {
 
@@ -39,10 +40,6 @@ Kind KindOf(Epilogue e) {
   }
   return Kind::kBias;
 }
-
-}  // namespace
-
-namespace {
 
 // Per-tensor symmetric int8 codes of x (fp32 or bf16, [rows, cols] contiguous):
 // the scale max|x| / 127 and round(x / scale) — two passes (AVX-512 where the
@@ -306,7 +303,6 @@ void SoftmaxRowPlain(const float* s, const float* bias, float scale, int64_t n, 
   for (int64_t j = 0; j < n; ++j) out[j] = ToBf16Bits(tmp[j] * inv);
 }
 
-#define ORQA_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 // GCC 12 reports the masked intrinsics' unset pass-through operands as used uninitialized.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -336,7 +332,7 @@ ORQA_AVX512 void SoftmaxRowAvx512(const float* s, const float* bias, float scale
   const __m512 vscale = _mm512_set1_ps(scale);
   __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 m = n - j >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - j)) - 1);
+    const __mmask16 m = TailMask16(n - j);
     const __m512 x = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, s + j), vscale, _mm512_maskz_loadu_ps(m, bias + j));
     _mm512_mask_storeu_ps(tmp + j, m, x);
     vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
@@ -344,7 +340,7 @@ ORQA_AVX512 void SoftmaxRowAvx512(const float* s, const float* bias, float scale
   const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
   __m512 vsum = _mm512_setzero_ps();
   for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 m = n - j >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - j)) - 1);
+    const __mmask16 m = TailMask16(n - j);
     const __m512 e = ExpNonPositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, tmp + j), mx));
     _mm512_mask_storeu_ps(tmp + j, m, e);
     vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
@@ -352,24 +348,19 @@ ORQA_AVX512 void SoftmaxRowAvx512(const float* s, const float* bias, float scale
   const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
   const __m512i one = _mm512_set1_epi32(1), half = _mm512_set1_epi32(0x7FFF);
   for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 m = n - j >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - j)) - 1);
+    const __mmask16 m = TailMask16(n - j);
     __m512i bits = _mm512_castps_si512(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, tmp + j), inv));
     bits = _mm512_add_epi32(bits, _mm512_add_epi32(half, _mm512_and_si512(_mm512_srli_epi32(bits, 16), one)));
     _mm256_mask_storeu_epi16(out + j, m, _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
   }
 }
 
-ORQA_AVX512 inline __m512 LoadAsFloat(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
-ORQA_AVX512 inline __m512 LoadAsFloat(const uint16_t* p, __mmask16 m) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
-}
-
 template <typename T>
 ORQA_AVX512 float AbsMaxAvx512(const T* p, int64_t n) {
   __m512 m = _mm512_setzero_ps();
   for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 k = n - j >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - j)) - 1);
-    m = _mm512_max_ps(m, _mm512_abs_ps(LoadAsFloat(p + j, k)));
+    const __mmask16 k = TailMask16(n - j);
+    m = _mm512_max_ps(m, _mm512_abs_ps(Load16(p + j, k)));
   }
   return _mm512_reduce_max_ps(m);
 }
@@ -379,18 +370,13 @@ ORQA_AVX512 void QuantizeAvx512(const T* p, int64_t n, float inv_scale, int8_t* 
   const __m512 inv = _mm512_set1_ps(inv_scale);
   const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
   for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 k = n - j >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - j)) - 1);
-    __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(LoadAsFloat(p + j, k), inv));  // nearest, ties to even
+    const __mmask16 k = TailMask16(n - j);
+    __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(Load16(p + j, k), inv));  // nearest, ties to even
     q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
     _mm_mask_storeu_epi8(out + j, k, _mm512_cvtepi32_epi8(q));
   }
 }
 
-bool HaveAvx512() {
-  static const bool have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vl");
-  return have;
-}
 
 inline float AsFloat(float v) { return v; }
 inline float AsFloat(uint16_t v) {

@@ -106,7 +106,9 @@ std::vector<std::vector<ReaderSpan>> SpanReader::Read(const std::vector<const Re
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return lengths[a] > lengths[b]; });
-  torch::Tensor logits, starts, ends;
+  torch::Tensor starts, ends;
+  SpanCandidates(full_len, c.max_span_width, &starts, &ends);
+  auto logits = torch::full({n, starts.size(0)}, std::numeric_limits<float>::lowest(), torch::kFloat32);
   for (int64_t r = 0; r < n; r += max_rows_) {
     const int64_t m = std::min<int64_t>(max_rows_, n - r);
     const int64_t len = std::max<int64_t>(1, lengths[order[r]]);
@@ -114,19 +116,14 @@ std::vector<std::vector<ReaderSpan>> SpanReader::Read(const std::vector<const Re
     auto take = [&](const torch::Tensor& t) { return t.index_select(0, rows).narrow(1, 0, len); };
     auto result = impl_->reader->forward(take(in.input_ids), take(in.attention_mask), take(in.token_type_ids),
                                          take(in.block_mask));
-    if (!logits.defined()) {
-      SpanCandidates(full_len, c.max_span_width, &starts, &ends);
-      logits = torch::full({n, starts.size(0)}, std::numeric_limits<float>::lowest(), torch::kFloat32);
-    }
-    auto part = result.logits_pre_retriever;
+    auto part = result.logits_pre_retriever.to(torch::kFloat32);  // index_copy_ needs the dtype of `logits`
     if (len < full_len) {
       auto placed = torch::full({m, starts.size(0)}, std::numeric_limits<float>::lowest(), torch::kFloat32);
       placed.index_copy_(1, CandidateIndexIn(full_len, result.candidate_starts, result.candidate_ends), part);
       part = placed;
     }
-    logits.index_copy_(0, rows, part.to(torch::kFloat32));
+    logits.index_copy_(0, rows, part);
   }
-  logits = logits.contiguous();
   const int64_t num_c = logits.size(1);
   const float* lg = logits.data_ptr<float>();
   const int64_t* st = starts.data_ptr<int64_t>();
