@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/index/topk_merge.h"
+#include "common/infra/cpu_level.h"
 
 namespace orqa {
 
@@ -46,11 +47,11 @@ void ScanFloat32(const float* rows, int64_t n, int d, const float* queries, int 
 void ScanBFloat16(const uint16_t* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
                   ScanTopK* tops);
 
-/// int8 rows (QuantizeRowsInt8): row r scores row_scales[r] · (codes · question).
-/// With AVX-512 VNNI the question is quantised too (QuantizeQueryInt8) and
-/// the products are summed exactly in int32, so a score is off by the
-/// question's rounding as well; elsewhere the codes meet the fp32 question.
-/// Either way only the candidates of an exact re-ranking come from it.
+/// int8 rows (QuantizeRowsInt8) against the question's own int8 codes
+/// (QuantizeQueryInt8): row r scores (codes_r · codes_q) · (row_scales[r] ·
+/// q_scale), the code products summed exactly in int32 (VNNI, AVX2's
+/// vpmaddubsw without saturation, or plain loops: the same score at every
+/// level). Only the candidates of an exact re-ranking come from it.
 void ScanInt8(const int8_t* rows, const float* row_scales, const int32_t* row_sums, int64_t n, int d,
               const float* queries, int nq, int64_t id_base, ScanTopK* tops);
 
@@ -66,11 +67,13 @@ void QuantizeQueryInt8(const float* x, int d, int8_t* out, float* scale);
 /// Rounds `count` fp32 values to bf16, to nearest with ties to even (NaN stays NaN).
 void ToBFloat16(const float* in, int64_t count, uint16_t* out);
 
-/// "avx512+vnni" or "avx512" where the CPU has AVX-512 (F, BW, VL; VNNI for
-/// the int8 kernel), else "portable" (plain C++ loops).
+/// The kernels' level here: "avx512+vnni", "avx512", "avx2" or "portable"
+/// (plain C++ loops) — KernelCpuLevel(), so ORQA_MAX_CPU_ISA caps it. The
+/// fp32 and bf16 scans score bit for bit the same at avx2 and the AVX-512
+/// levels; every level's int8 scores are equal.
 const char* ScanKernelName();
 
-/// Tests: true makes every scan use the portable loops.
-void ForcePortableScanForTesting(bool portable);
+/// Tests: the scans run at most at `cap` (CpuLevel::kAmx: no cap).
+void CapScanLevelForTesting(CpuLevel cap);
 
 }  // namespace orqa

@@ -15,25 +15,25 @@ torch::Tensor Activation(const std::string& name, const torch::Tensor& x) {
   return torch::gelu(x);
 }
 
-void LowPrecisionLinear::Prepare(const torch::nn::Linear& linear, Precision precision) {
-  Prepare(linear->weight, linear->bias, precision);
+void LowPrecisionLinear::Prepare(const torch::nn::Linear& linear, const PrecisionPlan& plan) {
+  Prepare(linear->weight, linear->bias, plan);
 }
 
-void LowPrecisionLinear::Prepare(const torch::Tensor& weight, const torch::Tensor& bias, Precision precision) {
-  precision_ = precision;
+void LowPrecisionLinear::Prepare(const torch::Tensor& weight, const torch::Tensor& bias, const PrecisionPlan& plan) {
   fused_.reset();
-  if (precision == Precision::kFP32) return;
+  activation_type_ = plan.bf16_activations ? torch::kBFloat16 : torch::kFloat32;
+  if (plan.dense == Precision::kFP32) return;
   fused_ = std::make_shared<const FusedDense>(weight, bias,
-                                              precision == Precision::kInt8 ? Arithmetic::kInt8 : Arithmetic::kBf16);
+                                              plan.dense == Precision::kInt8 ? Arithmetic::kInt8 : Arithmetic::kBf16);
 }
 
-torch::Tensor LowPrecisionLinear::ProductBf16(const torch::Tensor& x) const {
-  return fused_->Forward(x, Epilogue::kBias);
+torch::Tensor LowPrecisionLinear::Product(const torch::Tensor& x) const {
+  return fused_->Forward(x, Epilogue::kBias, activation_type_);
 }
 
-torch::Tensor LowPrecisionLinear::ActivationBf16(const torch::Tensor& x, const std::string& act) const {
+torch::Tensor LowPrecisionLinear::Activation(const torch::Tensor& x, const std::string& act) const {
   // The same names as Activation(): "gelu_new" is the tanh form, anything else erf.
-  return fused_->Forward(x, act == "gelu_new" ? Epilogue::kBiasGeluTanh : Epilogue::kBiasGeluErf);
+  return fused_->Forward(x, act == "gelu_new" ? Epilogue::kBiasGeluTanh : Epilogue::kBiasGeluErf, activation_type_);
 }
 
 torch::Tensor LowPrecisionLinear::AddTo(const torch::Tensor& x, const torch::Tensor& residual) const {
@@ -74,12 +74,13 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& hidden,
                                              const torch::Tensor& mask_bias) {
   const int64_t b = hidden.size(0), l = hidden.size(1);
   auto split = [&](const torch::Tensor& t) { return t.view({b, l, heads, head_dim}).permute({0, 2, 1, 3}); };
-  if (fast_qkv.prepared() && !is_training()) {
+  const bool fast = fast_qkv.prepared() && !is_training();
+  if (fast && fast_qkv.activation_type() == torch::kBFloat16) {
     // bf16 / int8 products, the attention in bf16: one product for query, key
     // and value (bf16 out), copied once into head-major order; the scores in
     // fp32 from oneDNN; scale, mask, softmax and the cast to bf16 in one pass;
     // the context product in bf16, left in bf16 for the output dense layer.
-    auto qkv = fast_qkv.ProductBf16(hidden).view({b, l, 3, heads, head_dim}).permute({2, 0, 3, 1, 4}).contiguous();
+    auto qkv = fast_qkv.Product(hidden).view({b, l, 3, heads, head_dim}).permute({2, 0, 3, 1, 4}).contiguous();
     auto per_head = [&](int i) { return qkv[i].view({b * heads, l, head_dim}); };
     auto q = per_head(0), k = per_head(1), v = per_head(2);
     auto context = torch::empty({b * heads, l, head_dim}, qkv.options());
@@ -96,7 +97,15 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& hidden,
     }
     return context.view({b, heads, l, head_dim}).permute({0, 2, 1, 3}).reshape({b, l, heads * head_dim});
   }
-  auto q = split(query(hidden)), k = split(key(hidden)), v = split(value(hidden));
+  torch::Tensor q, k, v;
+  if (fast) {
+    // int8 products on a CPU without a bf16 matmul: one product for query,
+    // key and value in fp32, the attention in fp32.
+    auto qkv = fast_qkv.Product(hidden).chunk(3, -1);
+    q = split(qkv[0]), k = split(qkv[1]), v = split(qkv[2]);
+  } else {
+    q = split(query(hidden)), k = split(key(hidden)), v = split(value(hidden));
+  }
   auto scores = torch::matmul(q, k.transpose(-1, -2));
   scores.div_(std::sqrt(static_cast<double>(head_dim))).add_(mask_bias);
   auto probs = torch::dropout(torch::softmax(scores, -1), dropout, is_training());
@@ -109,10 +118,10 @@ BertResidualOutputImpl::BertResidualOutputImpl(int in, int out, double eps, doub
   LayerNorm = register_module("LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({out}).eps(eps)));
 }
 
-void BertSelfAttentionImpl::SetPrecision(Precision p) {
+void BertSelfAttentionImpl::SetPrecision(const PrecisionPlan& plan) {
   torch::NoGradGuard no_grad;
   fast_qkv.Prepare(torch::cat({query->weight, key->weight, value->weight}, 0),
-                   torch::cat({query->bias, key->bias, value->bias}, 0), p);
+                   torch::cat({query->bias, key->bias, value->bias}, 0), plan);
 }
 
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
@@ -136,8 +145,8 @@ BertIntermediateImpl::BertIntermediateImpl(const RealmConfig& c) : act(c.hidden_
 }
 
 torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& x) {
-  // bf16 / int8: the activation fused into the product, its output in bf16.
-  if (fast_dense.prepared() && !is_training()) return fast_dense.ActivationBf16(x, act);
+  // bf16 / int8: the activation fused into the product, its output in the plan's activation type.
+  if (fast_dense.prepared() && !is_training()) return fast_dense.Activation(x, act);
   return Activation(act, fast_dense(dense, x));
 }
 
@@ -185,12 +194,13 @@ BertOutput BertModelImpl::forward(const torch::Tensor& input_ids, const torch::T
 }
 
 void BertModelImpl::SetPrecision(Precision p) {
+  plan_ = PlanPrecision(p);
   for (const auto& item : *layers) {
     auto layer = item->as<BertLayer>();
-    layer->attention->self->SetPrecision(p);
-    layer->attention->output->SetPrecision(p);
-    layer->intermediate->SetPrecision(p);
-    layer->output->SetPrecision(p);
+    layer->attention->self->SetPrecision(plan_);
+    layer->attention->output->SetPrecision(plan_);
+    layer->intermediate->SetPrecision(plan_);
+    layer->output->SetPrecision(plan_);
   }
 }
 

@@ -18,25 +18,28 @@ torch::Tensor Activation(const std::string& name, const torch::Tensor& x);
 
 /// A Linear layer's weights prepared for inference at a lower precision, run
 /// by oneDNN's matmul directly (FusedDense: bias, activation or residual sum
-/// fused into the product, AMX where the CPU has it):
+/// fused into the product, AMX where the CPU has it), as a PrecisionPlan says:
 ///   bf16: bf16 weights and inputs, fp32 accumulation;
 ///   int8: weights quantized per output channel (symmetric), inputs per call
 ///         (symmetric, per tensor), int32 accumulation.
-/// Falls back to the module itself for fp32, while training, or before Prepare.
+/// Products that feed another product come out in the plan's activation type
+/// (bf16, or fp32 where the CPU has no bf16 matmul). Falls back to the module
+/// itself for fp32, while training, or before Prepare.
 class LowPrecisionLinear {
  public:
-  void Prepare(const torch::nn::Linear& linear, Precision precision);
+  void Prepare(const torch::nn::Linear& linear, const PrecisionPlan& plan);
   /// From a weight [out, in] and bias [out] (e.g. the query, key and value
   /// layers stacked into one product).
-  void Prepare(const torch::Tensor& weight, const torch::Tensor& bias, Precision precision);
-  /// True when a precision below fp32 is prepared.
-  bool prepared() const { return precision_ != Precision::kFP32; }
-  Precision precision() const { return precision_; }
-  /// Prepared only: x · Wᵀ + b left in bf16 (bias fused), for a consumer
-  /// that works in bf16 (attention, the next dense layer).
-  torch::Tensor ProductBf16(const torch::Tensor& x) const;
-  /// Prepared only: Activation(act, x · Wᵀ + b) in bf16, the activation fused.
-  torch::Tensor ActivationBf16(const torch::Tensor& x, const std::string& act) const;
+  void Prepare(const torch::Tensor& weight, const torch::Tensor& bias, const PrecisionPlan& plan);
+  /// True when a product below fp32 is prepared.
+  bool prepared() const { return fused_ != nullptr; }
+  /// The type Product and Activation return: bf16 or fp32.
+  torch::ScalarType activation_type() const { return activation_type_; }
+  /// Prepared only: x · Wᵀ + b in activation_type() (bias fused), for a
+  /// consumer that takes it (attention, the next dense layer).
+  torch::Tensor Product(const torch::Tensor& x) const;
+  /// Prepared only: Activation(act, x · Wᵀ + b) in activation_type(), the activation fused.
+  torch::Tensor Activation(const torch::Tensor& x, const std::string& act) const;
   /// Prepared only: residual + x · Wᵀ + b in fp32, the sum fused.
   torch::Tensor AddTo(const torch::Tensor& x, const torch::Tensor& residual) const;
   /// x · Wᵀ + b at the prepared precision; `linear` itself (its fp32
@@ -44,7 +47,7 @@ class LowPrecisionLinear {
   torch::Tensor operator()(const torch::nn::Linear& linear, const torch::Tensor& x) const;
 
  private:
-  Precision precision_ = Precision::kFP32;
+  torch::ScalarType activation_type_ = torch::kFloat32;
   std::shared_ptr<const FusedDense> fused_;  // bf16 / int8: the product
 };
 
@@ -67,7 +70,7 @@ struct BertSelfAttentionImpl : torch::nn::Module {
   int heads, head_dim;
   double dropout;
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
-  void SetPrecision(Precision p);
+  void SetPrecision(const PrecisionPlan& plan);
   /// query, key and value stacked: one product at bf16 / int8.
   LowPrecisionLinear fast_qkv;
 };
@@ -80,7 +83,7 @@ struct BertResidualOutputImpl : torch::nn::Module {
   double dropout;
   torch::nn::Linear dense{nullptr};
   torch::nn::LayerNorm LayerNorm{nullptr};
-  void SetPrecision(Precision p) { fast_dense.Prepare(dense, p); }
+  void SetPrecision(const PrecisionPlan& plan) { fast_dense.Prepare(dense, plan); }
   LowPrecisionLinear fast_dense;
 };
 TORCH_MODULE(BertResidualOutput);
@@ -98,7 +101,7 @@ struct BertIntermediateImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   std::string act;
   torch::nn::Linear dense{nullptr};
-  void SetPrecision(Precision p) { fast_dense.Prepare(dense, p); }
+  void SetPrecision(const PrecisionPlan& plan) { fast_dense.Prepare(dense, plan); }
   LowPrecisionLinear fast_dense;
 };
 TORCH_MODULE(BertIntermediate);
@@ -133,10 +136,16 @@ struct BertModelImpl : torch::nn::Module {
   BertEmbeddings embeddings{nullptr};
   torch::nn::ModuleList layers{nullptr};  // registered as "encoder.layer"
   BertPooler pooler{nullptr};
-  /// Prepares every encoder layer's dense layers for inference at `p` (call
-  /// after loading the weights; the prepared copies do not follow later
-  /// changes of the parameters).
+  /// Prepares every encoder layer's dense layers for inference at `p` as
+  /// this CPU allows (PlanPrecision; call after loading the weights; the
+  /// prepared copies do not follow later changes of the parameters). Throws
+  /// c10::Error if oneDNN fails.
   void SetPrecision(Precision p);
+  /// What SetPrecision chose (fp32 before it is called).
+  const PrecisionPlan& precision_plan() const { return plan_; }
+
+ private:
+  PrecisionPlan plan_;
 };
 TORCH_MODULE(BertModel);
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -15,7 +16,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/infra/avx2.h"
 #include "common/infra/avx512.h"
+#include "common/infra/cpu_level.h"
 
 namespace orqa {
 
@@ -24,9 +27,87 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
+// ORQA_MAX_CPU_ISA caps oneDNN too, when ONEDNN_MAX_CPU_ISA does not already:
+// before oneDNN's first primitive (later, oneDNN refuses and keeps its level).
+void CapOneDnn() {
+  const char* own = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (own != nullptr && *own != '\0') return;
+  switch (CpuLevelCap()) {
+    case CpuLevel::kPortable: dnnl::set_max_cpu_isa(dnnl::cpu_isa::sse41); break;
+    case CpuLevel::kAvx2: dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx2); break;
+    case CpuLevel::kAvx512: dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx512_core); break;
+    case CpuLevel::kAvx512Vnni: dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx512_core_vnni); break;
+    case CpuLevel::kAvx512Bf16: dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx512_core_bf16); break;
+    case CpuLevel::kAmx: break;
+  }
+}
+
 const dnnl::engine& CpuEngine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  static const dnnl::engine engine = [] {
+    CapOneDnn();
+    return dnnl::engine(dnnl::engine::kind::cpu, 0);
+  }();
   return engine;
+}
+
+// Runs f(), turning oneDNN's exceptions into LibTorch's (c10::Error, which
+// every caller already handles) with what was being done.
+template <typename F>
+auto Guarded(const char* what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const dnnl::error& e) {
+    C10_THROW_ERROR(Error, c10::str(what, ": oneDNN: ", e.what(), " (status ", static_cast<int>(e.status),
+                                    ", CPU level ", OneDnnCpuLevel(), ")"));
+  }
+}
+
+// Whether oneDNN has an optimised (not reference) matmul kernel here for
+// `type` inputs: bf16 with a bias, or int8 with per-channel runtime output
+// scales and a bias post-op (FusedDense's int8 product), writing fp32.
+bool HasMatmulKernel(dnnl::memory::data_type type) {
+  try {
+    const int64_t m = 16, k = 64, n = 64;
+    dnnl::memory::desc src({m, k}, type, dnnl::memory::format_tag::ab);
+    dnnl::memory::desc w({k, n}, type, dnnl::memory::format_tag::any);
+    dnnl::memory::desc bias({1, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab);
+    dnnl::memory::desc dst({m, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab);
+    dnnl::primitive_attr attr;
+    std::unique_ptr<dnnl::matmul::desc> desc;
+    if (type == dnnl::memory::data_type::s8) {
+      attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
+      dnnl::post_ops ops;
+      ops.append_binary(dnnl::algorithm::binary_add, bias);
+      attr.set_post_ops(ops);
+      desc = std::make_unique<dnnl::matmul::desc>(src, w, dst);
+    } else {
+      desc = std::make_unique<dnnl::matmul::desc>(src, w, bias, dst);
+    }
+    dnnl::matmul::primitive_desc pd(*desc, attr, CpuEngine());
+    return std::string(pd.impl_info_str()).rfind("ref", 0) != 0;
+  } catch (const dnnl::error&) {
+    return false;  // "could not create a primitive descriptor iterator": no kernel at all
+  }
+}
+
+struct OneDnnCaps {
+  bool bf16 = false, int8 = false, int8_vnni = false;
+  std::string level;
+};
+
+const OneDnnCaps& Caps() {
+  static const OneDnnCaps caps = [] {
+    OneDnnCaps c;
+    CpuEngine();  // the cap first
+    c.level = OneDnnCpuLevel();
+    c.bf16 = HasMatmulKernel(dnnl::memory::data_type::bf16);
+    c.int8 = HasMatmulKernel(dnnl::memory::data_type::s8);
+    const auto isa = dnnl::get_effective_cpu_isa();
+    c.int8_vnni = isa == dnnl::cpu_isa::avx512_core_vnni || isa == dnnl::cpu_isa::avx512_core_bf16 ||
+                  isa == dnnl::cpu_isa::avx512_core_amx || isa == dnnl::cpu_isa::avx2_vnni;
+    return c;
+  }();
+  return caps;
 }
 
 // The fused operations a primitive is built for; with the row count, its key.
@@ -49,9 +130,58 @@ void QuantizeInt8(const torch::Tensor& x, float inv_scale, int8_t* out);
 
 }  // namespace
 
+std::string OneDnnCpuLevel() {
+  CpuEngine();
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::avx2: return CpuLevelName(CpuLevel::kAvx2);
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core: return CpuLevelName(CpuLevel::kAvx512);
+    case dnnl::cpu_isa::avx512_core_vnni: return CpuLevelName(CpuLevel::kAvx512Vnni);
+    case dnnl::cpu_isa::avx512_core_bf16: return CpuLevelName(CpuLevel::kAvx512Bf16);
+    case dnnl::cpu_isa::avx512_core_amx: return CpuLevelName(CpuLevel::kAmx);
+    default: return "sse41";
+  }
+}
+
+PrecisionPlan PlanPrecision(Precision requested) {
+  const OneDnnCaps& caps = Caps();
+  PrecisionPlan plan;
+  plan.requested = requested;
+  plan.bf16_activations = caps.bf16;
+  const std::string cpu = caps.level;
+  switch (requested) {
+    case Precision::kFP32:
+      plan.summary = "precision fp32: fp32 products (LibTorch); CPU level " + cpu;
+      break;
+    case Precision::kBF16:
+      if (caps.bf16) {
+        plan.dense = Precision::kBF16;
+        plan.summary = "precision bf16: bf16 products and attention (oneDNN " + cpu + ")";
+      } else {
+        plan.summary = "precision bf16 requested; this CPU (" + cpu + ") has no bf16 matmul: running fp32";
+      }
+      break;
+    case Precision::kInt8:
+      if (!caps.int8) {
+        plan.summary = "precision int8 requested; this CPU (" + cpu + ") has no int8 matmul: running fp32";
+        break;
+      }
+      plan.dense = Precision::kInt8;
+      plan.int8_weight_max = caps.int8_vnni ? 127 : 63;
+      plan.summary = "precision int8: int8 products (oneDNN " + cpu + ")";
+      if (!caps.int8_vnni) {
+        plan.summary += " with 7-bit weight codes (no VNNI: 8-bit codes would saturate its int16 pair sums)";
+      }
+      plan.summary += caps.bf16 ? ", bf16 attention" : ", fp32 attention (no bf16 matmul)";
+      break;
+  }
+  return plan;
+}
+
 struct FusedDense::Impl {
   Arithmetic arithmetic = Arithmetic::kBf16;
   int64_t in = 0, out = 0;
+  int code_max = 127;          // int8: the weights' largest code
   torch::Tensor weight;        // bf16 or int8 [out, in]: the product's B = Wᵀ in layout "ba"
   torch::Tensor bias;          // fp32 [out]
   torch::Tensor weight_scale;  // int8: fp32 [out], one scale per output channel
@@ -82,13 +212,25 @@ struct FusedDense::Impl {
   // CPUs without AMX falls to the reference loops, ~1000x slower), the
   // product is written in fp32 and converted instead.
   const Entry& Get(int64_t rows, Kind kind, dt dst_type) {
+    return Guarded("FusedDense: preparing a product", [&]() -> const Entry& { return GetLocked(rows, kind, dst_type); });
+  }
+
+  const Entry& GetLocked(int64_t rows, Kind kind, dt dst_type) {
     std::lock_guard<std::mutex> lock(mu);
     auto key = std::make_tuple(rows, kind, dst_type == dt::f32);
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
-    auto pd = Describe(rows, kind, dst_type);
-    const bool f32_dst = dst_type != dt::f32 && std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
-    if (f32_dst) pd = Describe(rows, kind, dt::f32);
+    bool f32_dst = false;
+    dnnl::matmul::primitive_desc pd;
+    if (dst_type != dt::f32) {
+      try {
+        pd = Describe(rows, kind, dst_type);
+        f32_dst = std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+      } catch (const dnnl::error&) {  // no kernel writes bf16 here (e.g. int8 on AVX2)
+        f32_dst = true;
+      }
+    }
+    if (dst_type == dt::f32 || f32_dst) pd = Describe(rows, kind, dt::f32);
     const auto want = pd.weights_desc();
     size_t index = 0;
     while (index < packed.size() && !(packed[index].desc == want)) ++index;
@@ -174,8 +316,10 @@ struct FusedDense::Impl {
       args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op) | DNNL_ARG_SRC_1,
                    dnnl::memory(dst_md, CpuEngine(), addend.data_ptr()));
     }
-    e.primitive.execute(stream, args);
-    stream.wait();
+    Guarded("FusedDense: running a product", [&] {
+      e.primitive.execute(stream, args);
+      stream.wait();
+    });
     if (e.f32_dst) dst.copy_(out_buf);
   }
 
@@ -195,11 +339,18 @@ FusedDense::FusedDense(const torch::Tensor& weight, const torch::Tensor& bias, A
   impl_->out = weight.size(0);
   impl_->in = weight.size(1);
   impl_->bias = bias.detach().to(torch::kFloat32).contiguous();
+  const OneDnnCaps& caps = Caps();
+  TORCH_CHECK(arithmetic == Arithmetic::kInt8 ? caps.int8 : caps.bf16, "FusedDense: this CPU (", caps.level,
+              ") has no oneDNN ", arithmetic == Arithmetic::kInt8 ? "int8" : "bf16",
+              " matmul; PlanPrecision chooses what runs instead");
   if (arithmetic == Arithmetic::kInt8) {
-    // Symmetric codes per output channel: scale max|w_row| / 127.
+    // Symmetric codes per output channel: scale max|w_row| / code_max.
+    const int code_max = PlanPrecision(Precision::kInt8).int8_weight_max;
+    impl_->code_max = code_max;
     auto w = weight.detach().to(torch::kFloat32);
-    impl_->weight_scale = (w.abs().amax(1).clamp_min(1e-12) / 127.0).contiguous();
-    impl_->weight = (w / impl_->weight_scale.unsqueeze(1)).round().clamp(-127, 127).to(torch::kChar).contiguous();
+    impl_->weight_scale = (w.abs().amax(1).clamp_min(1e-12) / code_max).contiguous();
+    impl_->weight =
+        (w / impl_->weight_scale.unsqueeze(1)).round().clamp(-code_max, code_max).to(torch::kChar).contiguous();
   } else {
     impl_->weight = weight.detach().to(torch::kBFloat16).contiguous();
   }
@@ -210,6 +361,7 @@ FusedDense::~FusedDense() = default;
 int64_t FusedDense::in_features() const { return impl_->in; }
 int64_t FusedDense::out_features() const { return impl_->out; }
 Arithmetic FusedDense::arithmetic() const { return impl_->arithmetic; }
+int FusedDense::weight_code_max() const { return impl_->code_max; }
 
 torch::Tensor FusedDense::Forward(const torch::Tensor& x, Epilogue epilogue, torch::ScalarType out_type) const {
   TORCH_CHECK(out_type == torch::kBFloat16 || out_type == torch::kFloat32, "FusedDense: bf16 or fp32 output");
@@ -260,24 +412,26 @@ torch::Tensor Bf16BatchedMatmul(const torch::Tensor& a, const torch::Tensor& b, 
   static std::mutex mu;
   static std::map<BatchedKey, dnnl::matmul> cache;
   BatchedKey key{a.sizes().vec(), a.strides().vec(), b.sizes().vec(), b.strides().vec(), dst_type == dt::f32};
-  dnnl::matmul primitive;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = cache.find(key);
-    if (it == cache.end()) {
-      if (cache.size() >= 256) cache.clear();  // shapes follow the batch's length; keep it bounded
-      dnnl::matmul::primitive_desc pd(
-          dnnl::matmul::desc(DescOf(a, dt::bf16), DescOf(b, dt::bf16), DescOf(dst, dst_type)), CpuEngine());
-      it = cache.emplace(key, dnnl::matmul(pd)).first;
+  Guarded("Bf16BatchedMatmul", [&] {
+    dnnl::matmul primitive;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = cache.find(key);
+      if (it == cache.end()) {
+        if (cache.size() >= 256) cache.clear();  // shapes follow the batch's length; keep it bounded
+        dnnl::matmul::primitive_desc pd(
+            dnnl::matmul::desc(DescOf(a, dt::bf16), DescOf(b, dt::bf16), DescOf(dst, dst_type)), CpuEngine());
+        it = cache.emplace(key, dnnl::matmul(pd)).first;
+      }
+      primitive = it->second;
     }
-    primitive = it->second;
-  }
-  dnnl::memory am(DescOf(a, dt::bf16), CpuEngine(), a.data_ptr());
-  dnnl::memory bm(DescOf(b, dt::bf16), CpuEngine(), b.data_ptr());
-  dnnl::memory dm(DescOf(dst, dst_type), CpuEngine(), dst.data_ptr());
-  dnnl::stream stream(CpuEngine());
-  primitive.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, dm}});
-  stream.wait();
+    dnnl::memory am(DescOf(a, dt::bf16), CpuEngine(), a.data_ptr());
+    dnnl::memory bm(DescOf(b, dt::bf16), CpuEngine(), b.data_ptr());
+    dnnl::memory dm(DescOf(dst, dst_type), CpuEngine(), dst.data_ptr());
+    dnnl::stream stream(CpuEngine());
+    primitive.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, dm}});
+    stream.wait();
+  });
   return dst;
 }
 
@@ -289,6 +443,14 @@ inline uint16_t ToBf16Bits(float f) {
   std::memcpy(&bits, &f, sizeof bits);
   bits += 0x7FFFu + ((bits >> 16) & 1u);
   return static_cast<uint16_t>(bits >> 16);
+}
+
+inline float AsFloat(float v) { return v; }
+inline float AsFloat(uint16_t v) {
+  const uint32_t bits = static_cast<uint32_t>(v) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
 }
 
 void SoftmaxRowPlain(const float* s, const float* bias, float scale, int64_t n, float* tmp, uint16_t* out) {
@@ -355,6 +517,97 @@ ORQA_AVX512 void SoftmaxRowAvx512(const float* s, const float* bias, float scale
   }
 }
 
+// The AVX2 twins of the three kernels above: the same operations in the same
+// order on sixteen lanes held as two 8-lane halves (exp's 2^n by adding n to
+// the exponent field, exact for n ≥ -126 as scalef is; sums reduced as
+// _mm512_reduce_add_ps does), so they give the AVX-512 kernels' bits.
+ORQA_AVX2 inline __m256 ExpNonPositive(__m256 x) {
+  const __m256 tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  const __m256 y = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(tiny, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
+}
+
+// Lanes [0, remaining) of an 8-wide step, for the masked loads and stores.
+ORQA_AVX2 inline __m256i TailMask8(int64_t remaining) {
+  const int k = static_cast<int>(std::clamp<int64_t>(remaining, 0, 8));
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+ORQA_AVX2 void SoftmaxRowAvx2(const float* s, const float* bias, float scale, int64_t n, float* tmp, uint16_t* out) {
+  const __m256 vscale = _mm256_set1_ps(scale), ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 vmax[2] = {ninf, ninf};
+  for (int64_t j = 0; j < n; j += 8) {
+    const __m256i m = TailMask8(n - j);
+    const __m256 x = _mm256_fmadd_ps(_mm256_maskload_ps(s + j, m), vscale, _mm256_maskload_ps(bias + j, m));
+    _mm256_maskstore_ps(tmp + j, m, x);
+    const int h = static_cast<int>((j / 8) % 2);
+    vmax[h] = _mm256_blendv_ps(vmax[h], _mm256_max_ps(vmax[h], x), _mm256_castsi256_ps(m));
+  }
+  const __m256 m8 = _mm256_max_ps(vmax[0], vmax[1]);
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+  m4 = _mm_max_ps(m4, _mm_shuffle_ps(m4, m4, _MM_SHUFFLE(1, 0, 3, 2)));
+  const __m256 mx = _mm256_set1_ps(std::max(_mm_cvtss_f32(m4), _mm_cvtss_f32(_mm_shuffle_ps(m4, m4, 1))));
+  __m256 vsum[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t j = 0; j < n; j += 8) {
+    const __m256i m = TailMask8(n - j);
+    const __m256 e = ExpNonPositive(_mm256_sub_ps(_mm256_maskload_ps(tmp + j, m), mx));
+    _mm256_maskstore_ps(tmp + j, m, e);
+    const int h = static_cast<int>((j / 8) % 2);
+    vsum[h] = _mm256_add_ps(vsum[h], _mm256_and_ps(e, _mm256_castsi256_ps(m)));
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / ReduceAddSixteen(vsum[0], vsum[1]));
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256i bits = _mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(tmp + j), inv));
+    bits = _mm256_add_epi32(bits, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF),
+                                                   _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1))));
+    bits = _mm256_srli_epi32(bits, 16);
+    const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(bits), _mm256_extracti128_si256(bits, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), packed);
+  }
+  const float last_inv = _mm256_cvtss_f32(inv);
+  for (; j < n; ++j) out[j] = ToBf16Bits(tmp[j] * last_inv);
+}
+
+template <typename T>
+ORQA_AVX2 float AbsMaxAvx2(const T* p, int64_t n) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 m = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, Load8(p + j)));
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  m4 = _mm_max_ps(m4, _mm_shuffle_ps(m4, m4, _MM_SHUFFLE(1, 0, 3, 2)));
+  float r = std::max(_mm_cvtss_f32(m4), _mm_cvtss_f32(_mm_shuffle_ps(m4, m4, 1)));
+  for (; j < n; ++j) r = std::max(r, std::fabs(AsFloat(p[j])));
+  return r;
+}
+
+template <typename T>
+ORQA_AVX2 void QuantizeAvx2(const T* p, int64_t n, float inv_scale, int8_t* out) {
+  const __m256 inv = _mm256_set1_ps(inv_scale);
+  const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(Load8(p + j), inv));  // nearest, ties to even
+    q = _mm256_min_epi32(_mm256_max_epi32(q, lo), hi);
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + j), _mm_packs_epi16(w, w));
+  }
+  for (; j < n; ++j) out[j] = static_cast<int8_t>(std::clamp(std::nearbyint(AsFloat(p[j]) * inv_scale), -127.0f, 127.0f));
+}
+
 template <typename T>
 ORQA_AVX512 float AbsMaxAvx512(const T* p, int64_t n) {
   __m512 m = _mm512_setzero_ps();
@@ -378,14 +631,6 @@ ORQA_AVX512 void QuantizeAvx512(const T* p, int64_t n, float inv_scale, int8_t* 
 }
 
 
-inline float AsFloat(float v) { return v; }
-inline float AsFloat(uint16_t v) {
-  const uint32_t bits = static_cast<uint32_t>(v) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
 // Runs f(pointer to the rows' first element, element count) on each of up to
 // LibTorch's thread count parts of x; returns the parts' results.
 template <typename F>
@@ -405,9 +650,10 @@ std::vector<float> OverParts(const torch::Tensor& x, F&& f) {
 }
 
 float AbsMax(const torch::Tensor& x) {
-  const bool simd = HaveAvx512();
+  const CpuLevel level = KernelCpuLevel();
   auto parts = OverParts(x, [&](auto* p, int64_t, int64_t n) -> float {
-    if (simd) return AbsMaxAvx512(p, n);
+    if (level >= CpuLevel::kAvx512) return AbsMaxAvx512(p, n);
+    if (level >= CpuLevel::kAvx2) return AbsMaxAvx2(p, n);
     float m = 0;
     for (int64_t j = 0; j < n; ++j) m = std::max(m, std::fabs(AsFloat(p[j])));
     return m;
@@ -416,10 +662,12 @@ float AbsMax(const torch::Tensor& x) {
 }
 
 void QuantizeInt8(const torch::Tensor& x, float inv_scale, int8_t* out) {
-  const bool simd = HaveAvx512();
+  const CpuLevel level = KernelCpuLevel();
   OverParts(x, [&](auto* p, int64_t offset, int64_t n) -> float {
-    if (simd) {
+    if (level >= CpuLevel::kAvx512) {
       QuantizeAvx512(p, n, inv_scale, out + offset);
+    } else if (level >= CpuLevel::kAvx2) {
+      QuantizeAvx2(p, n, inv_scale, out + offset);
     } else {
       for (int64_t j = 0; j < n; ++j) {
         out[offset + j] = static_cast<int8_t>(std::clamp(std::nearbyint(AsFloat(p[j]) * inv_scale), -127.0f, 127.0f));
@@ -434,7 +682,7 @@ void QuantizeInt8(const torch::Tensor& x, float inv_scale, int8_t* out) {
 #pragma GCC diagnostic pop
 
 torch::Tensor ScaledMaskedSoftmaxBf16(const torch::Tensor& scores, const torch::Tensor& mask_bias, float scale,
-                                      bool simd) {
+                                      CpuLevel max_level) {
   TORCH_CHECK(scores.dim() == 4 && scores.scalar_type() == torch::kFloat32, "softmax: fp32 [B, heads, L, L] expected");
   const int64_t batch = scores.size(0), heads = scores.size(1), rows = scores.size(2), n = scores.size(3);
   TORCH_CHECK(mask_bias.numel() == batch * n, "softmax: mask_bias [B, 1, 1, L] expected");
@@ -444,12 +692,13 @@ torch::Tensor ScaledMaskedSoftmaxBf16(const torch::Tensor& scores, const torch::
   const float* sp = s.data_ptr<float>();
   const float* bp = bias.data_ptr<float>();
   auto* op = reinterpret_cast<uint16_t*>(out.data_ptr());
-  const bool avx512 = simd && HaveAvx512();
+  const CpuLevel level = std::min(KernelCpuLevel(), max_level);
   at::parallel_for(0, batch * heads * rows, 64, [&](int64_t begin, int64_t end) {
     std::vector<float> tmp(static_cast<size_t>(n));
     for (int64_t r = begin; r < end; ++r) {
       const float* row_bias = bp + (r / (heads * rows)) * n;
-      if (avx512) SoftmaxRowAvx512(sp + r * n, row_bias, scale, n, tmp.data(), op + r * n);
+      if (level >= CpuLevel::kAvx512) SoftmaxRowAvx512(sp + r * n, row_bias, scale, n, tmp.data(), op + r * n);
+      else if (level >= CpuLevel::kAvx2) SoftmaxRowAvx2(sp + r * n, row_bias, scale, n, tmp.data(), op + r * n);
       else SoftmaxRowPlain(sp + r * n, row_bias, scale, n, tmp.data(), op + r * n);
     }
   });

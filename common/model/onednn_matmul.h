@@ -3,6 +3,10 @@
 #include <torch/types.h>
 
 #include <memory>
+#include <string>
+
+#include "common/infra/cpu_level.h"
+#include "common/model/precision.h"
 
 namespace orqa {
 
@@ -21,6 +25,30 @@ enum class Arithmetic {
           // inputs (symmetric, one scale per call from the call's largest |x|)
 };
 
+/// What runs for a requested precision on this CPU, decided once per process
+/// by asking oneDNN (Debian's 2.6) which products it has kernels for:
+///   bf16 needs a bf16 matmul (oneDNN has none below AVX-512): else fp32;
+///   int8 needs an int8 matmul; without VNNI (AVX2, AVX-512 before Cascade
+///   Lake) oneDNN's int8 kernels add byte products in pairs into int16 with
+///   saturation (vpmaddubsw), so the weights get 7-bit codes (|code| ≤ 63),
+///   which keeps every pair sum exact; the attention runs in bf16 where a bf16
+///   matmul exists, else in fp32.
+/// Never a throw at request time: what cannot run is replaced here, at load.
+struct PrecisionPlan {
+  Precision requested = Precision::kFP32;
+  Precision dense = Precision::kFP32;  ///< the dense layers' arithmetic
+  bool bf16_activations = false;       ///< bf16 between the products and in the attention (else fp32)
+  int int8_weight_max = 127;           ///< int8: the weights' largest code
+  std::string summary;                 ///< one line for the log and GetInfo
+};
+
+/// The plan for `requested` here (ORQA_MAX_CPU_ISA / ONEDNN_MAX_CPU_ISA cap it).
+PrecisionPlan PlanPrecision(Precision requested);
+
+/// oneDNN's instruction-set level in this process, in orqa's names
+/// (CpuLevelName) or "avx2_vnni" / "sse41".
+std::string OneDnnCpuLevel();
+
 /// One dense layer for inference, run by oneDNN's matmul directly: the weight
 /// is converted to bf16 or int8 once (and, where oneDNN prefers a blocked
 /// layout for the CPU — AMX tiles on Sapphire Rapids — reordered into it once),
@@ -31,7 +59,10 @@ enum class Arithmetic {
 /// oneDNN's OpenMP threads (LibTorch's intra-op count).
 class FusedDense {
  public:
-  /// weight [out, in] and bias [out], any float dtype (copied).
+  /// weight [out, in] and bias [out], any float dtype (copied). Throws
+  /// c10::Error when this CPU has no oneDNN kernel for `arithmetic` (see
+  /// PlanPrecision: load-time callers ask it first). int8 weights get codes up
+  /// to PlanPrecision(kInt8).int8_weight_max.
   FusedDense(const torch::Tensor& weight, const torch::Tensor& bias, Arithmetic arithmetic);
   ~FusedDense();
   FusedDense(const FusedDense&) = delete;
@@ -48,6 +79,8 @@ class FusedDense {
   int64_t in_features() const;
   int64_t out_features() const;
   Arithmetic arithmetic() const;
+  /// int8: the weights' largest code (127, or 63 where the CPU lacks VNNI).
+  int weight_code_max() const;
 
  private:
   struct Impl;
@@ -64,9 +97,9 @@ torch::Tensor Bf16BatchedMatmul(const torch::Tensor& a, const torch::Tensor& b, 
 /// Scaled, masked softmax over the last dimension, one pass: for scores
 /// [B, heads, L, L] fp32 and mask_bias [B, 1, 1, L] fp32 (0 where attended, a
 /// large negative number where not), softmax(scores · scale + mask_bias) as
-/// bf16 [B, heads, L, L]. AVX-512 where the CPU has it and `simd` is true,
-/// plain loops elsewhere (tests compare the two).
+/// bf16 [B, heads, L, L]. AVX-512 or AVX2 (the same bits) as the CPU allows,
+/// at most `max_level` (tests compare the levels), plain loops below AVX2.
 torch::Tensor ScaledMaskedSoftmaxBf16(const torch::Tensor& scores, const torch::Tensor& mask_bias, float scale,
-                                      bool simd = true);
+                                      CpuLevel max_level = CpuLevel::kAmx);
 
 }  // namespace orqa

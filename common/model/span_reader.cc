@@ -6,6 +6,7 @@
 #include <limits>
 #include <numeric>
 
+#include "absl/strings/str_cat.h"
 #include "common/model/realm_models.h"
 #include "common/model/state_dict.h"
 #include "common/model/model_dir.h"
@@ -70,7 +71,12 @@ absl::StatusOr<std::shared_ptr<SpanReader>> SpanReader::Load(const std::string& 
       SelectSubmodule(files->state, prefix, {"realm.", "cls.", "qa_outputs."}), prefix, files->weights_path);
   if (!st.ok()) return st;
   r->impl_->reader->eval();
-  r->impl_->reader->realm->SetPrecision(precision);
+  try {
+    r->impl_->reader->realm->SetPrecision(precision);
+  } catch (const std::exception& ex) {  // oneDNN failing to prepare a product: a clear error, not a crash
+    return absl::InternalError(absl::StrCat("preparing the reader at precision ", PrecisionName(precision), ": ", ex.what()));
+  }
+  r->arithmetic_ = r->impl_->reader->realm->precision_plan().summary;
   r->weights_path_ = files->weights_path;
   r->version_ = files->version;
   r->max_rows_ = DefaultMaxReaderRows(files->config);

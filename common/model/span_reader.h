@@ -64,12 +64,15 @@ class SpanReader {
   void set_max_rows_per_forward(int rows) { max_rows_ = rows > 0 ? rows : 1; }
   const std::string& version() const { return version_; }
   const std::string& weights_path() const { return weights_path_; }
+  /// What the encoder runs at on this CPU: the requested precision and what
+  /// replaced it where the CPU cannot (PrecisionPlan::summary).
+  const std::string& arithmetic() const { return arithmetic_; }
 
  private:
   SpanReader() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  std::string version_, weights_path_;
+  std::string version_, weights_path_, arithmetic_;
   int max_rows_ = 1;
 };
 

@@ -59,7 +59,12 @@ absl::StatusOr<std::shared_ptr<TextEmbedder>> TextEmbedder::Load(const std::stri
                                              files->weights_path);
   if (!st.ok()) return st;
   e->impl_->embedder->eval();
-  e->impl_->embedder->realm->SetPrecision(precision);
+  try {
+    e->impl_->embedder->realm->SetPrecision(precision);
+  } catch (const std::exception& ex) {  // oneDNN failing to prepare a product: a clear error, not a crash
+    return absl::InternalError(absl::StrCat("preparing the embedder at precision ", PrecisionName(precision), ": ", ex.what()));
+  }
+  e->arithmetic_ = e->impl_->embedder->realm->precision_plan().summary;
   e->weights_path_ = files->weights_path;
   e->version_ = files->version;
   return e;

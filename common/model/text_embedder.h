@@ -39,12 +39,15 @@ class TextEmbedder {
   /// Identifies the weights: file name, size and a checksum of its head.
   const std::string& version() const { return version_; }
   const std::string& weights_path() const { return weights_path_; }
+  /// What the encoder runs at on this CPU: the requested precision and what
+  /// replaced it where the CPU cannot (PrecisionPlan::summary).
+  const std::string& arithmetic() const { return arithmetic_; }
 
  private:
   TextEmbedder() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  std::string version_, weights_path_;
+  std::string version_, weights_path_, arithmetic_;
 };
 
 }  // namespace orqa

@@ -8,6 +8,7 @@
 #include "common/index/block_store.h"
 #include "common/index/embeddings.h"
 #include "common/train/block_embedding.h"
+#include "common/infra/cpu_level.h"
 #include "common/infra/compute_threads.h"
 #include "common/infra/flags.h"
 #include "common/infra/main_util.h"
@@ -52,6 +53,7 @@ int RunEmbedBlocks(int argc, char** argv) {
     return ReportFatal(kCmd, absl::InvalidArgumentError("--batch-size >= 1, --max-length >= 8"), 2);
   }
   if (auto st = ValidateComputeThreads(threads); !st.ok()) return ReportFatal(kCmd, st, 2);
+  if (auto st = ValidateCpuLevelCaps(); !st.ok()) return ReportFatal(kCmd, st, 2);
   if (num_shards < 1 || shard_index < 0 || shard_index >= num_shards) {
     return ReportFatal(kCmd, absl::InvalidArgumentError(absl::StrCat("--shard-index: expected 0..", num_shards - 1,
                                                                      " for --num-shards ", num_shards, ", got ",

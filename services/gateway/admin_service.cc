@@ -218,6 +218,7 @@ grpc::Status AdminService::GetStatus(grpc::ServerContext* context, const orqa::v
     b->mutable_model()->set_version(s.version);
     b->set_num_blocks(s.num_blocks);
     b->set_first_block_id(s.first_block_id);
+    b->set_arithmetic(s.arithmetic);
     total += s.num_blocks;
   }
   BackendState r = backends_->reader_state();
@@ -226,6 +227,7 @@ grpc::Status AdminService::GetStatus(grpc::ServerContext* context, const orqa::v
   b->set_address(backends_->reader_address());
   b->set_health(r.health);
   b->mutable_model()->set_version(r.version);
+  b->set_arithmetic(r.arithmetic);
   if (!options_.trainer_address.empty()) {
     auto* t = response->add_backends();
     t->set_role("trainer");

@@ -83,6 +83,9 @@ void Backends::Refresh() {
       shards[i].num_blocks = info.num_blocks();
       shards[i].first_block_id = info.first_block_id();
       shards[i].version = info.embedder().version();
+      shards[i].arithmetic = info.arithmetic().empty()
+                                 ? info.arithmetic()
+                                 : absl::StrCat(info.arithmetic(), "; ", info.scan_kernel(), " scan");
     }
   }
   BackendState reader;
@@ -91,7 +94,10 @@ void Backends::Refresh() {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
     orqa::v1::ReaderInfo info;
-    if (reader_->GetInfo(&ctx, {}, &info).ok()) reader.version = info.model().version();
+    if (reader_->GetInfo(&ctx, {}, &info).ok()) {
+      reader.version = info.model().version();
+      reader.arithmetic = info.arithmetic();
+    }
   }
   std::function<void(bool)> cb;
   {

@@ -31,6 +31,7 @@ struct BackendState {
   int64_t num_blocks = 0;           // retriever shards
   int64_t first_block_id = 0;
   std::string version;              // embedder or reader version
+  std::string arithmetic;           // what its encoder runs at (GetInfo's arithmetic)
 };
 
 /// Channels and stubs to the retriever shards, the reader and the trainer,

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/batching/batcher_flags.h"
+#include "common/infra/cpu_level.h"
 #include "common/infra/tensor_allocator.h"
 #include "common/infra/logging.h"
 #include "common/infra/main_util.h"
@@ -23,6 +24,7 @@ absl::Status Validate(const orqa::ReaderOptions& o) {
     return absl::InvalidArgumentError("--max-batch-rows: expected 0..100000");
   }
   ORQA_RETURN_IF_ERROR(orqa::ValidateComputeThreads(o.threads));
+  ORQA_RETURN_IF_ERROR(orqa::ValidateCpuLevelCaps());
   if (!o.model_dir.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--model-dir", o.model_dir));
   if (!o.weights_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--weights", o.weights_path));
   return absl::OkStatus();
@@ -73,9 +75,9 @@ int main(int argc, char** argv) {
     orqa::ReaderQuery warm{"warm up", {{0, "the reader warms up", 0.0f}}, 1};
     (*model)->Read({&warm});
     service.SetModel(*model);
-    spdlog::info("loaded reader {} (max_span_width {}, reader_seq_len {}, precision {})", (*model)->version(),
-                 (*model)->config().max_span_width, (*model)->config().reader_seq_len,
-                 orqa::PrecisionName(options.precision));
+    spdlog::info("loaded reader {} (max_span_width {}, reader_seq_len {})", (*model)->version(),
+                 (*model)->config().max_span_width, (*model)->config().reader_seq_len);
+    spdlog::info("{}; CPU level {}", (*model)->arithmetic(), orqa::DescribeCpuLevel());
   }
   host.AddService(&service);
   service.OnReady([&host](bool ready) { host.SetServing("", ready); });

@@ -128,6 +128,7 @@ void ReaderService::FillInfo(orqa::v1::ReaderInfo* info) const {
   info->set_reader_seq_len(model->config().reader_seq_len);
   info->mutable_model()->set_version(model->version());
   info->mutable_model()->set_path(model->weights_path());
+  info->set_arithmetic(model->arithmetic());
   std::lock_guard<std::mutex> lock(mu_);
   info->mutable_model()->set_loaded_at_unix_s(loaded_at_unix_s_);
 }

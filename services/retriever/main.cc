@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/batching/batcher_flags.h"
+#include "common/index/flat_scan.h"
+#include "common/infra/cpu_level.h"
 #include "common/infra/tensor_allocator.h"
 #include "common/infra/logging.h"
 #include "common/infra/main_util.h"
@@ -39,6 +41,7 @@ absl::Status Validate(const orqa::RetrieverOptions& o) {
         absl::StrCat("--scan-max-queries: expected >= 0, got ", o.searcher.scan_max_queries));
   }
   ORQA_RETURN_IF_ERROR(orqa::ValidateComputeThreads(o.threads));
+  ORQA_RETURN_IF_ERROR(orqa::ValidateCpuLevelCaps());
   ORQA_RETURN_IF_ERROR(orqa::ValidateBatcherOptions(o.batching));
   if (!o.model_dir.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--model-dir", o.model_dir));
   if (!o.weights_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--weights", o.weights_path));
@@ -111,11 +114,13 @@ int main(int argc, char** argv) {
                                           nullptr, options.shard_index, options.num_shards, options.searcher);
     if (!state.ok()) return orqa::ReportFatal(kProgram, state.status());
     service.SetState(*state);
-    spdlog::info("loaded shard {}/{}: blocks [{}, {}) of {}, dim {}, {} index, embedder {} in {:.1f} s",
+    spdlog::info("loaded shard {}/{}: blocks [{}, {}) of {}, dim {}, {} index ({} scan), embedder {} in {:.1f} s",
                  options.shard_index, options.num_shards, (*state)->first_block_id,
                  (*state)->first_block_id + (*state)->searcher->size(), (*state)->total_blocks,
-                 (*state)->searcher->dim(), (*state)->searcher->type(), (*state)->embedder->version(),
+                 (*state)->searcher->dim(), (*state)->searcher->type(), orqa::ScanKernelName(),
+                 (*state)->embedder->version(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    spdlog::info("{}; CPU level {}", (*state)->embedder->arithmetic(), orqa::DescribeCpuLevel());
   }
   if (!options.bm25_index.empty()) {
     auto bm25 = orqa::Bm25Index::Open(options.bm25_index, {options.bm25_k1, options.bm25_b});

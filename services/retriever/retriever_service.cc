@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/batching/batching_metrics.h"
+#include "common/index/flat_scan.h"
 #include "common/infra/deadline.h"
 #include "common/infra/request_validation.h"
 #include "common/infra/status_util.h"
@@ -265,7 +266,9 @@ void RetrieverService::FillInfo(const RetrieverState* s, orqa::v1::RetrieverInfo
   info->set_index_type(options_.searcher.type);
   info->set_ready(s != nullptr);
   info->set_has_sparse(bm25_ != nullptr);
+  info->set_scan_kernel(ScanKernelName());
   if (!s) return;
+  info->set_arithmetic(s->embedder->arithmetic());
   info->set_first_block_id(s->first_block_id);
   info->set_num_blocks(s->searcher->size());
   info->set_dim(s->searcher->dim());
@@ -303,7 +306,8 @@ grpc::Status RetrieverService::Reload(grpc::ServerContext*, const orqa::v1::Relo
   }
   SetState(*state);
   reloads_->Add({{"result", "ok"}}).Increment();
-  spdlog::info("reloaded in {:.0f} ms: embedder {}, embeddings {}", MsSince(t0), (*state)->embedder->version(),
+  spdlog::info("reloaded in {:.0f} ms: embedder {} ({}), embeddings {}", MsSince(t0), (*state)->embedder->version(),
+               (*state)->embedder->arithmetic(),
                (*state)->embeddings_version);
   if (on_ready_) on_ready_(true);
   FillInfo(state->get(), response->mutable_info());

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_split.h"
+#include "common/infra/cpu_level.h"
 #include "common/infra/tensor_allocator.h"
 #include "common/infra/logging.h"
 #include "common/infra/main_util.h"
@@ -125,6 +126,7 @@ int main(int argc, char** argv) {
     st = absl::InvalidArgumentError("--queue-limit: expected 0..100000");
   }
   if (st.ok()) st = orqa::ValidateComputeThreads(options.threads);
+  if (st.ok()) st = orqa::ValidateCpuLevelCaps();
   if (st.ok() && (options.retriever_attempts < 1 || options.retriever_attempts > 20)) {
     st = absl::InvalidArgumentError("--retriever-attempts: expected 1..20");
   }

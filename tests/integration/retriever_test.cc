@@ -15,13 +15,16 @@
 #include <cstring>
 
 #include "common/index/embeddings.h"
+#include "common/index/flat_scan.h"
 #include "common/index/searcher.h"
 #include "common/index/topk_merge.h"
 #include "common/io/safetensors.h"
+#include "common/model/onednn_matmul.h"
 #include "common/model/realm_config.h"
 #include "common/model/text_embedder.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "orqa/v1/openqa.grpc.pb.h"
+#include "orqa/v1/reader.grpc.pb.h"
 #include "orqa/v1/retriever.grpc.pb.h"
 #include "tests/integration/health_probe.h"
 #include "tests/integration/http_client.h"
@@ -203,6 +206,71 @@ TEST_F(RetrieverTest, FixtureQuestionsGetTheGoldenTopK) {
             << resp.blocks(j).retrieval_score();
       }
     }
+  }
+}
+
+// Every --precision starts on this CPU, whatever it is capped to
+// (ORQA_MAX_CPU_ISA), says in its log and GetInfo what it runs, and embeds
+// questions within that arithmetic's tolerance of fp32 (relative to the
+// largest |value|: ModelParity's bounds, the int8 one scaled by the weights'
+// code range); the bf16 and int8 indexes scan at the same kernel level.
+TEST_F(RetrieverTest, EveryPrecisionStartsSaysWhatRunsAndStaysWithinItsTolerance) {
+  auto fp32 = TextEmbedder::Load(*fixture_, Weights());
+  ASSERT_TRUE(fp32.ok()) << fp32.status();
+  const std::vector<std::string> qs(questions_.begin(), questions_.begin() + 20);
+  const std::vector<float> want = (*fp32)->EmbedQuestions(qs);
+  double largest = 0;
+  for (float v : want) largest = std::max(largest, static_cast<double>(std::fabs(v)));
+  for (Precision p : {Precision::kFP32, Precision::kBF16, Precision::kInt8}) {
+    const std::string name = PrecisionName(p);
+    SCOPED_TRACE(name);
+    const PrecisionPlan plan = PlanPrecision(p);
+    const double bound = plan.dense == Precision::kFP32   ? 1e-5
+                         : plan.dense == Precision::kBF16 ? 0.04
+                                                          : 0.08 * 127.0 / plan.int8_weight_max;
+    auto args = SquadArgs();
+    args.push_back("--precision=" + name);
+    args.push_back(std::string("--index-type=") + (p == Precision::kFP32 ? "flat" : name));
+    Retriever r(*dir_, "precision-" + name, args);
+    grpc::ClientContext ctx;
+    orqa::v1::RetrieverInfo info;
+    ASSERT_TRUE(r.stub().GetInfo(&ctx, {}, &info).ok());
+    EXPECT_EQ(info.arithmetic(), plan.summary);
+    EXPECT_EQ(info.scan_kernel(), ScanKernelName());
+    EXPECT_NE(ReadFile(*dir_ + "/precision-" + name + ".log").find(plan.summary), std::string::npos);
+    double worst = 0;
+    for (size_t q = 0; q < qs.size(); ++q) {
+      orqa::v1::RetrieveResponse resp;
+      ASSERT_TRUE(r.Retrieve(qs[q], 5, &resp, true).ok());
+      ASSERT_EQ(resp.query_vector_size(), dim_);
+      ASSERT_EQ(resp.blocks_size(), 5);
+      for (int j = 0; j < dim_; ++j) {
+        worst = std::max(worst, std::fabs(resp.query_vector(j) - want[q * dim_ + j]) / largest);
+      }
+    }
+    std::printf("%s: %s; question embeddings within %.4g of fp32 (bound %.4g)\n", name.c_str(), plan.summary.c_str(),
+                worst, bound);
+    EXPECT_LE(worst, bound);
+    // The reader at the same precision starts and says the same.
+    Process reader;
+    const int port = PickFreePort();
+    const std::string log = *dir_ + "/precision-reader-" + name + ".log";
+    ASSERT_TRUE(reader.Start({Bin("orqa-reader"), "--grpc-port=" + std::to_string(port),
+                              "--metrics-port=" + std::to_string(PickFreePort()), "--model-dir=" + *fixture_,
+                              "--weights=" + Weights(), "--precision=" + name},
+                             log));
+    const std::string address = "127.0.0.1:" + std::to_string(port);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!IsServing(address) && reader.running() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    ASSERT_TRUE(IsServing(address)) << ReadFile(log);
+    auto stub = orqa::v1::Reader::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext rctx;
+    orqa::v1::ReaderInfo rinfo;
+    ASSERT_TRUE(stub->GetInfo(&rctx, {}, &rinfo).ok());
+    EXPECT_EQ(rinfo.arithmetic(), plan.summary);
+    EXPECT_EQ(reader.StopAndWait(SIGTERM, milliseconds(15000)), 0) << ReadFile(log);
   }
 }
 

@@ -77,13 +77,25 @@ INSTANTIATE_TEST_SUITE_P(Types, ExactSearchers,
                                            std::make_pair(std::string("int8"), 2),
                                            std::make_pair(std::string("torch"), 1)));
 
-// The scan kernels against a plain double-precision loop: every dimension
-// remainder of the 16-lane kernel, query groups below, at and above one pass
-// (kMaxScanQueries) and row counts that leave partial 16-row blocks.
+// The levels the scan kernels can run at here (every level up to
+// KernelCpuLevel(), which ORQA_MAX_CPU_ISA caps), plain loops first.
+std::vector<CpuLevel> ScanLevels() {
+  std::vector<CpuLevel> levels;
+  for (CpuLevel l : {CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kAvx512Vnni}) {
+    if (l <= KernelCpuLevel()) levels.push_back(l);
+  }
+  return levels;
+}
+
+// The scan kernels against a plain double-precision loop at every level this
+// CPU runs: every dimension remainder of the 16-lane kernels, query groups
+// below, at and above one pass (kMaxScanQueries) and row counts that leave
+// partial 16-row blocks. int8 scores are the exact code products with the
+// question's own codes at every level.
 TEST(FlatScan, KernelsEqualAPlainLoopForAnyShape) {
-  for (bool portable : {false, true}) {
-    ForcePortableScanForTesting(portable);
-    for (int d : {1, 7, 16, 20, 128, 129}) {
+  for (CpuLevel level : ScanLevels()) {
+    CapScanLevelForTesting(level);
+    for (int d : {1, 7, 16, 20, 33, 128, 129}) {
       for (int64_t n : {int64_t{1}, int64_t{15}, int64_t{37}, int64_t{1000}}) {
         std::vector<float> data, queries;
         EmbeddingMatrix m = RandomMatrix(n, d, &data);
@@ -95,8 +107,6 @@ TEST(FlatScan, KernelsEqualAPlainLoopForAnyShape) {
         std::vector<float> scales(n);
         std::vector<int32_t> sums(n);
         QuantizeRowsInt8(data.data(), n, d, i8.data(), scales.data(), sums.data());
-        // The VNNI kernel scores the codes against the question's own int8 codes.
-        const bool vnni = !portable && std::string(ScanKernelName()) == "avx512+vnni";
         for (const std::string codec : {"fp32", "bf16", "int8"}) {
           const int k = static_cast<int>(std::min<int64_t>(n, 9));
           std::vector<ScanTopK> tops(nq, ScanTopK(k));
@@ -113,7 +123,7 @@ TEST(FlatScan, KernelsEqualAPlainLoopForAnyShape) {
             QuantizeQueryInt8(queries.data() + q * d, d, q_codes.data(), &q_scale);
             std::vector<std::pair<double, int64_t>> want;
             for (int64_t r = 0; r < n; ++r) {
-              if (codec == "int8" && vnni) {  // exact integer products, then the kernel's two float products
+              if (codec == "int8") {  // exact integer products, then the kernel's two float products
                 int32_t dot = 0;
                 for (int j = 0; j < d; ++j) dot += int32_t{i8[r * d + j]} * q_codes[j];
                 want.emplace_back(-double(float(dot) * (scales[r] * q_scale)), r + 100);
@@ -124,36 +134,69 @@ TEST(FlatScan, KernelsEqualAPlainLoopForAnyShape) {
                 uint32_t bits = static_cast<uint32_t>(bf[r * d + j]) << 16;
                 float w;
                 std::memcpy(&w, &bits, 4);
-                const double x = codec == "bf16" ? w : codec == "int8" ? i8[r * d + j] : data[r * d + j];
-                acc += x * queries[q * d + j];
+                acc += (codec == "bf16" ? w : data[r * d + j]) * double{queries[q * d + j]};
               }
-              if (codec == "int8") acc *= scales[r];
               want.emplace_back(-acc, r + 100);
             }
             std::sort(want.begin(), want.end());
             ScoredIds got = tops[q].Sorted();
             ASSERT_EQ(got.ids.size(), static_cast<size_t>(k));
             for (int j = 0; j < k; ++j) {
-              const std::string where = (portable ? std::string("portable ") : ScanKernelName() + std::string(" ")) + codec +
-                                        " d " + std::to_string(d) + " n " + std::to_string(n) + " q " +
-                                        std::to_string(q) + " rank " + std::to_string(j);
+              const std::string where = std::string(ScanKernelName()) + " " + codec + " d " + std::to_string(d) +
+                                        " n " + std::to_string(n) + " q " + std::to_string(q) + " rank " +
+                                        std::to_string(j);
               ASSERT_EQ(got.ids[j], want[j].second) << where;
-              ASSERT_NEAR(got.scores[j], -want[j].first, 1e-5 * std::sqrt(double(d))) << where;
+              if (codec == "int8") {
+                ASSERT_EQ(got.scores[j], static_cast<float>(-want[j].first)) << where;
+              } else {
+                ASSERT_NEAR(got.scores[j], -want[j].first, 1e-5 * std::sqrt(double(d))) << where;
+              }
             }
           }
         }
       }
     }
   }
-  ForcePortableScanForTesting(false);
+  CapScanLevelForTesting(CpuLevel::kAmx);
+}
+
+// A fleet of mixed CPUs returns the same results: the AVX2 kernels score
+// every fp32 and bf16 row bit for bit as the AVX-512 ones (the same lanes,
+// fused products and reduction order).
+TEST(FlatScan, Avx2AndAvx512ScoreBitForBitTheSame) {
+  if (KernelCpuLevel() < CpuLevel::kAvx512) {
+    GTEST_SKIP() << "skipped: needs avx512 (this CPU runs " << DescribeCpuLevel() << ")";
+  }
+  for (int d : {5, 16, 33, 128, 200}) {
+    std::vector<float> data, queries;
+    RandomMatrix(53, d, &data);
+    RandomMatrix(3, d, &queries);
+    std::vector<uint16_t> bf(data.size());
+    ToBFloat16(data.data(), static_cast<int64_t>(data.size()), bf.data());
+    for (bool bf16 : {false, true}) {
+      std::vector<ScoredIds> results;
+      for (CpuLevel level : {CpuLevel::kAvx2, CpuLevel::kAvx512}) {
+        CapScanLevelForTesting(level);
+        std::vector<ScanTopK> tops(3, ScanTopK(53));
+        if (bf16) ScanBFloat16(bf.data(), 53, d, queries.data(), 3, 0, tops.data());
+        else ScanFloat32(data.data(), 53, d, queries.data(), 3, 0, tops.data());
+        for (const auto& t : tops) results.push_back(t.Sorted());
+      }
+      for (int q = 0; q < 3; ++q) {
+        EXPECT_EQ(results[q].ids, results[3 + q].ids) << "d " << d << (bf16 ? " bf16" : " fp32");
+        EXPECT_EQ(results[q].scores, results[3 + q].scores) << "d " << d << (bf16 ? " bf16" : " fp32");
+      }
+    }
+  }
+  CapScanLevelForTesting(CpuLevel::kAmx);
 }
 
 // A row's score does not depend on the rows scanned with it (the re-ranking
 // of the compressed searchers scores rows one by one), and so the bf16 and
 // int8 searchers return exactly the flat searcher's scores.
 TEST(FlatScan, ARowScoresTheSameAloneAndInABlock) {
-  for (bool portable : {false, true}) {
-    ForcePortableScanForTesting(portable);
+  for (CpuLevel level : ScanLevels()) {
+    CapScanLevelForTesting(level);
     for (int d : {7, 128}) {
       std::vector<float> data, queries;
       RandomMatrix(37, d, &data);
@@ -165,12 +208,12 @@ TEST(FlatScan, ARowScoresTheSameAloneAndInABlock) {
         for (int j = 0; j < 37; ++j) {
           ScanTopK alone(1);
           ScanFloat32(data.data() + got.ids[j] * d, 1, d, queries.data() + q * d, 1, got.ids[j], &alone);
-          ASSERT_EQ(alone.Sorted().scores[0], got.scores[j]) << "d " << d << " row " << got.ids[j];
+          ASSERT_EQ(alone.Sorted().scores[0], got.scores[j]) << ScanKernelName() << " d " << d << " row " << got.ids[j];
         }
       }
     }
   }
-  ForcePortableScanForTesting(false);
+  CapScanLevelForTesting(CpuLevel::kAmx);
   std::vector<float> data, queries;
   EmbeddingMatrix m = RandomMatrix(5003, 128, &data);
   RandomMatrix(9, 128, &queries);

@@ -328,7 +328,11 @@ TEST(ModelParity, LowerPrecisionStaysWithinItsStatedToleranceOfTheGoldens) {
     Precision precision;
     double projection, reader_logits;  // largest error / largest |golden|
   };
-  for (const Bound& b : {Bound{Precision::kBF16, 0.04, 0.015}, Bound{Precision::kInt8, 0.08, 0.04}}) {
+  // int8 weights with 7-bit codes (CPUs without VNNI: PrecisionPlan) have
+  // twice the rounding step, and twice the bound (measured at avx512: 8.84 %
+  // and 1.54 %; at avx2, where oneDNN's fp32 attention follows, 6.72 % and 1.60 %).
+  const double int8_step = 127.0 / PlanPrecision(Precision::kInt8).int8_weight_max;
+  for (const Bound& b : {Bound{Precision::kBF16, 0.04, 0.015}, Bound{Precision::kInt8, 0.08 * int8_step, 0.04 * int8_step}}) {
     SCOPED_TRACE(PrecisionName(b.precision));
     auto emb = LoadedEmbedder(F().config);
     emb->eval();
