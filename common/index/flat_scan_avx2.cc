@@ -111,6 +111,9 @@ ORQA_AVX2 inline int32_t SumEight(__m256i v) {
   return _mm_cvtsi128_si32(x);
 }
 
+// The question's chunks a scan keeps in registers (d ≤ 256; longer rows load them per row).
+constexpr int kChunks = 8;
+
 }  // namespace
 
 void ScanFloat32Avx2(const float* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
@@ -125,7 +128,7 @@ void ScanBFloat16Avx2(const uint16_t* rows, int64_t n, int d, const float* queri
 
 ORQA_AVX2 void ScanInt8Avx2(const int8_t* rows, const float* row_scales, int64_t n, int d, const Int8Queries& q,
                             int64_t id_base, ScanTopK* tops) {
-  const int full = d / 32, rest = d % 32, padded = (d + 31) / 32 * 32;
+  const int chunks = (d + 31) / 32, padded = chunks * 32, rest = d % 32;
   // Per query: |codes| then codes, each zero-padded to a multiple of 32.
   std::vector<int8_t> qa(static_cast<size_t>(q.nq) * padded, 0), qc(static_cast<size_t>(q.nq) * padded, 0);
   for (int i = 0; i < q.nq; ++i) {
@@ -135,29 +138,58 @@ ORQA_AVX2 void ScanInt8Avx2(const int8_t* rows, const float* row_scales, int64_t
       qa[static_cast<size_t>(i) * padded + j] = static_cast<int8_t>(c < 0 ? -c : c);
     }
   }
-  alignas(32) int8_t tail[32];
+  // A block's rows with their tails zero-padded, when d is not a multiple of 32;
+  // two rows at a time share the question's registers.
+  std::vector<int8_t> padded_block(rest ? static_cast<size_t>(kBlock) * padded : 0, 0);
   alignas(32) float s[kBlock];
   for (int64_t i = 0; i < n; i += kBlock) {
     const int count = static_cast<int>(std::min<int64_t>(kBlock, n - i));
+    const int8_t* block = rows + i * d;
+    int stride = d;
+    if (rest) {
+      for (int r = 0; r < count; ++r) std::memcpy(&padded_block[static_cast<size_t>(r) * padded], block + r * d, d);
+      block = padded_block.data();
+      stride = padded;
+    }
     for (int j = 0; j < q.nq; ++j) {
       const int8_t* a = qa.data() + static_cast<size_t>(j) * padded;
       const int8_t* c = qc.data() + static_cast<size_t>(j) * padded;
-      for (int r = 0; r < count; ++r) {
-        const int8_t* row = rows + (i + r) * d;
-        __m256i acc = _mm256_setzero_si256();
-        for (int k = 0; k < full; ++k) {
-          acc = DotStep(acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + k * 32)),
-                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k * 32)),
-                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k * 32)));
+      if (chunks <= kChunks) {
+        __m256i va[kChunks], vc[kChunks];
+        for (int k = 0; k < chunks; ++k) {
+          va[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + k * 32));
+          vc[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k * 32));
         }
-        if (rest) {
-          std::memset(tail, 0, sizeof tail);
-          std::memcpy(tail, row + full * 32, rest);
-          acc = DotStep(acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + full * 32)),
-                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + full * 32)),
-                        _mm256_load_si256(reinterpret_cast<const __m256i*>(tail)));
+        int r = 0;
+        for (; r + 2 <= count; r += 2) {
+          const int8_t* r0 = block + static_cast<int64_t>(r) * stride;
+          __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+          for (int k = 0; k < chunks; ++k) {
+            acc0 = DotStep(acc0, va[k], vc[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + k * 32)));
+            acc1 = DotStep(acc1, va[k], vc[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + stride + k * 32)));
+          }
+          s[r] = Int8Score(SumEight(acc0), row_scales[i + r], q.scales[j]);
+          s[r + 1] = Int8Score(SumEight(acc1), row_scales[i + r + 1], q.scales[j]);
         }
-        s[r] = Int8Score(SumEight(acc), row_scales[i + r], q.scales[j]);
+        for (; r < count; ++r) {
+          const int8_t* row = block + static_cast<int64_t>(r) * stride;
+          __m256i acc = _mm256_setzero_si256();
+          for (int k = 0; k < chunks; ++k) {
+            acc = DotStep(acc, va[k], vc[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k * 32)));
+          }
+          s[r] = Int8Score(SumEight(acc), row_scales[i + r], q.scales[j]);
+        }
+      } else {
+        for (int r = 0; r < count; ++r) {
+          const int8_t* row = block + static_cast<int64_t>(r) * stride;
+          __m256i acc = _mm256_setzero_si256();
+          for (int k = 0; k < chunks; ++k) {
+            acc = DotStep(acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + k * 32)),
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k * 32)),
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k * 32)));
+          }
+          s[r] = Int8Score(SumEight(acc), row_scales[i + r], q.scales[j]);
+        }
       }
       Offer(s, count, id_base + i, &tops[j]);
     }

@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
   std::string precision = "fp32";
   flags.String("precision", &precision,
                "Reader encoder arithmetic: fp32 (matches the reference), bf16 or int8 (oneDNN: int8 weights per "
-               "output channel, activations per call); also applied to models Reload loads.");
+               "output channel, activations per call); also applied to models Reload loads. Where this CPU has no "
+               "such product (bf16 below AVX-512) the closest one runs; the log and GetInfo say which.");
   if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
 
   absl::Status st = Validate(options);

@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
   orqa::AddComputeThreadFlags(flags, &options.threads, /*with_search=*/true);
   std::string precision = "fp32";
   flags.String("precision", &precision,
-               "Question embedder arithmetic: fp32 (matches the reference), bf16 or int8; also for Reload.");
+               "Question embedder arithmetic: fp32 (matches the reference), bf16 or int8; also for Reload. Where "
+               "this CPU has no such product (bf16 below AVX-512) the closest one runs; the log and GetInfo say which.");
   orqa::AddBatcherFlags(flags, &options.batching, "Retrieve");
   flags.String("bm25-index", &options.bm25_index, "BM25 index of the same block store (orqa build-bm25): sparse retrieval.");
   flags.Double("bm25-k1", &options.bm25_k1, "BM25 k1.");

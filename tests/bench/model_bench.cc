@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   }
   embedder->realm->SetPrecision(*precision);
   reader->realm->SetPrecision(*precision);
+  std::printf("arithmetic: %s\n", embedder->realm->precision_plan().summary.c_str());
   auto ids = [&](int64_t b, int64_t l) { return torch::randint(1000, 30000, {b, l}, torch::kLong); };
   auto ones = [](int64_t b, int64_t l) { return torch::ones({b, l}, torch::kLong); };
   auto zeros = [](int64_t b, int64_t l) { return torch::zeros({b, l}, torch::kLong); };
