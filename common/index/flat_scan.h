@@ -7,6 +7,7 @@
 // at once, so it costs a vector compare per block unless a row enters the list.
 
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -67,13 +68,16 @@ void QuantizeQueryInt8(const float* x, int d, int8_t* out, float* scale);
 /// Rounds `count` fp32 values to bf16, to nearest with ties to even (NaN stays NaN).
 void ToBFloat16(const float* in, int64_t count, uint16_t* out);
 
-/// The kernels' level here: "avx512+vnni", "avx512", "avx2" or "portable"
-/// (plain C++ loops) — KernelCpuLevel(), so ORQA_MAX_CPU_ISA caps it. The
-/// fp32 and bf16 scans score bit for bit the same at avx2 and the AVX-512
-/// levels; every level's int8 scores are equal.
-const char* ScanKernelName();
+/// The scan kernels chosen here: "avx512+vnni", "avx512", "avx2" or
+/// "portable" (plain C++ loops), or one per codec ("fp32 avx2, bf16 avx2,
+/// int8 avx2") — at most KernelCpuLevel() (ORQA_MAX_CPU_ISA caps it), and
+/// where the CPU has AVX-512 the faster of its kernel and the AVX2 one, timed
+/// once per process. Every level scores alike: the fp32 and bf16 scans bit for
+/// bit at avx2 and the AVX-512 levels, the int8 scan everywhere.
+std::string ScanKernelName();
 
-/// Tests: the scans run at most at `cap` (CpuLevel::kAmx: no cap).
+/// Tests: the scans run the kernels of `cap` (or the widest below it), with
+/// no timing (CpuLevel::kAmx: back to the chosen ones).
 void CapScanLevelForTesting(CpuLevel cap);
 
 }  // namespace orqa

@@ -123,8 +123,8 @@ Kind KindOf(Epilogue e) {
 }
 
 // Per-tensor symmetric int8 codes of x (fp32 or bf16, [rows, cols] contiguous):
-// the scale max|x| / 127 and round(x / scale) — two passes (AVX-512 where the
-// CPU has it), the rows split over LibTorch's threads.
+// the scale max|x| / 127 and round(x / scale) — two passes (AVX-512 or AVX2
+// as the CPU allows), the rows split over LibTorch's threads.
 float AbsMax(const torch::Tensor& x);
 void QuantizeInt8(const torch::Tensor& x, float inv_scale, int8_t* out);
 

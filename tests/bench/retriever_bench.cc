@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
   std::printf("orqa retriever benchmark: %lld x %d float32 (%.2f GB), threads: OpenMP %d, OpenBLAS %d; "
               "this machine reads %.1f GB/s with %d threads (measured now)\n",
               static_cast<long long>(rows), dim, rows * dim * 4 / 1e9, threads, blas_threads, bandwidth, threads);
-  std::printf("synthetic file written in %.1f s; scan kernel: %s\n", write_s, orqa::ScanKernelName());
+  std::printf("synthetic file written in %.1f s; scan kernel: %s\n", write_s, orqa::ScanKernelName().c_str());
   std::printf("%-6s %10s %6s %6s %14s %14s %12s %8s %10s %10s\n", "index", "build_s", "batch", "k", "ms/query",
               "ms/batch", "GB/s", "% of bw", "recall@100", "speed-up");
   std::vector<std::vector<int64_t>> exact_top100;

@@ -142,7 +142,7 @@ TEST(FlatScan, KernelsEqualAPlainLoopForAnyShape) {
             ScoredIds got = tops[q].Sorted();
             ASSERT_EQ(got.ids.size(), static_cast<size_t>(k));
             for (int j = 0; j < k; ++j) {
-              const std::string where = std::string(ScanKernelName()) + " " + codec + " d " + std::to_string(d) +
+              const std::string where = ScanKernelName() + " " + codec + " d " + std::to_string(d) +
                                         " n " + std::to_string(n) + " q " + std::to_string(q) + " rank " +
                                         std::to_string(j);
               ASSERT_EQ(got.ids[j], want[j].second) << where;
