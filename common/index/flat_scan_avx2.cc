@@ -104,11 +104,14 @@ ORQA_AVX2 inline __m256i DotStep(__m256i acc, __m256i q_abs, __m256i q_codes, __
   return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 
-ORQA_AVX2 inline int32_t SumEight(__m256i v) {
-  __m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 0, 3, 2)));
-  x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(x);
+// The sums of eight rows' 8-lane int32 accumulators, one lane each (exact:
+// integer additions in any order).
+ORQA_AVX2 inline __m256i ReduceEightInt(const __m256i* v) {
+  const __m256i t0 = _mm256_hadd_epi32(v[0], v[1]), t1 = _mm256_hadd_epi32(v[2], v[3]);
+  const __m256i t2 = _mm256_hadd_epi32(v[4], v[5]), t3 = _mm256_hadd_epi32(v[6], v[7]);
+  const __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = _mm256_hadd_epi32(t2, t3);
+  // u0: rows 0-3 in each 128-bit half (low and high halves' partial sums), u1: rows 4-7.
+  return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
 }
 
 // The question's chunks a scan keeps in registers (d ≤ 256; longer rows load them per row).
@@ -138,10 +141,12 @@ ORQA_AVX2 void ScanInt8Avx2(const int8_t* rows, const float* row_scales, int64_t
       qa[static_cast<size_t>(i) * padded + j] = static_cast<int8_t>(c < 0 ? -c : c);
     }
   }
-  // A block's rows with their tails zero-padded, when d is not a multiple of 32;
-  // two rows at a time share the question's registers.
+  // A block's rows with their tails zero-padded when d is not a multiple of
+  // 32, and its scales (zero past the last row).
   std::vector<int8_t> padded_block(rest ? static_cast<size_t>(kBlock) * padded : 0, 0);
+  alignas(32) float scales[kBlock];
   alignas(32) float s[kBlock];
+  __m256i acc[kBlock];
   for (int64_t i = 0; i < n; i += kBlock) {
     const int count = static_cast<int>(std::min<int64_t>(kBlock, n - i));
     const int8_t* block = rows + i * d;
@@ -151,47 +156,47 @@ ORQA_AVX2 void ScanInt8Avx2(const int8_t* rows, const float* row_scales, int64_t
       block = padded_block.data();
       stride = padded;
     }
+    for (int r = 0; r < kBlock; ++r) scales[r] = r < count ? row_scales[i + r] : 0.0f;
     for (int j = 0; j < q.nq; ++j) {
       const int8_t* a = qa.data() + static_cast<size_t>(j) * padded;
       const int8_t* c = qc.data() + static_cast<size_t>(j) * padded;
-      if (chunks <= kChunks) {
+      for (int r = 0; r < kBlock; ++r) acc[r] = _mm256_setzero_si256();
+      if (chunks <= kChunks) {  // the question in registers
         __m256i va[kChunks], vc[kChunks];
         for (int k = 0; k < chunks; ++k) {
           va[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + k * 32));
           vc[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k * 32));
         }
-        int r = 0;
-        for (; r + 2 <= count; r += 2) {
-          const int8_t* r0 = block + static_cast<int64_t>(r) * stride;
-          __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-          for (int k = 0; k < chunks; ++k) {
-            acc0 = DotStep(acc0, va[k], vc[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + k * 32)));
-            acc1 = DotStep(acc1, va[k], vc[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + stride + k * 32)));
-          }
-          s[r] = Int8Score(SumEight(acc0), row_scales[i + r], q.scales[j]);
-          s[r + 1] = Int8Score(SumEight(acc1), row_scales[i + r + 1], q.scales[j]);
-        }
-        for (; r < count; ++r) {
+        for (int r = 0; r < count; ++r) {
           const int8_t* row = block + static_cast<int64_t>(r) * stride;
-          __m256i acc = _mm256_setzero_si256();
+          __m256i x = _mm256_setzero_si256();
           for (int k = 0; k < chunks; ++k) {
-            acc = DotStep(acc, va[k], vc[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k * 32)));
+            x = DotStep(x, va[k], vc[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k * 32)));
           }
-          s[r] = Int8Score(SumEight(acc), row_scales[i + r], q.scales[j]);
+          acc[r] = x;
         }
       } else {
         for (int r = 0; r < count; ++r) {
           const int8_t* row = block + static_cast<int64_t>(r) * stride;
-          __m256i acc = _mm256_setzero_si256();
+          __m256i x = _mm256_setzero_si256();
           for (int k = 0; k < chunks; ++k) {
-            acc = DotStep(acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + k * 32)),
-                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k * 32)),
-                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k * 32)));
+            x = DotStep(x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + k * 32)),
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k * 32)),
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k * 32)));
           }
-          s[r] = Int8Score(SumEight(acc), row_scales[i + r], q.scales[j]);
+          acc[r] = x;
         }
       }
-      Offer(s, count, id_base + i, &tops[j]);
+      // Int8Score's arithmetic, eight rows at once: float(dot) · (row scale · question scale).
+      const __m256 qs = _mm256_set1_ps(q.scales[j]), t = _mm256_set1_ps(tops[j].threshold());
+      int above = 0;
+      for (int h = 0; h < 2; ++h) {
+        const __m256 score = _mm256_mul_ps(_mm256_cvtepi32_ps(ReduceEightInt(acc + 8 * h)),
+                                           _mm256_mul_ps(_mm256_load_ps(scales + 8 * h), qs));
+        _mm256_store_ps(s + 8 * h, score);
+        above |= _mm256_movemask_ps(_mm256_cmp_ps(score, t, _CMP_GT_OQ)) << (8 * h);
+      }
+      if (above) Offer(s, count, id_base + i, &tops[j]);
     }
   }
 }
