@@ -1,5 +1,6 @@
 #include "services/trainer/pretrain_common.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <fstream>
@@ -82,6 +83,13 @@ absl::StatusOr<PretrainStart> LoadPretrainStart(const std::string& dir, const st
       s.embedder->Load(SelectSubmodule(s.state, "embedder.", {"realm.", "cls."}), "embedder.", m->weights_path);
   if (!st.ok()) return st;
   return s;
+}
+
+void InitFreshHeadTransform(const torch::Tensor& weight, const torch::Tensor& bias, int64_t seed) {
+  torch::NoGradGuard g;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + 1);
+  weight.normal_(0, 0.02, gen);
+  bias.zero_();
 }
 
 }  // namespace orqa

@@ -57,4 +57,11 @@ struct PretrainStart {
 };
 absl::StatusOr<PretrainStart> LoadPretrainStart(const std::string& dir, const std::string& weights);
 
+/// A masked-LM head the starting weights do not hold (e.g. an `orqa
+/// init-model` model): its transform's weight N(0, 0.02) drawn from the job's
+/// seed, its bias zero. Not from the process's generator, whose state differs
+/// between a trainer and each data-parallel rank: every rank, and one trainer
+/// alone, start from the same head.
+void InitFreshHeadTransform(const torch::Tensor& weight, const torch::Tensor& bias, int64_t seed);
+
 }  // namespace orqa

@@ -29,9 +29,6 @@ struct MlmHeadImpl : torch::nn::Module {
     LayerNorm = transform->register_module(
         "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
     bias = register_parameter("bias", torch::zeros({c.vocab_size}));
-    torch::NoGradGuard g;
-    dense->weight.normal_(0, 0.02);
-    dense->bias.zero_();
   }
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& word_embeddings) {
     auto h = LayerNorm(Activation(act, dense(hidden)));
@@ -50,7 +47,11 @@ class MlmTask final : public TrainingTask {
       : spec_(spec), s_(std::move(start)), corpus_(std::move(corpus)), order_(corpus_.size(), spec.seed()),
         head_(s_.config) {
     StateDict head_state = SelectSubmodule(s_.state, "embedder.cls.predictions.", {"transform.", "bias"});
-    if (!head_state.empty()) load_status_ = LoadModule(*head_, head_state, "embedder.cls.predictions.", {"decoder."}, "start");
+    if (!head_state.empty()) {
+      load_status_ = LoadModule(*head_, head_state, "embedder.cls.predictions.", {"decoder."}, "start");
+    } else {
+      InitFreshHeadTransform(head_->dense->weight, head_->dense->bias, spec.seed());
+    }
   }
   absl::Status load_status() const { return load_status_; }
 

@@ -128,7 +128,8 @@ class IndexRefresher {
 
 // The knowledge-augmented encoder's starting weights: the reader's BERT, and
 // the reader's MLM head or else the embedder's (PRETRAIN_MLM's), or else a new one.
-absl::Status LoadEncoder(const StateDict& state, const std::string& source, RealmKnowledgeAugEncoder& encoder) {
+absl::Status LoadEncoder(const StateDict& state, const std::string& source, int64_t seed,
+                         RealmKnowledgeAugEncoder& encoder) {
   StateDict enc;
   for (const auto& [k, v] : state) {
     if (k.rfind("reader.realm.", 0) == 0) enc[k.substr(7)] = v;
@@ -149,8 +150,7 @@ absl::Status LoadEncoder(const StateDict& state, const std::string& source, Real
   }
   if (!head) {
     torch::NoGradGuard g;
-    encoder->transform_dense->weight.normal_(0, 0.02);
-    encoder->transform_dense->bias.zero_();
+    InitFreshHeadTransform(encoder->transform_dense->weight, encoder->transform_dense->bias, seed);
     for (auto& [k, v] : NamedParameters(*encoder, "")) {
       if (k.rfind("cls.", 0) == 0) enc[k] = v.clone();
     }
@@ -172,7 +172,7 @@ class RealmTask final : public TrainingTask {
         last_refresh_(resumed ? -(1LL << 40) : 0),  // resumed: refresh at the first step
         k_(k) {}
 
-  absl::Status Init(const std::string& source) { return LoadEncoder(s_.state, source, encoder_); }
+  absl::Status Init(const std::string& source) { return LoadEncoder(s_.state, source, spec_.seed(), encoder_); }
 
   std::vector<std::pair<std::string, torch::Tensor>> Parameters() override {
     std::vector<std::pair<std::string, torch::Tensor>> named;

@@ -21,6 +21,7 @@
 #include "common/train/word_vectors.h"
 #include "services/trainer/data_order.h"
 #include "services/trainer/job_store.h"
+#include "services/trainer/pretrain_common.h"
 #include "services/trainer/pretrain_examples.h"
 #include "tests/unit/fixture_paths.h"
 
@@ -99,6 +100,25 @@ TEST(WordVectors, WordsOfOneTopicAreEachOthersNeighbours) {
   EXPECT_EQ(TrainWordVectors(c, 40, o).status().message(),
             "word vectors: 40 pieces occur at least 5 times with a positive PMI; need more than 40 (more text, or a "
             "lower minimum count)");
+}
+
+// A masked-LM head the starting weights lack is drawn from the job's seed:
+// whatever the process's generator did before (a trainer alone and each
+// data-parallel rank differ there), the same seed gives the same head.
+TEST(PretrainHeads, AFreshHeadDependsOnTheJobSeedNotTheProcessGenerator) {
+  auto draw = [](uint64_t process_seed, int64_t job_seed) {
+    torch::manual_seed(process_seed);
+    torch::randn({17});  // the process's generator moved on
+    auto w = torch::empty({64, 64}), b = torch::ones({64});
+    InitFreshHeadTransform(w, b, job_seed);
+    EXPECT_EQ(b.abs().sum().item<float>(), 0.0f);
+    return w;
+  };
+  const auto a = draw(1, 42), b = draw(2, 42), c = draw(1, 43);
+  EXPECT_TRUE(torch::equal(a, b));
+  EXPECT_FALSE(torch::equal(a, c));
+  EXPECT_NEAR(a.std().item<double>(), 0.02, 0.002);  // N(0, 0.02), 4,096 draws
+  EXPECT_NEAR(a.mean().item<double>(), 0.0, 0.002);
 }
 
 TEST(AdamW, MatchesLibTorchAdamWOnThreeSteps) {
