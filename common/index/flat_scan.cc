@@ -22,19 +22,14 @@ using scan_internal::Offer;
 
 CpuLevel test_cap = CpuLevel::kAmx;  // kAmx: none (the calibrated choice)
 
-enum class Codec { kFloat32 = 0, kBFloat16 = 1, kInt8 = 2 };
+enum class Codec { kFloat32, kBFloat16, kInt8 };
 
 bool Better(const std::pair<float, int64_t>& a, const std::pair<float, int64_t>& b) {
   return a.first > b.first || (a.first == b.first && a.second < b.second);
 }
 
 inline float Widen(float x) { return x; }
-inline float Widen(uint16_t x) {
-  uint32_t bits = static_cast<uint32_t>(x) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
-}
+inline float Widen(uint16_t x) { return scan_internal::Bf16ToFloat(x); }
 
 template <typename Row>
 void ScanPortable(const Row* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base, ScanTopK* tops) {
@@ -112,24 +107,14 @@ ScoredIds ScanTopK::Sorted() const {
 
 namespace {
 
-// The kernels at `level` (the highest one at or below it that exists).
-void ScanFloat32At(CpuLevel level, const float* rows, int64_t n, int d, const float* queries, int nq,
-                   int64_t id_base, ScanTopK* tops) {
+// The fp32 / bf16 kernels at `level` (the highest one at or below it that exists).
+template <typename Row>
+void ScanRowsAt(CpuLevel level, const Row* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+                ScanTopK* tops) {
   InGroups(queries, nq, d, tops, [&](const float* q, int group, ScanTopK* t) {
 #if defined(__x86_64__)
-    if (level >= CpuLevel::kAvx512) return scan_internal::ScanFloat32Avx512(rows, n, d, q, group, id_base, t);
-    if (level >= CpuLevel::kAvx2) return scan_internal::ScanFloat32Avx2(rows, n, d, q, group, id_base, t);
-#endif
-    ScanPortable(rows, n, d, q, group, id_base, t);
-  });
-}
-
-void ScanBFloat16At(CpuLevel level, const uint16_t* rows, int64_t n, int d, const float* queries, int nq,
-                    int64_t id_base, ScanTopK* tops) {
-  InGroups(queries, nq, d, tops, [&](const float* q, int group, ScanTopK* t) {
-#if defined(__x86_64__)
-    if (level >= CpuLevel::kAvx512) return scan_internal::ScanBFloat16Avx512(rows, n, d, q, group, id_base, t);
-    if (level >= CpuLevel::kAvx2) return scan_internal::ScanBFloat16Avx2(rows, n, d, q, group, id_base, t);
+    if (level >= CpuLevel::kAvx512) return scan_internal::ScanRowsAvx512(rows, n, d, q, group, id_base, t);
+    if (level >= CpuLevel::kAvx2) return scan_internal::ScanRowsAvx2(rows, n, d, q, group, id_base, t);
 #endif
     ScanPortable(rows, n, d, q, group, id_base, t);
   });
@@ -204,8 +189,8 @@ std::vector<double> TimeKernels(Codec codec, const std::vector<CpuLevel>& levels
     for (size_t l = 0; l < levels.size(); ++l) {
       ScanTopK top(5);
       const auto t0 = std::chrono::steady_clock::now();
-      if (codec == Codec::kFloat32) ScanFloat32At(levels[l], f32.data(), rows, kDim, query.data(), 1, 0, &top);
-      if (codec == Codec::kBFloat16) ScanBFloat16At(levels[l], bf16.data(), rows, kDim, query.data(), 1, 0, &top);
+      if (codec == Codec::kFloat32) ScanRowsAt(levels[l], f32.data(), rows, kDim, query.data(), 1, 0, &top);
+      if (codec == Codec::kBFloat16) ScanRowsAt(levels[l], bf16.data(), rows, kDim, query.data(), 1, 0, &top);
       if (codec == Codec::kInt8) {
         ScanInt8At(levels[l], codes.data(), row_scales.data(), row_sums.data(), rows, kDim, query.data(), 1, 0,
                    &top);
@@ -231,11 +216,23 @@ CpuLevel CalibratedLevel(Codec codec) {
   return us[1] < 0.9 * us[0] ? CpuLevel::kAvx2 : widest;
 }
 
+// Each codec is timed on its first scan only: a process that scans fp32
+// rows alone never times (nor allocates for) the others.
 CpuLevel LevelFor(Codec codec) {
   if (test_cap != CpuLevel::kAmx) return WidestKernel(codec, std::min(KernelCpuLevel(), test_cap));
-  static const CpuLevel chosen[3] = {CalibratedLevel(Codec::kFloat32), CalibratedLevel(Codec::kBFloat16),
-                                     CalibratedLevel(Codec::kInt8)};
-  return chosen[static_cast<int>(codec)];
+  switch (codec) {
+    case Codec::kFloat32: {
+      static const CpuLevel level = CalibratedLevel(Codec::kFloat32);
+      return level;
+    }
+    case Codec::kBFloat16: {
+      static const CpuLevel level = CalibratedLevel(Codec::kBFloat16);
+      return level;
+    }
+    case Codec::kInt8: break;
+  }
+  static const CpuLevel level = CalibratedLevel(Codec::kInt8);
+  return level;
 }
 
 const char* KernelName(Codec codec, CpuLevel level) {
@@ -251,12 +248,12 @@ const char* KernelName(Codec codec, CpuLevel level) {
 
 void ScanFloat32(const float* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
                  ScanTopK* tops) {
-  ScanFloat32At(LevelFor(Codec::kFloat32), rows, n, d, queries, nq, id_base, tops);
+  ScanRowsAt(LevelFor(Codec::kFloat32), rows, n, d, queries, nq, id_base, tops);
 }
 
 void ScanBFloat16(const uint16_t* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
                   ScanTopK* tops) {
-  ScanBFloat16At(LevelFor(Codec::kBFloat16), rows, n, d, queries, nq, id_base, tops);
+  ScanRowsAt(LevelFor(Codec::kBFloat16), rows, n, d, queries, nq, id_base, tops);
 }
 
 void ScanInt8(const int8_t* rows, const float* row_scales, const int32_t* row_sums, int64_t n, int d,

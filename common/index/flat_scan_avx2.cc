@@ -18,10 +18,7 @@ namespace {
 // n fp32 or bf16 values as floats (a row's tail).
 void Widen(const float* p, int n, float* out) { std::memcpy(out, p, n * sizeof(float)); }
 void Widen(const uint16_t* p, int n, float* out) {
-  for (int j = 0; j < n; ++j) {
-    const uint32_t bits = static_cast<uint32_t>(p[j]) << 16;
-    std::memcpy(&out[j], &bits, sizeof bits);
-  }
+  for (int j = 0; j < n; ++j) out[j] = Bf16ToFloat(p[j]);
 }
 
 // Sums each row's sixteen lanes (lo[r]: lanes 0-7, hi[r]: lanes 8-15) for 8
@@ -76,7 +73,7 @@ ORQA_AVX2 void ScoreBlock(const Row* block, int count, int d, const float* qv, f
 
 // The blocks' scores; the queries are copied zero-padded to a multiple of 16.
 template <typename Row>
-ORQA_AVX2 void ScanAvx2(const Row* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+ORQA_AVX2 void ScanRows(const Row* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
                         ScanTopK* tops) {
   const int padded = (d + 15) / 16 * 16;
   std::vector<float> qp(static_cast<size_t>(nq) * padded, 0.0f);
@@ -119,14 +116,13 @@ constexpr int kChunks = 8;
 
 }  // namespace
 
-void ScanFloat32Avx2(const float* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
-                     ScanTopK* tops) {
-  ScanAvx2(rows, n, d, queries, nq, id_base, tops);
+void ScanRowsAvx2(const float* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+                  ScanTopK* tops) {
+  ScanRows(rows, n, d, queries, nq, id_base, tops);
 }
-
-void ScanBFloat16Avx2(const uint16_t* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
-                      ScanTopK* tops) {
-  ScanAvx2(rows, n, d, queries, nq, id_base, tops);
+void ScanRowsAvx2(const uint16_t* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+                  ScanTopK* tops) {
+  ScanRows(rows, n, d, queries, nq, id_base, tops);
 }
 
 ORQA_AVX2 void ScanInt8Avx2(const int8_t* rows, const float* row_scales, int64_t n, int d, const Int8Queries& q,

@@ -88,8 +88,8 @@ inline void OfferMask(const float* s, __mmask16 above, int64_t first_id, ScanTop
 }
 
 template <typename Row>
-ORQA_AVX512 void ScanAvx512(const Row* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
-                            ScanTopK* tops) {
+ORQA_AVX512 void ScanRows(const Row* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+                          ScanTopK* tops) {
   alignas(64) float s[kBlock];
   int64_t i = 0;
   for (; i + kBlock <= n; i += kBlock) {
@@ -171,14 +171,13 @@ ORQA_VNNI __m512i DotBlockVnni(const int8_t* block, int count, int d, const uint
 
 }  // namespace
 
-void ScanFloat32Avx512(const float* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
-                       ScanTopK* tops) {
-  ScanAvx512(rows, n, d, queries, nq, id_base, tops);
+void ScanRowsAvx512(const float* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+                    ScanTopK* tops) {
+  ScanRows(rows, n, d, queries, nq, id_base, tops);
 }
-
-void ScanBFloat16Avx512(const uint16_t* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
-                        ScanTopK* tops) {
-  ScanAvx512(rows, n, d, queries, nq, id_base, tops);
+void ScanRowsAvx512(const uint16_t* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+                    ScanTopK* tops) {
+  ScanRows(rows, n, d, queries, nq, id_base, tops);
 }
 
 ORQA_VNNI void ScanInt8Vnni(const int8_t* rows, const float* row_scales, const int32_t* row_sums, int64_t n, int d,

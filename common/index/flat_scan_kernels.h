@@ -12,6 +12,7 @@
 // of mixed CPUs returns the same results.
 
 #include <cstdint>
+#include <cstring>
 
 #include "common/index/flat_scan.h"
 
@@ -28,6 +29,14 @@ inline void Offer(const float* s, int count, int64_t first_id, ScanTopK* top) {
   }
 }
 
+/// A bf16 value (its bit pattern) widened exactly to fp32.
+inline float Bf16ToFloat(uint16_t x) {
+  const uint32_t bits = static_cast<uint32_t>(x) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
 /// The int8 score of a row from its exact code product: dot · (row scale · question scale).
 inline float Int8Score(int32_t dot, float row_scale, float q_scale) {
   return static_cast<float>(dot) * (row_scale * q_scale);
@@ -40,17 +49,17 @@ struct Int8Queries {
   int nq;
 };
 
-// nq ≤ kMaxScanQueries in each.
-void ScanFloat32Avx512(const float* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
-                       ScanTopK* tops);
-void ScanBFloat16Avx512(const uint16_t* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
-                        ScanTopK* tops);
+// nq ≤ kMaxScanQueries in each; fp32 or bf16 rows.
+void ScanRowsAvx512(const float* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+                    ScanTopK* tops);
+void ScanRowsAvx512(const uint16_t* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+                    ScanTopK* tops);
+void ScanRowsAvx2(const float* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+                  ScanTopK* tops);
+void ScanRowsAvx2(const uint16_t* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
+                  ScanTopK* tops);
 void ScanInt8Vnni(const int8_t* rows, const float* row_scales, const int32_t* row_sums, int64_t n, int d,
                   const Int8Queries& q, int64_t id_base, ScanTopK* tops);
-void ScanFloat32Avx2(const float* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
-                     ScanTopK* tops);
-void ScanBFloat16Avx2(const uint16_t* rows, int64_t n, int d, const float* queries, int nq, int64_t id_base,
-                      ScanTopK* tops);
 void ScanInt8Avx2(const int8_t* rows, const float* row_scales, int64_t n, int d, const Int8Queries& q,
                   int64_t id_base, ScanTopK* tops);
 

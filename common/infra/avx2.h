@@ -2,21 +2,16 @@
 
 // AVX2 + FMA building blocks of orqa's kernels, the level below avx512.h's
 // (AMD Zen 1-3, Intel Haswell and later). Compiled per function (ORQA_AVX2),
-// chosen at run time with HaveAvx2(). Header only; x86-64 only.
+// chosen at run time by KernelCpuLevel(). Header only; x86-64 only.
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 #include <cstdint>
 
-#include "common/infra/cpu_level.h"
-
 #define ORQA_AVX2 __attribute__((target("avx2,fma")))
 
 namespace orqa {
-
-/// Whether orqa's kernels may use AVX2 + FMA here.
-inline bool HaveAvx2() { return KernelCpuLevel() >= CpuLevel::kAvx2; }
 
 /// 8 floats, or 8 bf16 values (their bit patterns) widened exactly to floats.
 ORQA_AVX2 inline __m256 Load8(const float* p) { return _mm256_loadu_ps(p); }

@@ -2,7 +2,7 @@
 
 // AVX-512 building blocks shared by orqa's kernels (the flat scan, the fused
 // softmax and int8 quantization). Each kernel is compiled for AVX-512 per
-// function (ORQA_AVX512) and chosen at run time with HaveAvx512(), so one
+// function (ORQA_AVX512) and chosen at run time by KernelCpuLevel(), so one
 // binary runs on any x86-64 (avx2.h holds the AVX2 level's). Header only;
 // x86-64 only.
 
@@ -11,14 +11,9 @@
 
 #include <cstdint>
 
-#include "common/infra/cpu_level.h"
-
 #define ORQA_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
 namespace orqa {
-
-/// Whether orqa's kernels run at AVX-512 here (the CPU has it and no cap forbids it).
-inline bool HaveAvx512() { return KernelCpuLevel() >= CpuLevel::kAvx512; }
 
 /// The lanes of a 16-wide step with `remaining` elements left: all 16, or the first `remaining`.
 inline __mmask16 TailMask16(int64_t remaining) {

@@ -62,29 +62,49 @@ auto Guarded(const char* what, F&& f) -> decltype(f()) {
   }
 }
 
-// Whether oneDNN has an optimised (not reference) matmul kernel here for
-// `type` inputs: bf16 with a bias, or int8 with per-channel runtime output
-// scales and a bias post-op (FusedDense's int8 product), writing fp32.
-bool HasMatmulKernel(dnnl::memory::data_type type) {
+// The fused operations a primitive is built for; with the row count, its key.
+enum class Kind { kBias, kBiasGeluTanh, kBiasGeluErf, kBiasAddTo };
+
+Kind KindOf(Epilogue e) {
+  switch (e) {
+    case Epilogue::kBias: return Kind::kBias;
+    case Epilogue::kBiasGeluTanh: return Kind::kBiasGeluTanh;
+    case Epilogue::kBiasGeluErf: return Kind::kBiasGeluErf;
+  }
+  return Kind::kBias;
+}
+
+// The matmul FusedDense runs for `rows` × `in` inputs of `element` type
+// (bf16 or s8) and `out` outputs written in `dst_type`: bf16 with the bias as
+// the matmul's own; int8 scaled per output channel (runtime scales: the
+// activation's scale changes per call), then the bias as the first post-op;
+// then the kind's activation or residual sum.
+dnnl::matmul::primitive_desc DescribeMatmul(int64_t rows, int64_t in, int64_t out, dt element, Kind kind,
+                                            dt dst_type) {
+  const bool int8 = element == dt::s8;
+  dnnl::memory::desc src_md({rows, in}, element, tag::ab);
+  dnnl::memory::desc any_w({in, out}, element, tag::any);
+  dnnl::memory::desc bias_md({1, out}, dt::f32, tag::ab);
+  dnnl::memory::desc dst_md({rows, out}, dst_type, tag::ab);
+  dnnl::post_ops ops;
+  dnnl::primitive_attr attr;
+  if (int8) {
+    attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
+    ops.append_binary(dnnl::algorithm::binary_add, bias_md);
+  }
+  if (kind == Kind::kBiasGeluTanh) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f);
+  if (kind == Kind::kBiasGeluErf) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+  if (kind == Kind::kBiasAddTo) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
+  attr.set_post_ops(ops);
+  auto desc = int8 ? dnnl::matmul::desc(src_md, any_w, dst_md) : dnnl::matmul::desc(src_md, any_w, bias_md, dst_md);
+  return dnnl::matmul::primitive_desc(desc, attr, CpuEngine());
+}
+
+// Whether oneDNN has an optimised (not reference) kernel here for FusedDense's
+// product of `element` inputs (writing fp32).
+bool HasMatmulKernel(dt element) {
   try {
-    const int64_t m = 16, k = 64, n = 64;
-    dnnl::memory::desc src({m, k}, type, dnnl::memory::format_tag::ab);
-    dnnl::memory::desc w({k, n}, type, dnnl::memory::format_tag::any);
-    dnnl::memory::desc bias({1, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab);
-    dnnl::memory::desc dst({m, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab);
-    dnnl::primitive_attr attr;
-    std::unique_ptr<dnnl::matmul::desc> desc;
-    if (type == dnnl::memory::data_type::s8) {
-      attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
-      dnnl::post_ops ops;
-      ops.append_binary(dnnl::algorithm::binary_add, bias);
-      attr.set_post_ops(ops);
-      desc = std::make_unique<dnnl::matmul::desc>(src, w, dst);
-    } else {
-      desc = std::make_unique<dnnl::matmul::desc>(src, w, bias, dst);
-    }
-    dnnl::matmul::primitive_desc pd(*desc, attr, CpuEngine());
-    return std::string(pd.impl_info_str()).rfind("ref", 0) != 0;
+    return std::string(DescribeMatmul(16, 64, 64, element, Kind::kBias, dt::f32).impl_info_str()).rfind("ref", 0) != 0;
   } catch (const dnnl::error&) {
     return false;  // "could not create a primitive descriptor iterator": no kernel at all
   }
@@ -100,8 +120,8 @@ const OneDnnCaps& Caps() {
     OneDnnCaps c;
     CpuEngine();  // the cap first
     c.level = OneDnnCpuLevel();
-    c.bf16 = HasMatmulKernel(dnnl::memory::data_type::bf16);
-    c.int8 = HasMatmulKernel(dnnl::memory::data_type::s8);
+    c.bf16 = HasMatmulKernel(dt::bf16);
+    c.int8 = HasMatmulKernel(dt::s8);
     const auto isa = dnnl::get_effective_cpu_isa();
     c.int8_vnni = isa == dnnl::cpu_isa::avx512_core_vnni || isa == dnnl::cpu_isa::avx512_core_bf16 ||
                   isa == dnnl::cpu_isa::avx512_core_amx || isa == dnnl::cpu_isa::avx2_vnni;
@@ -110,17 +130,9 @@ const OneDnnCaps& Caps() {
   return caps;
 }
 
-// The fused operations a primitive is built for; with the row count, its key.
-enum class Kind { kBias, kBiasGeluTanh, kBiasGeluErf, kBiasAddTo };
-
-Kind KindOf(Epilogue e) {
-  switch (e) {
-    case Epilogue::kBias: return Kind::kBias;
-    case Epilogue::kBiasGeluTanh: return Kind::kBiasGeluTanh;
-    case Epilogue::kBiasGeluErf: return Kind::kBiasGeluErf;
-  }
-  return Kind::kBias;
-}
+// int8 weights' largest code: 127, or 63 where oneDNN's int8 kernels add
+// byte products in pairs into int16 with saturation (no VNNI).
+int Int8WeightCodeMax() { return Caps().int8_vnni ? 127 : 63; }
 
 // Per-tensor symmetric int8 codes of x (fp32 or bf16, [rows, cols] contiguous):
 // the scale max|x| / 127 and round(x / scale) — two passes (AVX-512 or AVX2
@@ -167,7 +179,7 @@ PrecisionPlan PlanPrecision(Precision requested) {
         break;
       }
       plan.dense = Precision::kInt8;
-      plan.int8_weight_max = caps.int8_vnni ? 127 : 63;
+      plan.int8_weight_max = Int8WeightCodeMax();
       plan.summary = "precision int8: int8 products (oneDNN " + cpu + ")";
       if (!caps.int8_vnni) {
         plan.summary += " with 7-bit weight codes (no VNNI: 8-bit codes would saturate its int16 pair sums)";
@@ -204,13 +216,11 @@ struct FusedDense::Impl {
   dt ElementType() const { return int8() ? dt::s8 : dt::bf16; }
   dnnl::memory::desc PlainWeightDesc() const { return dnnl::memory::desc({in, out}, ElementType(), tag::ba); }
 
-  // The primitive for `rows` rows and `kind`, built (and its weight layout
-  // prepared) on first use. bf16: the bias is the matmul's own; int8: the
-  // product is scaled per output channel (runtime scales: the activation's
-  // scale changes per call), then the bias is added as the first post-op.
-  // Where oneDNN has no optimised kernel for a bf16 output (its int8 GEMM on
-  // CPUs without AMX falls to the reference loops, ~1000x slower), the
-  // product is written in fp32 and converted instead.
+  // The primitive for `rows` rows and `kind` (DescribeMatmul), built (and its
+  // weight layout prepared) on first use. Where oneDNN has no optimised kernel
+  // for a bf16 output (its int8 GEMM on CPUs without AMX falls to the
+  // reference loops, ~1000x slower; on AVX2 it has none), the product is
+  // written in fp32 and converted instead.
   const Entry& Get(int64_t rows, Kind kind, dt dst_type) {
     return Guarded("FusedDense: preparing a product", [&]() -> const Entry& { return GetLocked(rows, kind, dst_type); });
   }
@@ -252,22 +262,7 @@ struct FusedDense::Impl {
   }
 
   dnnl::matmul::primitive_desc Describe(int64_t rows, Kind kind, dt dst_type) const {
-    dnnl::memory::desc src_md({rows, in}, ElementType(), tag::ab);
-    dnnl::memory::desc any_w({in, out}, ElementType(), tag::any);
-    dnnl::memory::desc bias_md({1, out}, dt::f32, tag::ab);
-    dnnl::memory::desc dst_md({rows, out}, dst_type, tag::ab);
-    dnnl::post_ops ops;
-    dnnl::primitive_attr attr;
-    if (int8()) {
-      attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
-      ops.append_binary(dnnl::algorithm::binary_add, bias_md);
-    }
-    if (kind == Kind::kBiasGeluTanh) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f);
-    if (kind == Kind::kBiasGeluErf) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
-    if (kind == Kind::kBiasAddTo) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
-    attr.set_post_ops(ops);
-    auto desc = int8() ? dnnl::matmul::desc(src_md, any_w, dst_md) : dnnl::matmul::desc(src_md, any_w, bias_md, dst_md);
-    return dnnl::matmul::primitive_desc(desc, attr, CpuEngine());
+    return DescribeMatmul(rows, in, out, ElementType(), kind, dst_type);
   }
 
   // x2d: [rows, in] contiguous, bf16 (bf16 arithmetic) or fp32 / bf16 (int8,
@@ -345,7 +340,7 @@ FusedDense::FusedDense(const torch::Tensor& weight, const torch::Tensor& bias, A
               " matmul; PlanPrecision chooses what runs instead");
   if (arithmetic == Arithmetic::kInt8) {
     // Symmetric codes per output channel: scale max|w_row| / code_max.
-    const int code_max = PlanPrecision(Precision::kInt8).int8_weight_max;
+    const int code_max = Int8WeightCodeMax();
     impl_->code_max = code_max;
     auto w = weight.detach().to(torch::kFloat32);
     impl_->weight_scale = (w.abs().amax(1).clamp_min(1e-12) / code_max).contiguous();

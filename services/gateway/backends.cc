@@ -83,9 +83,10 @@ void Backends::Refresh() {
       shards[i].num_blocks = info.num_blocks();
       shards[i].first_block_id = info.first_block_id();
       shards[i].version = info.embedder().version();
-      shards[i].arithmetic = info.arithmetic().empty()
-                                 ? info.arithmetic()
-                                 : absl::StrCat(info.arithmetic(), "; ", info.scan_kernel(), " scan");
+      // "" until the shard has loaded a model.
+      if (!info.arithmetic().empty()) {
+        shards[i].arithmetic = absl::StrCat(info.arithmetic(), "; ", info.scan_kernel(), " scan");
+      }
     }
   }
   BackendState reader;

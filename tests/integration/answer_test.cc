@@ -379,6 +379,12 @@ TEST_F(AnswerTest, AdminNeedsTheTokenAndDeployHotSwapsWithoutChangingAnswers) {
   EXPECT_EQ(status.total_blocks(), num_blocks_);
   EXPECT_EQ(status.backends(1).role(), "reader");
   EXPECT_NE(status.backends(1).model().version().find("realm_for_open_qa.safetensors"), std::string::npos);
+  // What each backend's encoder runs at on its CPU (the stack runs at fp32), and the retriever's scan kernel.
+  const std::string fp32 = "precision fp32: fp32 products (LibTorch); CPU level ";
+  EXPECT_EQ(status.backends(0).arithmetic().rfind(fp32, 0), 0u) << status.backends(0).arithmetic();
+  EXPECT_EQ(status.backends(0).arithmetic().size() - status.backends(0).arithmetic().rfind(" scan"), 5u)
+      << status.backends(0).arithmetic();
+  EXPECT_EQ(status.backends(1).arithmetic().rfind(fp32, 0), 0u) << status.backends(1).arithmetic();
   EXPECT_EQ(status.backends(2).role(), "trainer");
   EXPECT_EQ(status.backends(2).health(), "UNREACHABLE");
 
