@@ -149,6 +149,17 @@ TEST(BadFlags, UnknownPrecisionIsRejected) {
   }
 }
 
+TEST(BadFlags, AnUnknownCpuLevelCapIsRejectedNamingTheVariable) {
+  const std::string expected =
+      ": error: ORQA_MAX_CPU_ISA: 'avx9' is not a CPU level: expected portable, avx2, avx512, avx512_vnni, "
+      "avx512_bf16, amx or oneDNN's AVX2, AVX512_CORE, AVX512_CORE_VNNI, AVX512_CORE_BF16, AVX512_CORE_AMX, ALL\n";
+  for (const std::string bin : {"orqa-reader", "orqa-retriever", "orqa-trainer"}) {
+    Outcome o = RunBinary({Bin(bin)}, {{"ORQA_MAX_CPU_ISA", "avx9"}});
+    EXPECT_EQ(o.exit_status, 2) << bin;
+    EXPECT_EQ(o.output, bin + expected);
+  }
+}
+
 TEST(BadFlags, RetrieverSearcherFlagsAreChecked) {
   Outcome o = RunBinary({Bin("orqa-retriever"), "--index-type=bf17"});
   EXPECT_EQ(o.exit_status, 2);
