@@ -9,6 +9,7 @@
 #include "common/model/text_embedder.h"
 #include "services/trainer/openqa_trainee.h"
 #include "services/trainer/retriever_client.h"
+#include "services/trainer/training_loop.h"
 
 namespace orqa {
 namespace {
@@ -166,7 +167,10 @@ absl::Status CheckJobInputs(const orqa::v1::JobSpec& spec, RetrieverClient* retr
       if (absl::Status st = Readable("text_path", spec.text_path()); !st.ok()) return st;
     }
     if (absl::Status st = WritableDir("output_dir", spec.output_dir()); !st.ok()) return st;
-    auto embedder = TextEmbedder::Load(spec.model_dir(), spec.weights_path());
+    auto embedder = [&] {
+      auto generator = LockTorchGenerator();  // building it draws initial weights: not amid a running step
+      return TextEmbedder::Load(spec.model_dir(), spec.weights_path());
+    }();
     if (!embedder.ok()) return About("model_dir", embedder.status());
     if (spec.kind() == orqa::v1::JOB_KIND_PRETRAIN_REALM && retriever != nullptr && retriever->Refresh().ok() &&
         retriever->dim() != (*embedder)->dim()) {
@@ -183,7 +187,10 @@ absl::Status CheckJobInputs(const orqa::v1::JobSpec& spec, RetrieverClient* retr
     if (absl::Status st = About("blocks_path", BlockStore::Open(spec.blocks_path()).status()); !st.ok()) return st;
     const std::string parent = fs::path(spec.embeddings_path()).parent_path().string();
     if (absl::Status st = WritableDir("embeddings_path", parent.empty() ? "." : parent); !st.ok()) return st;
-    auto embedder = TextEmbedder::Load(spec.model_dir(), spec.weights_path());
+    auto embedder = [&] {
+      auto generator = LockTorchGenerator();  // building it draws initial weights: not amid a running step
+      return TextEmbedder::Load(spec.model_dir(), spec.weights_path());
+    }();
     if (!embedder.ok()) return About("model_dir", embedder.status());
     if (retriever != nullptr && spec.reload_retriever() && retriever->Refresh().ok() &&
         retriever->dim() != (*embedder)->dim()) {
@@ -203,7 +210,10 @@ absl::Status CheckJobInputs(const orqa::v1::JobSpec& spec, RetrieverClient* retr
     if (absl::Status st = Readable("eval_path", spec.eval_path()); !st.ok()) return st;
   }
   if (absl::Status st = WritableDir("output_dir", spec.output_dir()); !st.ok()) return st;
-  auto trainee = LoadTrainee(spec.model_dir(), spec.weights_path(), spec);
+  auto trainee = [&] {
+    auto generator = LockTorchGenerator();  // building it draws initial weights: not amid a running step
+    return LoadTrainee(spec.model_dir(), spec.weights_path(), spec);
+  }();
   if (!trainee.ok()) return About("model_dir", trainee.status());
   // The retriever may be down now and up when the job runs; only a live one is checked.
   if (retriever != nullptr && retriever->Refresh().ok() && retriever->dim() != trainee->config.retriever_proj_size) {

@@ -55,6 +55,11 @@ int64_t NowMs() {
 
 }  // namespace
 
+std::unique_lock<std::mutex> LockTorchGenerator() {
+  static std::mutex mu;
+  return std::unique_lock<std::mutex>(mu);
+}
+
 std::string ResumeDir(JobContext& ctx) {
   const Job job = ctx.Snapshot();
   if (job.checkpoint_dir().empty()) return "";
@@ -141,10 +146,14 @@ absl::Status RunTrainingLoop(JobContext& ctx, TrainingTask& task, const std::str
       return absl::AbortedError("trainer stopping");
     }
     // Dropout noise and any sampling are functions of (seed, step).
-    torch::manual_seed(static_cast<uint64_t>(spec.seed()) * 1000003ULL + static_cast<uint64_t>(step));
-    task.SetTraining(!spec.disable_dropout());
     auto t0 = std::chrono::steady_clock::now();
-    auto loss_or = task.Step(step);
+    absl::StatusOr<double> loss_or;
+    {
+      auto generator = LockTorchGenerator();
+      torch::manual_seed(static_cast<uint64_t>(spec.seed()) * 1000003ULL + static_cast<uint64_t>(step));
+      task.SetTraining(!spec.disable_dropout());
+      loss_or = task.Step(step);
+    }
     if (!loss_or.ok()) return loss_or.status();
     double loss = *loss_or;
     std::map<std::string, double> step_metrics = task.StepMetrics();

@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +54,13 @@ class TrainingTask {
 /// The directory a job resumes from: its last checkpoint, if that holds a
 /// training state; else "".
 std::string ResumeDir(JobContext& ctx);
+
+/// Held by whatever draws from LibTorch's process-wide generator in the
+/// trainer while a job may run: the training loop from seeding a step to the
+/// end of its forward and backward pass (its dropout noise is a function of
+/// (seed, step) only if nothing else draws in between), and a StartJob's
+/// checks, which build the job's model and so draw its initial weights.
+std::unique_lock<std::mutex> LockTorchGenerator();
 
 /// Runs a task to the job's num_steps with AdamW (warm-up, linear decay,
 /// clipping, weight decay from the spec): progress and history after every
