@@ -41,6 +41,11 @@ bool ParseDescr(const std::string& d, DType* t) {
   return false;
 }
 
+// The width of the length field of a pickle string opcode.
+int StringLengthWidth(uint8_t op) {
+  return op == 'C' || op == 0x8c ? 1 : op == 'B' || op == 'X' ? 4 : 8;
+}
+
 }  // namespace
 
 std::string NpyFloat32Header(int64_t rows, int64_t cols) {
@@ -171,13 +176,53 @@ absl::Status ParseNpyBytes(const uint8_t* data, size_t size, const std::string& 
   };
   // The opcodes numpy's pickle of an object ndarray of bytes uses. The
   // elements are the byte strings inside the one list; globals are limited to
-  // numpy's array reconstruction.
+  // numpy's array reconstruction. An element that repeats an earlier object is
+  // a memo reference (BINGET / LONG_BINGET of the index a BINPUT, LONG_BINPUT
+  // or MEMOIZE stored), so the memo remembers where each stored string starts:
+  // 8 bytes per memo entry, no copy of the strings.
   int64_t count = 0;
   bool in_list = false, stopped = false;
+  constexpr uint64_t kNotBytes = ~uint64_t{0};
+  constexpr uint64_t kMaxMemoGap = 1 << 20;  // ids numpy assigns are dense
+  std::vector<uint64_t> memo;                // memo id -> offset of a string opcode, or kNotBytes
+  uint64_t top = kNotBytes;                  // the stack top, when it is a string
+  auto bytes_at = [&](uint64_t offset) {     // a string opcode already checked once
+    const int w = StringLengthWidth(data[offset]);
+    uint64_t len = 0;
+    for (int i = w - 1; i >= 0; --i) len = (len << 8) | data[offset + 1 + i];
+    return std::string_view(reinterpret_cast<const char*>(data + offset + 1 + w), len);
+  };
+  auto put = [&](uint64_t id, size_t at) -> absl::Status {
+    if (id >= memo.size()) {
+      if (id - memo.size() > kMaxMemoGap) {
+        return Bad(name, absl::StrCat("memo id ", id, " at byte ", at, " is far past the ", memo.size(),
+                                      " stored so far"));
+      }
+      memo.resize(id + 1, kNotBytes);
+    }
+    memo[id] = top;
+    return absl::OkStatus();
+  };
+  auto get = [&](uint64_t id, size_t at) -> absl::Status {
+    if (id >= memo.size()) {
+      return Bad(name, absl::StrCat("memo reference ", id, " at byte ", at, " to nothing stored"));
+    }
+    top = memo[id];
+    if (!in_list) return absl::OkStatus();
+    if (top == kNotBytes) {
+      return Bad(name, absl::StrCat("element ", count, " (memo reference ", id, " at byte ", at,
+                                    ") is not a string"));
+    }
+    if (count >= expected) return Bad(name, absl::StrCat("more than the ", expected, " elements the header declares"));
+    fn(count++, bytes_at(top));
+    return absl::OkStatus();
+  };
   while (!stopped) {
     if (p >= end) return Bad(name, "pickle ends before STOP (truncated?)");
     const size_t at = p - data;
     const uint8_t op = *p++;
+    const uint64_t pushed = top;
+    top = kNotBytes;  // every opcode but the memo ones leaves something else on top
     switch (op) {
       case 0x80: if (!need(1)) return Bad(name, "truncated PROTO"); p += 1; break;
       case 0x95: if (!need(8)) return Bad(name, "truncated FRAME"); p += 8; break;
@@ -193,11 +238,19 @@ absl::Status ParseNpyBytes(const uint8_t* data, size_t size, const std::string& 
         p = nl2 + 1;
         break;
       }
-      case 'q': if (!need(1)) return Bad(name, "truncated BINPUT"); p += 1; break;
-      case 'r': if (!need(4)) return Bad(name, "truncated LONG_BINPUT"); p += 4; break;
-      case 'h': if (!need(1)) return Bad(name, "truncated BINGET"); p += 1; break;
-      case 'j': if (!need(4)) return Bad(name, "truncated LONG_BINGET"); p += 4; break;
-      case 0x94: break;                                       // MEMOIZE
+      case 'q': case 'r': case 0x94: {                        // BINPUT, LONG_BINPUT, MEMOIZE
+        top = pushed;
+        const int w = op == 'q' ? 1 : op == 'r' ? 4 : 0;
+        if (!need(w)) return Bad(name, absl::StrCat("truncated ", op == 'q' ? "BINPUT" : "LONG_BINPUT"));
+        if (absl::Status st = put(w ? le(w) : memo.size(), at); !st.ok()) return st;
+        break;
+      }
+      case 'h': case 'j': {                                   // BINGET, LONG_BINGET
+        const int w = op == 'h' ? 1 : 4;
+        if (!need(w)) return Bad(name, absl::StrCat("truncated ", op == 'h' ? "BINGET" : "LONG_BINGET"));
+        if (absl::Status st = get(le(w), at); !st.ok()) return st;
+        break;
+      }
       case 'K': if (!need(1)) return Bad(name, "truncated BININT1"); p += 1; break;
       case 'M': if (!need(2)) return Bad(name, "truncated BININT2"); p += 2; break;
       case 'J': if (!need(4)) return Bad(name, "truncated BININT"); p += 4; break;
@@ -205,23 +258,18 @@ absl::Status ParseNpyBytes(const uint8_t* data, size_t size, const std::string& 
       case 'N': case 0x88: case 0x89: case 'R': case 'b': case 'e': case 'a':
         break;
       case ']': in_list = true; break;                        // EMPTY_LIST: the elements follow
-      case 'X': case 0x8c: {                                  // BINUNICODE, SHORT_BINUNICODE (dtype args)
-        int w = op == 'X' ? 4 : 1;
-        if (!need(w)) return Bad(name, "truncated string length");
+      // Strings: BINUNICODE, SHORT_BINUNICODE (the dtype's arguments; a str
+      // element is taken as its UTF-8 bytes), SHORT_BINBYTES, BINBYTES, BINBYTES8.
+      case 'X': case 0x8c: case 'C': case 'B': case 0x8e: {
+        const int w = StringLengthWidth(op);
+        if (!need(w)) return Bad(name, absl::StrCat("truncated string length at byte ", at));
         uint64_t len = le(w);
-        if (!need(len)) return Bad(name, absl::StrCat("string at byte ", at, " runs past the end"));
-        p += len;
-        break;
-      }
-      case 'C': case 'B': case 0x8e: {                        // SHORT_BINBYTES, BINBYTES, BINBYTES8
-        int w = op == 'C' ? 1 : op == 'B' ? 4 : 8;
-        if (!need(w)) return Bad(name, "truncated bytes length");
-        uint64_t len = le(w);
-        if (!need(len)) return Bad(name, absl::StrCat("bytes at byte ", at, " run past the end (truncated?)"));
+        if (!need(len)) return Bad(name, absl::StrCat("string at byte ", at, " runs past the end (truncated?)"));
         if (in_list) {
           if (count >= expected) return Bad(name, absl::StrCat("more than the ", expected, " elements the header declares"));
           fn(count++, std::string_view(reinterpret_cast<const char*>(p), len));
         }
+        top = at;
         p += len;
         break;
       }

@@ -37,7 +37,9 @@ absl::StatusOr<TensorView> ParseNpyArray(std::shared_ptr<const void> owner, cons
 /// Streams the elements of a 1-D object array of `bytes` (what Hugging Face's
 /// block_records.npy is) without a general pickle machine: only the opcodes
 /// numpy writes for such an array are accepted; anything else is an error
-/// naming the opcode and its offset. `fn(index, bytes)` sees each element in order.
+/// naming the opcode and its offset. A repeated element (a memo reference,
+/// BINGET / LONG_BINGET) is seen again; a `str` element is seen as its UTF-8.
+/// `fn(index, bytes)` sees each element in order.
 absl::Status ForEachNpyBytes(const std::string& path,
                              const std::function<void(int64_t, std::string_view)>& fn);
 absl::Status ParseNpyBytes(const uint8_t* data, size_t size, const std::string& name,

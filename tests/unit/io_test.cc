@@ -225,6 +225,65 @@ TEST(Npy, ObjectArrayWithForeignOpcodeIsRejected) {
   EXPECT_EQ(st.message(), absl::StrCat("b.npy: invalid .npy: disallowed pickle opcode 0x69 at byte ", body + 2));
 }
 
+// Object arrays whose pickle refers back to a repeated element through the
+// memo, as np.save writes them (tests/unit/gen_npy_memo.py).
+std::vector<std::string> NpyStrings(const std::string& file, absl::Status* st) {
+  std::vector<std::string> out;
+  *st = ForEachNpyBytes(std::string(ORQA_SOURCE_DIR) + "/tests/unit/data/npy-memo/" + file,
+                        [&](int64_t i, std::string_view b) {
+                          EXPECT_EQ(i, static_cast<int64_t>(out.size()));
+                          out.emplace_back(b);
+                        });
+  return out;
+}
+
+TEST(Npy, RepeatedElementsComeBackThroughBinputAndBinget) {
+  absl::Status st;
+  auto v = NpyStrings("dup.npy", &st);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(v, (std::vector<std::string>{"same", "same", "same", "same", "same", "other"}));
+}
+
+TEST(Npy, RepeatedElementsComeBackThroughLongBinputAndLongBinget) {
+  absl::Status st;
+  auto v = NpyStrings("long.npy", &st);
+  ASSERT_TRUE(st.ok()) << st;
+  ASSERT_EQ(v.size(), 263u);
+  for (int i = 0; i < 260; ++i) {
+    EXPECT_EQ(v[i], std::string({static_cast<char>(i >> 8), static_cast<char>(i & 0xFF)})) << i;
+  }
+  EXPECT_EQ(v[260], v[259]);  // memo id >= 256: LONG_BINGET
+  EXPECT_EQ(v[261], v[3]);    // BINGET
+  EXPECT_EQ(v[262], v[259]);
+}
+
+TEST(Npy, StrElementsAreTheirUtf8) {
+  absl::Status st;
+  auto v = NpyStrings("str.npy", &st);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(v, (std::vector<std::string>{"caf\xc3\xa9", "t\xc3\xa9", "raw", "caf\xc3\xa9"}));
+}
+
+TEST(Npy, AMemoReferenceToSomethingElseIsNamed) {
+  std::string good = ReadAll(std::string(ORQA_SOURCE_DIR) + "/tests/unit/data/npy-memo/dup.npy");
+  const size_t body = 10 + (static_cast<uint8_t>(good[8]) | (static_cast<uint8_t>(good[9]) << 8));
+  // The second element's BINGET 14 (the first string) -> 13 (the list itself), then 99 (never stored).
+  const size_t at = good.find(std::string("h\x0eh\x0e", 4), body);
+  ASSERT_NE(at, std::string::npos);
+  auto parse = [](const std::string& bytes) {
+    return ParseNpyBytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "d.npy",
+                         [](int64_t, std::string_view) {});
+  };
+  std::string list = good;
+  list[at + 1] = 13;
+  EXPECT_EQ(parse(list).message(),
+            absl::StrCat("d.npy: invalid .npy: element 1 (memo reference 13 at byte ", at, ") is not a string"));
+  std::string unset = good;
+  unset[at + 1] = 99;
+  EXPECT_EQ(parse(unset).message(),
+            absl::StrCat("d.npy: invalid .npy: memo reference 99 at byte ", at, " to nothing stored"));
+}
+
 // --- TFRecord --------------------------------------------------------------------
 
 void CheckPenguin(const std::string& file, const std::string& decoded, size_t expected_count) {
