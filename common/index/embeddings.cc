@@ -81,9 +81,10 @@ absl::StatusOr<EmbeddingMatrix> OpenEmbeddings(const std::string& path) {
     if (!v.ok()) return v.status();
     return FromView(*v, path);
   }
-  if (EndsWith(path, ".index") || access((path + ".index").c_str(), R_OK) == 0) {
-    std::string prefix = EndsWith(path, ".index") ? path.substr(0, path.size() - 6) : path;
-    auto reader = TFBundleReader::Open(prefix);
+  auto tf_prefix = ResolveTFCheckpoint(path);  // PREFIX, PREFIX.index or a checkpoint directory
+  if (!tf_prefix.ok()) return tf_prefix.status();
+  if (!tf_prefix->empty()) {
+    auto reader = TFBundleReader::Open(*tf_prefix);
     if (!reader.ok()) return reader.status();
     auto v = reader->Read("block_emb");
     if (!v.ok()) return v.status();

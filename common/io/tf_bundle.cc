@@ -4,7 +4,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/io/crc32c.h"
@@ -152,7 +156,52 @@ bool ToDType(int tf, DType* d) {
   }
 }
 
+bool HasIndex(const std::string& prefix) { return access((prefix + ".index").c_str(), R_OK) == 0; }
+
+// The quoted value of `model_checkpoint_path` in a `checkpoint` text proto.
+std::string LatestCheckpointName(std::istream& in) {
+  const std::string field = "model_checkpoint_path:";
+  for (std::string line; std::getline(in, line);) {
+    size_t f = line.find_first_not_of(" \t");
+    if (f == std::string::npos || line.compare(f, field.size(), field) != 0) continue;
+    size_t q1 = line.find('"', f), q2 = line.rfind('"');
+    if (q1 == std::string::npos || q2 <= q1) return "";
+    return line.substr(q1 + 1, q2 - q1 - 1);
+  }
+  return "";
+}
+
 }  // namespace
+
+absl::StatusOr<std::string> ResolveTFCheckpoint(const std::string& path) {
+  if (path.empty()) return std::string();
+  constexpr char kIndex[] = ".index";
+  if (path.size() > 6 && path.compare(path.size() - 6, 6, kIndex) == 0 &&
+      access(path.c_str(), R_OK) == 0) {
+    return path.substr(0, path.size() - 6);
+  }
+  if (HasIndex(path)) return path;
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::string();
+  std::string dir = path;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  std::ifstream in(dir + "/checkpoint");
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat(dir, ": a directory without a TF `checkpoint` file (pass the prefix, ",
+                                            "e.g. DIR/model.ckpt-N)"));
+  }
+  const std::string named = LatestCheckpointName(in);
+  if (named.empty()) {
+    return absl::NotFoundError(absl::StrCat(dir, "/checkpoint: no model_checkpoint_path"));
+  }
+  const std::string in_dir = named[0] == '/' ? named : dir + "/" + named;
+  if (HasIndex(in_dir)) return in_dir;
+  const std::string beside = dir + "/" + named.substr(named.find_last_of('/') + 1);
+  if (HasIndex(beside)) return beside;
+  if (in_dir == beside) return absl::NotFoundError(absl::StrCat(dir, "/checkpoint names ", named, ": no ", beside, ".index"));
+  return absl::NotFoundError(absl::StrCat(dir, "/checkpoint names ", named, ", and neither ", in_dir,
+                                          ".index nor ", beside, ".index exists"));
+}
 
 std::string TFDataTypeName(int dtype) {
   switch (dtype) {

@@ -22,6 +22,17 @@ struct TFBundleEntry {
   uint32_t crc32c = 0;  // masked, as stored
 };
 
+/// The checkpoint prefix `path` names, resolved as TensorFlow does: `PREFIX`
+/// (with `PREFIX.index` beside it), `PREFIX.index` itself, or a directory whose
+/// `checkpoint` file names the latest prefix (tf.train.latest_checkpoint),
+/// relative to the directory. A named prefix that does not exist — the
+/// absolute path of the machine that wrote it, as in the released
+/// `encoded/checkpoint` — falls back to the prefix of that name in the
+/// directory. Not a checkpoint (no `.index`, not such a directory): empty
+/// string. A directory whose `checkpoint` file is missing, unreadable or names
+/// nothing that exists: NotFound naming the directory and what it lacks.
+absl::StatusOr<std::string> ResolveTFCheckpoint(const std::string& path);
+
 /// "DT_FLOAT", "DT_INT64", ... for a tensorflow.DataType value.
 std::string TFDataTypeName(int dtype);
 

@@ -4,18 +4,20 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/io/crc32c.h"
+#include "common/io/tf_bundle.h"
 #include "common/model/tf_checkpoint.h"
 
 namespace orqa {
 
 absl::StatusOr<std::string> FindWeights(const std::string& model_dir, const std::string& explicit_path) {
   if (!explicit_path.empty()) {
-    if (!TFCheckpointPrefix(explicit_path).empty()) return explicit_path;
+    auto prefix = ResolveTFCheckpoint(explicit_path);
+    if (!prefix.ok()) return prefix.status();
+    if (!prefix->empty()) return *prefix;
     if (access(explicit_path.c_str(), R_OK) != 0) {
       return absl::NotFoundError(absl::StrCat(explicit_path, ": cannot read weights file"));
     }
@@ -25,18 +27,11 @@ absl::StatusOr<std::string> FindWeights(const std::string& model_dir, const std:
     std::string p = model_dir + "/" + name;
     if (access(p.c_str(), R_OK) == 0) return p;
   }
-  // A TensorFlow checkpoint directory: its `checkpoint` file names the latest
-  // prefix (model_checkpoint_path: "model.ckpt-300").
-  std::ifstream ckpt(model_dir + "/checkpoint");
-  for (std::string line; std::getline(ckpt, line);) {
-    const std::string field = "model_checkpoint_path:";
-    if (line.compare(0, field.size(), field) != 0) continue;
-    size_t q1 = line.find('"'), q2 = line.rfind('"');
-    if (q1 == std::string::npos || q2 <= q1) break;
-    std::string prefix = line.substr(q1 + 1, q2 - q1 - 1);
-    if (!prefix.empty() && prefix[0] != '/') prefix = model_dir + "/" + prefix;
-    if (!TFCheckpointPrefix(prefix).empty()) return prefix;
-    return absl::NotFoundError(absl::StrCat(model_dir, "/checkpoint names ", prefix, ", which has no .index"));
+  // A TensorFlow checkpoint directory: its `checkpoint` file names the latest prefix.
+  if (access((model_dir + "/checkpoint").c_str(), F_OK) == 0) {
+    auto prefix = ResolveTFCheckpoint(model_dir);
+    if (!prefix.ok()) return prefix.status();
+    if (!prefix->empty()) return *prefix;
   }
   return absl::NotFoundError(absl::StrCat(
       model_dir, ": no model.safetensors, pytorch_model.bin or TF checkpoint (or pass the weights file)"));

@@ -419,10 +419,8 @@ TensorView Transpose2D(const TensorView& v) {
 }
 
 std::string TFCheckpointPrefix(const std::string& path) {
-  if (path.empty()) return "";
-  if (EndsWith(path, ".index") && access(path.c_str(), R_OK) == 0) return path.substr(0, path.size() - 6);
-  if (access((path + ".index").c_str(), R_OK) == 0) return path;
-  return "";
+  auto prefix = ResolveTFCheckpoint(path);
+  return prefix.ok() ? *prefix : std::string();
 }
 
 absl::StatusOr<TFConversion> ConvertTFCheckpoints(const std::vector<std::string>& prefixes, RealmKind kind,
@@ -433,7 +431,9 @@ absl::StatusOr<TFConversion> ConvertTFCheckpoints(const std::vector<std::string>
   TFConversion out;
   std::map<std::string, std::string> taken_by;  // key → "variable (checkpoint)"
   for (const std::string& given : prefixes) {
-    std::string prefix = TFCheckpointPrefix(given);
+    auto resolved = ResolveTFCheckpoint(given);
+    if (!resolved.ok()) return resolved.status();
+    const std::string prefix = *resolved;
     if (prefix.empty()) {
       return absl::NotFoundError(absl::StrCat(given, ": not a TF checkpoint (no ", given, ".index)"));
     }

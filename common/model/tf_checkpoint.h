@@ -123,7 +123,8 @@ absl::StatusOr<TFConversion> ConvertTFCheckpoints(const std::vector<std::string>
 TensorView Transpose2D(const TensorView& view);
 
 /// The checkpoint prefix when `path` names a TF checkpoint (`PREFIX` with a
-/// `PREFIX.index` beside it, or `PREFIX.index` itself); empty otherwise.
+/// `PREFIX.index` beside it, `PREFIX.index` itself, or a checkpoint directory:
+/// ResolveTFCheckpoint); empty otherwise.
 std::string TFCheckpointPrefix(const std::string& path);
 
 }  // namespace orqa

@@ -34,6 +34,17 @@ expect_line "$WORK/openqa.log" "^wrote $WORK/openqa: RealmForOpenQA, [0-9]+ tens
 [[ -f "$WORK/openqa/config.json" && -f "$WORK/openqa/vocab.txt" && -f "$WORK/openqa/model.safetensors" ]] ||
   fail "the model directory lacks config.json, vocab.txt or model.safetensors"
 
+echo "== checkpoint directories stand for their latest prefix (encoded/checkpoint names another machine's path)"
+convert --from "$(dirname "$FINETUNED")" --from "$(dirname "$ENCODED")" --kind openqa --out "$WORK/openqa-by-dir" --quiet \
+  > "$WORK/openqa-by-dir.log"
+# The tensors (the bytes after the JSON header, whose metadata names the sources) are the same.
+st_body() { tail -c +$((9 + $(od -An -t u8 -N8 "$1"))) "$1"; }
+cmp <(st_body "$WORK/openqa/model.safetensors") <(st_body "$WORK/openqa-by-dir/model.safetensors") ||
+  fail "convert --from DIR differs from --from PREFIX"
+"$BIN/orqa" import-embeddings --from "$(dirname "$ENCODED")" --out "$WORK/by-dir.npy" > /dev/null
+"$BIN/orqa" import-embeddings --from "$ENCODED" --out "$WORK/by-prefix.npy" > /dev/null
+cmp "$WORK/by-dir.npy" "$WORK/by-prefix.npy" || fail "import-embeddings --from DIR differs from --from PREFIX"
+
 echo "== orqa convert: the pre-trained BERT -> the knowledge-augmented encoder"
 convert --from "$BERT" --kind encoder --out "$WORK/encoder" --quiet > "$WORK/encoder.log"
 expect_line "$WORK/encoder.log" "^wrote $WORK/encoder: RealmKnowledgeAugEncoder, "

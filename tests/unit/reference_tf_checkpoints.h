@@ -9,9 +9,13 @@
 //                                 adam_m / adam_v slots and global_step
 //   encoded/encoded.ckpt          block_emb
 //   slots/model.ckpt              optimizer slots and global_step only
+// The finetuned and encoded directories hold a `checkpoint` file as the
+// released ones do: the finetuned one names its prefix relative to the
+// directory, encoded/checkpoint the absolute path of the machine that wrote it.
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <vector>
@@ -113,6 +117,11 @@ inline absl::StatusOr<ReferenceCheckpoints> WriteReferenceTFCheckpoints(const st
     st = WriteComponent(*openqa, TFComponent::kEncodedBlocks, RealmKind::kOpenQA, c.encoded, false, none);
   }
   if (!st.ok()) return st;
+  std::ofstream(out_dir + "/finetuned/checkpoint") << "model_checkpoint_path: \"model.ckpt-300\"\n"
+                                                   << "all_model_checkpoint_paths: \"model.ckpt-300\"\n";
+  std::ofstream(out_dir + "/encoded/checkpoint")
+      << "model_checkpoint_path: \"/cns/tf-orqa/home/orqa/encoded/encoded.ckpt\"\n"
+      << "all_model_checkpoint_paths: \"/cns/tf-orqa/home/orqa/encoded/encoded.ckpt\"\n";
   // Only optimizer state: what a checkpoint saved without its variables looks like.
   std::filesystem::create_directories(out_dir + "/slots");
   auto slots = TFBundleWriter::Create(c.slots);

@@ -340,5 +340,37 @@ TEST(TFConvert, ServingLoadersReadATFCheckpointInMemory) {
   EXPECT_EQ(*found, prefix);
 }
 
+// A checkpoint directory is taken wherever a prefix is, resolved through its
+// `checkpoint` file; one naming another machine's absolute path falls back to
+// the file of that name in the directory (the released encoded/checkpoint).
+TEST(TFConvert, ACheckpointDirectoryResolvesThroughItsCheckpointFile) {
+  const std::string finetuned_dir = Written().finetuned.substr(0, Written().finetuned.rfind('/'));
+  const std::string encoded_dir = Written().encoded.substr(0, Written().encoded.rfind('/'));
+  EXPECT_EQ(ResolveTFCheckpoint(finetuned_dir).value(), Written().finetuned);
+  EXPECT_EQ(ResolveTFCheckpoint(encoded_dir + "/").value(), Written().encoded);
+  EXPECT_EQ(ResolveTFCheckpoint(Written().encoded + ".index").value(), Written().encoded);
+  EXPECT_EQ(ResolveTFCheckpoint(Scratch() + "/no-such").value(), "");
+
+  auto config = ReadRealmConfig(FixtureDir() + "/config.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto by_dir = ConvertTFCheckpoints({finetuned_dir, encoded_dir}, RealmKind::kOpenQA, *config, {});
+  auto by_prefix = ConvertTFCheckpoints({Written().finetuned, Written().encoded}, RealmKind::kOpenQA, *config, {});
+  ASSERT_TRUE(by_dir.ok()) << by_dir.status();
+  ASSERT_TRUE(by_prefix.ok()) << by_prefix.status();
+  EXPECT_EQ(by_dir->tensors.size(), by_prefix->tensors.size());
+  EXPECT_EQ(FindWeights(FixtureDir(), encoded_dir).value(), Written().encoded);
+
+  const std::string bare = Scratch() + "/bare-dir";
+  std::filesystem::create_directories(bare);
+  EXPECT_EQ(ResolveTFCheckpoint(bare).status().message(),
+            bare + ": a directory without a TF `checkpoint` file (pass the prefix, e.g. DIR/model.ckpt-N)");
+  std::ofstream(bare + "/checkpoint") << "model_checkpoint_path: \"/elsewhere/model.ckpt-9\"\n";
+  EXPECT_EQ(ResolveTFCheckpoint(bare).status().message(),
+            bare + "/checkpoint names /elsewhere/model.ckpt-9, and neither /elsewhere/model.ckpt-9.index nor " + bare +
+                "/model.ckpt-9.index exists");
+  auto conv = ConvertTFCheckpoints({bare}, RealmKind::kOpenQA, *config, {});
+  EXPECT_EQ(conv.status().code(), absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace orqa
