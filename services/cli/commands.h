@@ -8,6 +8,11 @@ namespace orqa::cli {
 /// grpc.health.v1 status; exit 0 only when SERVING.
 int RunHealth(int argc, char** argv);
 
+/// `orqa pull SOURCE [--revision R] [--include GLOB]... [--dest DIR]`: a Hub
+/// model into the Hugging Face cache, or gs://BUCKET/PREFIX into a folder;
+/// prints where it is.
+int RunPull(int argc, char** argv);
+
 /// `orqa build-blocks --from FILE --out STORE`: builds a block store from
 /// blocks.jsonl ({"id","title","text"}), a TFRecord of raw block strings
 /// (ORQA's blocks.tfr) or Hugging Face's block_records.npy.

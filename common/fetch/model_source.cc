@@ -1,0 +1,49 @@
+#include "common/fetch/model_source.h"
+
+#include <sys/stat.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/fetch/hf_hub.h"
+
+namespace orqa {
+namespace {
+
+bool Exists(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0;
+}
+
+void SplitRevision(const std::string& name, std::string* repo, std::string* revision) {
+  const size_t at = name.find('@');
+  *repo = name.substr(0, at);
+  *revision = at == std::string::npos ? "main" : name.substr(at + 1);
+}
+
+}  // namespace
+
+bool NamesHubModel(const std::string& name) {
+  if (name.empty() || Exists(name)) return false;
+  std::string repo, revision;
+  SplitRevision(name, &repo, &revision);
+  return IsHubRepoId(repo) && !revision.empty();
+}
+
+absl::StatusOr<std::string> ResolveModelPath(const std::string& name, const std::string& what) {
+  if (name.empty() || Exists(name)) return name;
+  if (!NamesHubModel(name)) {
+    return absl::NotFoundError(absl::StrCat(what, " ", name, ": no such file or directory, and not a Hugging Face ",
+                                            "model id (org/name[@revision])"));
+  }
+  std::string repo, revision;
+  SplitRevision(name, &repo, &revision);
+  const HubSettings hub = HubSettings::FromEnvironment();
+  auto cached = CachedHubSnapshot(repo, revision, hub);
+  if (cached.ok()) return cached;
+  HubPullOptions options;
+  options.revision = revision;
+  auto pulled = PullHubRepo(repo, options, hub);
+  if (!pulled.ok()) return absl::Status(pulled.status().code(), absl::StrCat(what, " ", name, ": ", pulled.status().message()));
+  return pulled;
+}
+
+}  // namespace orqa
