@@ -28,17 +28,22 @@ bool NamesHubModel(const std::string& name) {
   return IsHubRepoId(repo) && !revision.empty();
 }
 
-absl::StatusOr<std::string> ResolveModelPath(const std::string& name, const std::string& what) {
+absl::StatusOr<std::string> ResolveModelPath(const std::string& name, const std::string& what, bool download) {
   if (name.empty() || Exists(name)) return name;
   if (!NamesHubModel(name)) {
-    return absl::NotFoundError(absl::StrCat(what, " ", name, ": no such file or directory, and not a Hugging Face ",
-                                            "model id (org/name[@revision])"));
+    return absl::InvalidArgumentError(absl::StrCat(what, ": cannot read '", name,
+                                                   "': No such file or directory, and it is not a Hugging Face model id "
+                                                   "(org/name[@revision])"));
   }
   std::string repo, revision;
   SplitRevision(name, &repo, &revision);
   const HubSettings hub = HubSettings::FromEnvironment();
   auto cached = CachedHubSnapshot(repo, revision, hub);
   if (cached.ok()) return cached;
+  if (!download && !hub.offline) {
+    return absl::FailedPreconditionError(absl::StrCat(what, " ", name, ": ", cached.status().message(),
+                                                      "; run `orqa pull ", name, "` on this host first"));
+  }
   HubPullOptions options;
   options.revision = revision;
   auto pulled = PullHubRepo(repo, options, hub);

@@ -6,11 +6,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <tuple>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/fetch/model_source.h"
 #include "common/infra/flags.h"
 #include "common/infra/main_util.h"
 #include "common/io/safetensors.h"
@@ -50,10 +52,13 @@ int RunConvert(int argc, char** argv) {
                 "Converts TensorFlow REALM/ORQA checkpoints (the released cc_news_pretrained/{bert,embedder}, "
                 "orqa_*_model checkpoints, encoded.ckpt) into a model directory orqa serves, using the "
                 "reference converter's variable mapping.");
-  flags.StringList("from", &from, "TF checkpoint prefix (PREFIX.index beside it); repeat or comma-separate.");
+  flags.StringList("from", &from,
+                   "TF checkpoint prefix (PREFIX.index beside it) or its directory (its `checkpoint` file names the "
+                   "prefix); repeat or comma-separate.");
   flags.String("kind", &kind_name, "Model to write: embedder, reader, encoder, scorer or openqa.");
-  flags.String("config", &config_path, "The model's config.json (Hugging Face RealmConfig).");
-  flags.String("vocab", &vocab_path, "vocab.txt of the model.");
+  flags.String("config", &config_path,
+               "The model's config.json (Hugging Face RealmConfig), or a model directory / Hub model id holding it.");
+  flags.String("vocab", &vocab_path, "vocab.txt of the model, or a model directory / Hub model id holding it.");
   flags.String("out", &out, "Model directory to create (must not exist).");
   flags.Bool("init-missing", &init_missing,
              "Initialise weights no checkpoint holds as BERT does (e.g. the span scorer when starting "
@@ -66,6 +71,13 @@ int RunConvert(int argc, char** argv) {
   }
   auto kind = ParseRealmKind(kind_name);
   if (!kind.ok()) return ReportFatal(kCmd, kind.status(), 2);
+  // --config / --vocab: the file, or a model directory / Hub model id holding it.
+  for (auto [flag, path, file] : {std::tuple{"--config", &config_path, "config.json"},
+                                  std::tuple{"--vocab", &vocab_path, "vocab.txt"}}) {
+    auto resolved = ResolveModelPath(*path, flag);
+    if (!resolved.ok()) return ReportFatal(kCmd, resolved.status(), 2);
+    *path = std::filesystem::is_directory(*resolved) ? *resolved + "/" + file : *resolved;
+  }
   auto config_text = ReadFile(config_path);
   if (!config_text.ok()) return ReportFatal(kCmd, config_text.status(), 2);
   auto config = ParseRealmConfig(*config_text, config_path);

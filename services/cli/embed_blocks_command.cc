@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/fetch/model_source.h"
 #include "common/index/block_store.h"
 #include "common/index/embeddings.h"
 #include "common/train/block_embedding.h"
@@ -30,7 +31,7 @@ int RunEmbedBlocks(int argc, char** argv) {
   ComputeThreads threads;
   threads.threads = std::max(1u, std::thread::hardware_concurrency());  // a tool run alone: every core
   FlagSet flags(kCmd, "Embeds every block of a block store with the REALM embedder into a float32 .npy.");
-  flags.String("model", &model_dir, "Embedder model directory (config.json, vocab.txt, weights).");
+  flags.String("model", &model_dir, "Embedder model directory (config.json, vocab.txt, weights), or a Hugging Face model id.");
   flags.String("weights", &weights, "Weights file (default: model.safetensors / pytorch_model.bin in --model).");
   flags.String("blocks", &blocks_path, "Block store (orqa build-blocks).");
   flags.String("out", &out, "Output .npy; an interrupted run resumes from OUT.partial.");
@@ -60,7 +61,9 @@ int RunEmbedBlocks(int argc, char** argv) {
                                                                      shard_index)), 2);
   }
   ApplyComputeThreads(threads);
-  auto embedder = TextEmbedder::Load(model_dir, weights, *precision);
+  auto resolved = ResolveModelPath(model_dir, "--model");
+  if (!resolved.ok()) return ReportFatal(kCmd, resolved.status());
+  auto embedder = TextEmbedder::Load(*resolved, weights, *precision);
   if (!embedder.ok()) return ReportFatal(kCmd, embedder.status());
   auto store = BlockStore::Open(blocks_path);
   if (!store.ok()) return ReportFatal(kCmd, store.status());

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/eval/answer_scoring.h"
+#include "common/fetch/model_source.h"
 #include "common/eval/qa_dataset.h"
 #include "common/infra/flags.h"
 #include "common/infra/main_util.h"
@@ -44,7 +45,8 @@ int RunEval(int argc, char** argv) {
   FlagSet flags(kCmd, "Scores a QA dataset (JSON lines: question, answers) through a running orqa-gateway.");
   flags.String("gateway", &gateway, "orqa-gateway address host:port.");
   flags.String("data", &data, "Questions: NQ-open, WebQuestions, CuratedTrec or SQuAD-open JSON lines.");
-  flags.String("model-dir", &model_dir, "The served model's directory (vocab.txt, config.json: reader_seq_len).");
+  flags.String("model-dir", &model_dir,
+               "The served model's directory (vocab.txt, config.json: reader_seq_len), or its Hugging Face model id.");
   flags.Int("limit", &limit, "Score the first N questions only (0 = all).");
   flags.Int("k", &k, "Blocks retrieved per question (top-k match is computed on these; up to 5000).");
   flags.Int("read-k", &read_k, "Blocks the reader reads, the best of the k (the reader beam).");
@@ -74,6 +76,9 @@ int RunEval(int argc, char** argv) {
   }
   auto examples = ReadQaJsonl(data);
   if (!examples.ok()) return ReportFatal(kCmd, examples.status());
+  auto resolved = ResolveModelPath(model_dir, "--model-dir");
+  if (!resolved.ok()) return ReportFatal(kCmd, resolved.status());
+  model_dir = *resolved;
   auto tok = WordPieceTokenizer::FromVocabFile(model_dir + "/vocab.txt");
   if (!tok.ok()) return ReportFatal(kCmd, tok.status());
   auto config = ReadRealmConfig(model_dir + "/config.json");

@@ -15,7 +15,8 @@ int RunImportEmbeddings(int argc, char** argv) {
   FlagSet flags(kCmd,
                 "Copies block embeddings from a Hugging Face checkpoint (block_emb), a TF checkpoint such as "
                 "ORQA's encoded.ckpt (block_emb) or a .npy into a float32 .npy, streaming.");
-  flags.String("from", &from, "model.safetensors, pytorch_model.bin, a TF checkpoint prefix or .index, or .npy.");
+  flags.String("from", &from,
+               "model.safetensors, pytorch_model.bin, a TF checkpoint (prefix, .index or its directory), or .npy.");
   flags.String("out", &out, "Output .npy.");
   if (auto code = ParseFlagsOrExit(flags, argc, argv, kCmd)) return *code;
   if (from.empty() || out.empty()) return ReportFatal(kCmd, absl::InvalidArgumentError("--from and --out are required"), 2);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/batching/batcher_flags.h"
+#include "common/fetch/model_source.h"
 #include "common/infra/cpu_level.h"
 #include "common/infra/tensor_allocator.h"
 #include "common/infra/logging.h"
@@ -25,7 +26,6 @@ absl::Status Validate(const orqa::ReaderOptions& o) {
   }
   ORQA_RETURN_IF_ERROR(orqa::ValidateComputeThreads(o.threads));
   ORQA_RETURN_IF_ERROR(orqa::ValidateCpuLevelCaps());
-  if (!o.model_dir.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--model-dir", o.model_dir));
   if (!o.weights_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--weights", o.weights_path));
   return absl::OkStatus();
 }
@@ -41,7 +41,9 @@ int main(int argc, char** argv) {
 
   orqa::FlagSet flags(kProgram, "Reader: BERT span extraction with dynamic batching.");
   orqa::AddServerFlags(flags, &options.server);
-  flags.String("model-dir", &options.model_dir, "Reader model directory (config.json, vocab.txt, weights).");
+  flags.String("model-dir", &options.model_dir,
+               "Reader model directory (config.json, vocab.txt, weights), or a Hugging Face model id "
+               "(org/name[@revision]: taken from the Hugging Face cache, pulled when missing).");
   flags.String("weights", &options.weights_path,
                "Reader weights file (default: model.safetensors or pytorch_model.bin in --model-dir).");
   orqa::AddBatcherFlags(flags, &options.batching, "Read");
@@ -65,6 +67,16 @@ int main(int argc, char** argv) {
   }
   if (st.ok()) st = orqa::SetupLogging("reader", options.server.log_format, options.server.log_level);
   if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
+  if (!options.model_dir.empty()) {  // a path, or a Hub model id (pulled into the cache when missing)
+    auto dir = orqa::ResolveModelPath(options.model_dir, "--model-dir");
+    if (dir.ok()) st = orqa::CheckReadablePath("--model-dir", *dir);
+    if (!dir.ok() || !st.ok()) {
+      const absl::Status& bad = dir.ok() ? st : dir.status();
+      return orqa::ReportFatal(kProgram, bad, bad.code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
+    }
+    if (*dir != options.model_dir) spdlog::info("--model-dir {}: {}", options.model_dir, *dir);
+    options.model_dir = *dir;
+  }
   orqa::ApplyComputeThreads(options.threads);
 
   orqa::ServiceHost host("reader", options.server);
@@ -78,7 +90,7 @@ int main(int argc, char** argv) {
     service.SetModel(*model);
     spdlog::info("loaded reader {} (max_span_width {}, reader_seq_len {})", (*model)->version(),
                  (*model)->config().max_span_width, (*model)->config().reader_seq_len);
-    spdlog::info("{}; CPU level {}", (*model)->arithmetic(), orqa::DescribeCpuLevel());
+    spdlog::info("{}; orqa kernels at {}", (*model)->arithmetic(), orqa::DescribeCpuLevel());
   }
   host.AddService(&service);
   service.OnReady([&host](bool ready) { host.SetServing("", ready); });

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "common/fetch/model_source.h"
 #include "common/batching/batching_metrics.h"
 #include "common/infra/deadline.h"
 #include "common/infra/request_validation.h"
@@ -144,8 +145,11 @@ grpc::Status ReaderService::Reload(grpc::ServerContext*, const orqa::v1::ReloadR
   if (request->model_dir().empty()) {
     return ToGrpcStatus(absl::InvalidArgumentError("model_dir: must not be empty"));
   }
+  // A Hub model id is taken from the cache only: a request does not start a download.
+  auto dir = ResolveModelPath(request->model_dir(), "model_dir", /*download=*/false);
+  if (!dir.ok()) return ToGrpcStatus(dir.status());
   std::lock_guard<std::mutex> lock(reload_mu_);
-  auto model = SpanReader::Load(request->model_dir(), request->weights_path(), options_.precision);
+  auto model = SpanReader::Load(*dir, request->weights_path(), options_.precision);
   if (!model.ok()) {
     reloads_->Add({{"result", "failed"}}).Increment();
     return ToGrpcStatus(absl::FailedPreconditionError(

@@ -6,7 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/batching/batcher_flags.h"
+#include "common/fetch/model_source.h"
 #include "common/index/flat_scan.h"
+#include "common/index/prepared.h"
+#include "common/model/model_dir.h"
 #include "common/infra/cpu_level.h"
 #include "common/infra/tensor_allocator.h"
 #include "common/infra/logging.h"
@@ -43,16 +46,46 @@ absl::Status Validate(const orqa::RetrieverOptions& o) {
   ORQA_RETURN_IF_ERROR(orqa::ValidateComputeThreads(o.threads));
   ORQA_RETURN_IF_ERROR(orqa::ValidateCpuLevelCaps());
   ORQA_RETURN_IF_ERROR(orqa::ValidateBatcherOptions(o.batching));
-  if (!o.model_dir.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--model-dir", o.model_dir));
+
   if (!o.weights_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--weights", o.weights_path));
   if (!o.blocks_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--blocks", o.blocks_path));
   if (!o.embeddings_path.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--embeddings", o.embeddings_path));
   if (!o.bm25_index.empty()) ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--bm25-index", o.bm25_index));
   if (!(o.bm25_k1 >= 0)) return absl::InvalidArgumentError("--bm25-k1: expected >= 0");
   if (!(o.bm25_b >= 0 && o.bm25_b <= 1)) return absl::InvalidArgumentError("--bm25-b: expected 0..1");
-  const int given = !o.model_dir.empty() + !o.blocks_path.empty() + !o.embeddings_path.empty();
-  if (given != 0 && given != 3) {
-    return absl::InvalidArgumentError("--model-dir, --blocks and --embeddings go together: give all three or none");
+  if (o.model_dir.empty() && (!o.blocks_path.empty() || !o.embeddings_path.empty())) {
+    return absl::InvalidArgumentError("--blocks and --embeddings need --model-dir (the question embedder)");
+  }
+  return absl::OkStatus();
+}
+
+// --model-dir as a path or a Hub model id (pulled into the Hugging Face cache
+// when missing); --blocks and --embeddings, when not given, from the model's
+// own files (block_records.npy, block_emb), prepared once and cached.
+absl::Status ResolveSources(orqa::RetrieverOptions& o) {
+  if (o.model_dir.empty()) return absl::OkStatus();
+  auto dir = orqa::ResolveModelPath(o.model_dir, "--model-dir");
+  if (!dir.ok()) return dir.status();
+  ORQA_RETURN_IF_ERROR(orqa::CheckReadablePath("--model-dir", *dir));
+  if (*dir != o.model_dir) spdlog::info("--model-dir {}: {}", o.model_dir, *dir);
+  o.model_dir = *dir;
+  auto log = [](const std::string& line) { spdlog::info("{}", line); };
+  if (o.blocks_path.empty()) {
+    const std::string records = orqa::BlockRecordsIn(o.model_dir);
+    if (records.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--blocks: not given, and ", o.model_dir,
+                                                     " holds no block_records.npy, blocks.tfr or blocks.jsonl"));
+    }
+    auto blocks = orqa::PreparedBlocks(records, log);
+    if (!blocks.ok()) return blocks.status();
+    o.blocks_path = *blocks;
+  }
+  if (o.embeddings_path.empty()) {
+    auto weights = orqa::FindWeights(o.model_dir, o.weights_path);
+    if (!weights.ok()) return weights.status();
+    auto embeddings = orqa::PreparedEmbeddings(*weights, log);
+    if (!embeddings.ok()) return embeddings.status();
+    o.embeddings_path = *embeddings;
   }
   return absl::OkStatus();
 }
@@ -68,12 +101,17 @@ int main(int argc, char** argv) {
 
   orqa::FlagSet flags(kProgram, "Retriever: REALM question embedding + MIPS over one shard of blocks.");
   orqa::AddServerFlags(flags, &options.server);
-  flags.String("model-dir", &options.model_dir, "Embedder model directory (config.json, vocab.txt, weights).");
+  flags.String("model-dir", &options.model_dir,
+               "Embedder model directory (config.json, vocab.txt, weights), or a Hugging Face model id "
+               "(org/name[@revision]: taken from the Hugging Face cache, pulled when missing).");
   flags.String("weights", &options.weights_path,
                "Embedder weights file (default: model.safetensors or pytorch_model.bin in --model-dir).");
-  flags.String("blocks", &options.blocks_path, "Block store file (orqa build-blocks).");
+  flags.String("blocks", &options.blocks_path,
+               "Block store file (orqa build-blocks); default: built once from the model's block_records.npy "
+               "(or blocks.tfr / blocks.jsonl) and cached.");
   flags.String("embeddings", &options.embeddings_path,
-               "Block embeddings: .npy, .safetensors (block_emb), pytorch_model.bin or a TF checkpoint.");
+               "Block embeddings: .npy, .safetensors (block_emb), pytorch_model.bin or a TF checkpoint; default: "
+               "block_emb of the model's weights.");
   flags.Int("shard-index", &options.shard_index, "Index of the shard this process serves.");
   flags.Int("num-shards", &options.num_shards, "Number of contiguous block-id shards.");
   flags.String("index-type", &options.searcher.type,
@@ -103,6 +141,9 @@ int main(int argc, char** argv) {
   }
   if (st.ok()) st = orqa::SetupLogging("retriever", options.server.log_format, options.server.log_level);
   if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
+  if (absl::Status sources = ResolveSources(options); !sources.ok()) {
+    return orqa::ReportFatal(kProgram, sources, sources.code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
+  }
 
   orqa::ApplyComputeThreads(options.threads);
 
@@ -121,7 +162,7 @@ int main(int argc, char** argv) {
                  (*state)->searcher->dim(), (*state)->searcher->type(), orqa::ScanKernelName(),
                  (*state)->embedder->version(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    spdlog::info("{}; CPU level {}", (*state)->embedder->arithmetic(), orqa::DescribeCpuLevel());
+    spdlog::info("{}; orqa kernels at {}", (*state)->embedder->arithmetic(), orqa::DescribeCpuLevel());
   }
   if (!options.bm25_index.empty()) {
     auto bm25 = orqa::Bm25Index::Open(options.bm25_index, {options.bm25_k1, options.bm25_b});

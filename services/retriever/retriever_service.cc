@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/fetch/model_source.h"
 #include "common/batching/batching_metrics.h"
 #include "common/index/flat_scan.h"
 #include "common/infra/deadline.h"
@@ -293,8 +294,11 @@ grpc::Status RetrieverService::Reload(grpc::ServerContext*, const orqa::v1::Relo
     return ToGrpcStatus(absl::InvalidArgumentError(
         "embedder_dir, embeddings_path, blocks_path: at least one is required"));
   }
+  // A Hub model id is taken from the cache only: a request does not start a download.
+  auto embedder_dir = ResolveModelPath(request->embedder_dir(), "embedder_dir", /*download=*/false);
+  if (!embedder_dir.ok()) return ToGrpcStatus(embedder_dir.status());
   std::lock_guard<std::mutex> reload_lock(reload_mu_);
-  RetrieverSources src{request->embedder_dir(), request->weights_path(), request->blocks_path(),
+  RetrieverSources src{*embedder_dir, request->weights_path(), request->blocks_path(),
                        request->embeddings_path(), options_.precision};
   auto t0 = std::chrono::steady_clock::now();
   auto state = LoadRetrieverState(src, Snapshot(), options_.shard_index, options_.num_shards, options_.searcher);

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/fetch/model_source.h"
 #include "common/infra/status_util.h"
 #include "services/trainer/job_validation.h"
 #include "services/trainer/retriever_client.h"
@@ -20,9 +21,15 @@ absl::Status CheckId(const std::string& id) {
 grpc::Status TrainerService::StartJob(grpc::ServerContext*, const orqa::v1::JobSpec* request,
                                       orqa::v1::Job* response) {
   ORQA_RETURN_GRPC_IF_ERROR(ValidateJobSpec(*request));
+  // A Hub model id as the starting model: its cached snapshot (a request does
+  // not start a download); the job records the folder it started from.
+  orqa::v1::JobSpec spec = *request;
+  auto model_dir = ResolveModelPath(spec.model_dir(), "model_dir", /*download=*/false);
+  ORQA_RETURN_GRPC_IF_ERROR(model_dir.status());
+  spec.set_model_dir(*model_dir);
   RetrieverClient probe(options_.retriever_addresses, /*attempts=*/1);
-  ORQA_RETURN_GRPC_IF_ERROR(CheckJobInputs(*request, &probe));
-  auto job = jobs_->Submit(*request);
+  ORQA_RETURN_GRPC_IF_ERROR(CheckJobInputs(spec, &probe));
+  auto job = jobs_->Submit(spec);
   ORQA_RETURN_GRPC_IF_ERROR(job.status());
   *response = *job;
   return grpc::Status::OK;

@@ -112,7 +112,7 @@ TEST(BadPaths, RetrieverUnreadableModelDirNamesTheFlagAndPath) {
   EXPECT_EQ(o.exit_status, 2);
   EXPECT_EQ(o.output,
             "orqa-retriever: error: --model-dir: cannot read '/nonexistent/realm': No such file or "
-            "directory\n");
+            "directory, and it is not a Hugging Face model id (org/name[@revision])\n");
 }
 
 TEST(BadPaths, ReaderUnreadableModelDirNamesTheFlagAndPath) {
@@ -120,7 +120,7 @@ TEST(BadPaths, ReaderUnreadableModelDirNamesTheFlagAndPath) {
   EXPECT_EQ(o.exit_status, 2);
   EXPECT_EQ(o.output,
             "orqa-reader: error: --model-dir: cannot read '/nonexistent/reader': No such file or "
-            "directory\n");
+            "directory, and it is not a Hugging Face model id (org/name[@revision])\n");
 }
 
 TEST(BadPaths, TrainerStateDirThatIsAFileIsRejected) {

@@ -15,7 +15,17 @@ FX="$SHARED/fixtures/realm-tiny"
 FAKE="$ROOT/tests/servers/fake_hub.py"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/orqa-pull.XXXXXX")"
 SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"; }
+PIDS=()
+stop_services() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  PIDS=()
+}
+cleanup() {
+  stop_services
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
+}
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 expect_in() { grep -Fq -- "$2" "$1" || { cat "$1" >&2; fail "$1 lacks: $2"; }; }
@@ -217,5 +227,59 @@ diff -r "$B/orqa-data/enwiki-20181220" "$WORK/seed/enwiki-20181220" || fail "--s
   --from "$WORK/seed/enwiki-20181220/encoded" --out "$WORK/seed-model" --quiet > /dev/null
 "$BIN/orqa" build-blocks --from "$WORK/seed/enwiki-20181220/blocks.tfr" --out "$WORK/seed.blocks" 2>/dev/null |
   grep -q "^wrote $(wc -l < "$WORK/blocks.jsonl") blocks" || fail "the pulled blocks.tfr does not build"
+
+echo "== the services started with a Hub id (pulled at start, blocks and embeddings prepared once) answer as from local files"
+export HF_HOME="$WORK/hf-serve" XDG_CACHE_HOME="$WORK/xdg"
+free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+K=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['reader_beam_size'])" "$FX/config.json")
+start_stack() {  # NAME RETRIEVER-ARGS... -- READER-ARGS...: a retriever, a reader and a gateway; sets GW
+  local name=$1; shift
+  local rargs=() dargs=()
+  while [ "$1" != -- ]; do rargs+=("$1"); shift; done; shift
+  dargs=("$@")
+  local r=$(free_port) d=$(free_port) g=$(free_port)
+  "$BIN/orqa-retriever" --grpc-port=$r --metrics-port=0 "${rargs[@]}" > "$WORK/$name-retriever.log" 2>&1 &
+  PIDS+=($!)
+  "$BIN/orqa-reader" --grpc-port=$d --metrics-port=0 "${dargs[@]}" > "$WORK/$name-reader.log" 2>&1 &
+  PIDS+=($!)
+  "$BIN/orqa-gateway" --grpc-port=$g --metrics-port=0 --retrievers=127.0.0.1:$r --reader=127.0.0.1:$d \
+    --default-k=$K > "$WORK/$name-gateway.log" 2>&1 &
+  PIDS+=($!)
+  GW=127.0.0.1:$g
+  for _ in $(seq 1 600); do
+    "$BIN/orqa" health $GW --timeout-ms 500 > /dev/null 2>&1 && return 0
+    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || { tail -5 "$WORK/$name"-*.log; fail "$name: a service exited"; }; done
+    sleep 0.2
+  done
+  fail "$name: the gateway never became SERVING"
+}
+ask_all() {  # GATEWAY OUT: every fixture question's answers, without timings
+  python3 -c "import json,sys; [print(q['question']) for q in json.load(open(sys.argv[1]))['questions']]" \
+    "$FX/goldens.json" | while IFS= read -r q; do
+    "$BIN/orqa" ask "$q" --gateway "$1" --num-answers 3 --json |
+      python3 -c "import json,sys; r=json.load(sys.stdin); r.pop('timings', None); print(json.dumps(r, sort_keys=True))"
+  done > "$2"
+}
+"$BIN/orqa" build-blocks --from "$REPO/block_records.npy" --out "$WORK/local.blocks" > /dev/null 2>&1
+start_stack local --model-dir "$REPO" --blocks "$WORK/local.blocks" --embeddings "$REPO/pytorch_model.bin" -- \
+  --model-dir "$REPO"
+ask_all $GW "$WORK/answers.local"
+stop_services
+start_stack hub --model-dir test-org/realm-tiny -- --model-dir test-org/realm-tiny
+ask_all $GW "$WORK/answers.hub"
+stop_services
+[ "$(wc -l < "$WORK/answers.local")" -gt 0 ] || fail "no answers"
+diff "$WORK/answers.local" "$WORK/answers.hub" || fail "the Hub-id stack answers differently"
+STORE="$WORK/hf-serve/hub/models--test-org--realm-tiny/orqa/$(sha256sum "$REPO/block_records.npy" | cut -c1-64).blocks"
+[ -s "$STORE" ] || fail "no prepared block store at $STORE"
+expect_in "$WORK/hub-retriever.log" "preparing the block store of "
+start_stack again --model-dir test-org/realm-tiny -- --model-dir test-org/realm-tiny
+stop_services
+if grep -q "preparing" "$WORK/again-retriever.log"; then fail "the second start prepared the blocks again"; fi
+expect_failure offline-serve env HF_HUB_OFFLINE=1 "$BIN/orqa-reader" --grpc-port=0 --metrics-port=0 \
+  --model-dir test-org/not-cached
+expect_in "$WORK/offline-serve.err" "--model-dir test-org/not-cached: test-org/not-cached (revision main) is not in the Hugging Face cache"
+expect_failure typo "$BIN/orqa-retriever" --grpc-port=0 --metrics-port=0 --model-dir ./no/such/dir
+expect_in "$WORK/typo.err" "--model-dir: cannot read './no/such/dir': No such file or directory, and it is not a Hugging Face model id"
 
 echo "PASS: orqa pull speaks the Hub's and Cloud Storage's protocols"
