@@ -6,7 +6,7 @@
 # localhost, asks three questions and prints where everything is.
 #
 # Usage: scripts/quickstart.sh [--detach] [--budget-minutes N] [--size small|tiny]
-#                              [--model DIR --blocks FILE --embeddings FILE] [--port-base N]
+#                              [--model ID|DIR [--blocks FILE --embeddings FILE]] [--port-base N]
 #        scripts/quickstart.sh stop
 #   --detach          leave the stack running and return (stop it with `scripts/quickstart.sh stop`)
 #   --budget-minutes  training time of the first run (default 8; the model is cached afterwards and
@@ -14,8 +14,12 @@
 #                     budget or size)
 #   --size            model size trained on the first run (default tiny, 2 x 128: at this budget it
 #                     sees four times the questions small (4 x 256) does)
-#   --model DIR       serve this model directory instead (e.g. a converted REALM checkpoint), with
+#   --model ID|DIR    serve this model instead: a Hugging Face model id (google/realm-orqa-nq-openqa:
+#                     pulled into the Hugging Face cache, its block_records.npy and block_emb prepared
+#                     once by the retriever), or a model directory (a converted REALM checkpoint) with
 #                     --blocks (blocks.jsonl or a block store) and --embeddings (.npy, safetensors, ...)
+#                     unless it holds its block records; dense retrieval, --index-type bf16 (exact
+#                     top-k) and the reader precision this CPU runs best (bf16 with AVX-512 BF16 / AMX)
 #   --port-base N     gateway on N, retriever N+1, reader N+2, trainer N+3, metrics N+10..N+13,
 #                     REST and the web page N+20, Prometheus N+21 (default: 50051, and REST 8080,
 #                     Prometheus 9090)
@@ -67,8 +71,17 @@ while [ $# -gt 0 ]; do
     *) echo "quickstart: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-if [ -n "$MODEL" ] && { [ -z "$BLOCKS" ] || [ -z "$EMBEDDINGS" ]; }; then
-  echo "quickstart: error: --model needs --blocks and --embeddings" >&2; exit 2
+HUB_MODEL=0
+if [ -n "$MODEL" ] && [ ! -e "$MODEL" ]; then
+  if [[ "$MODEL" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?(@[^[:space:]]+)?$ ]]; then
+    HUB_MODEL=1
+  else
+    echo "quickstart: error: --model $MODEL: no such directory, and not a Hugging Face model id (org/name)" >&2; exit 2
+  fi
+fi
+if [ -n "$MODEL" ] && [ "$HUB_MODEL" = 0 ] && { [ -z "$BLOCKS" ] || [ -z "$EMBEDDINGS" ]; } &&
+   [ ! -e "$MODEL/block_records.npy" ] && [ ! -e "$MODEL/blocks.tfr" ] && [ ! -e "$MODEL/blocks.jsonl" ]; then
+  echo "quickstart: error: --model $MODEL holds no block records: give --blocks and --embeddings" >&2; exit 2
 fi
 if [ -f "$RUN/pids" ]; then
   echo "quickstart: a stack is already running (scripts/quickstart.sh stop first)" >&2; exit 1
@@ -127,6 +140,16 @@ if [ -z "$MODEL" ]; then
     ""|rrf) FUSION=(--fusion rrf) ;;
     *) FUSION=(--fusion weighted --fusion-weight "$(cat "$CACHE/fusion.txt")") ;;
   esac
+elif [ -z "$BLOCKS" ]; then
+  # A released model: pulled here (progress on this terminal), its blocks and
+  # embeddings prepared once by the retriever from the model's own files.
+  if [ "$HUB_MODEL" = 1 ]; then
+    step "pulling $MODEL (Hugging Face cache: resumable; a second run transfers nothing)"
+    "$BIN/orqa" pull "$MODEL" > /dev/null
+  fi
+  BLOCKS_STORE="" BM25=""
+  RETRIEVAL=dense
+  FUSION=(--fusion rrf)
 else
   BLOCKS_STORE="$BLOCKS"
   case "$BLOCKS" in
@@ -136,6 +159,15 @@ else
   "$BIN/orqa" build-bm25 --blocks "$BLOCKS_STORE" --out "$BM25" >/dev/null 2>&1
   RETRIEVAL=dense
   FUSION=(--fusion rrf)
+fi
+# Serving a given model: the index and arithmetic this CPU runs best (README: Every x86-64 CPU).
+SERVE_ARGS=() RETRIEVER_ARGS=()
+if [ -n "$MODEL" ] && [ "$MODEL" != "$CACHE/model" ]; then
+  PRECISION=fp32
+  grep -qw 'avx512_bf16\|amx_bf16' /proc/cpuinfo && PRECISION=bf16
+  SERVE_ARGS=(--precision=$PRECISION)
+  RETRIEVER_ARGS=(--index-type=bf16)
+  step "serving $MODEL: --index-type bf16 (exact top-k), --precision $PRECISION"
 fi
 T_PREP=$(( $(date +%s) - T0 ))
 
@@ -148,9 +180,12 @@ start() {  # name, command...
   nohup "$@" > "$RUN/$name.log" 2>&1 < /dev/null &
   echo "$name $!" >> "$RUN/pids"
 }
-start retriever "$BIN/orqa-retriever" --grpc-port=$RET --metrics-port=$M --model-dir="$MODEL" --blocks="$BLOCKS_STORE" \
-  --embeddings="$EMBEDDINGS" --bm25-index="$BM25"
-start reader "$BIN/orqa-reader" --grpc-port=$RD --metrics-port=$((M + 1)) --model-dir="$MODEL"
+[ -n "$BLOCKS_STORE" ] && RETRIEVER_ARGS+=(--blocks="$BLOCKS_STORE")
+[ -n "$EMBEDDINGS" ] && RETRIEVER_ARGS+=(--embeddings="$EMBEDDINGS")
+[ -n "$BM25" ] && RETRIEVER_ARGS+=(--bm25-index="$BM25")
+start retriever "$BIN/orqa-retriever" --grpc-port=$RET --metrics-port=$M --model-dir="$MODEL" "${RETRIEVER_ARGS[@]}" \
+  "${SERVE_ARGS[@]}"
+start reader "$BIN/orqa-reader" --grpc-port=$RD --metrics-port=$((M + 1)) --model-dir="$MODEL" "${SERVE_ARGS[@]}"
 start trainer "$BIN/orqa-trainer" --grpc-port=$TR --metrics-port=$((M + 2)) --state-dir="$CACHE/trainer-state" \
   --retriever=127.0.0.1:$RET
 TOKEN="${ORQA_ADMIN_TOKEN:-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
@@ -170,7 +205,10 @@ YML
   start prometheus prometheus --config.file="$RUN/prometheus.yml" --storage.tsdb.path="$RUN/prometheus-data" \
     --web.listen-address=127.0.0.1:$PROM
 fi
-for _ in $(seq 1 240); do
+# A released model's first start prepares its block store (minutes for 13.35M blocks).
+WAIT_TICKS=240
+[ "$MODEL" != "$CACHE/model" ] && WAIT_TICKS=28800
+for _ in $(seq 1 $WAIT_TICKS); do
   "$BIN/orqa" health 127.0.0.1:$GW --timeout-ms 500 >/dev/null 2>&1 && break
   while read -r name pid; do
     kill -0 "$pid" 2>/dev/null || { echo "quickstart: $name exited:"; tail -5 "$RUN/$name.log"; stop_stack; exit 1; }

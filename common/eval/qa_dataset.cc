@@ -1,15 +1,16 @@
 #include "common/eval/qa_dataset.h"
 
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 
 namespace orqa {
 
-absl::StatusOr<std::vector<QaExample>> ReadQaJsonl(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+namespace {
+
+absl::StatusOr<std::vector<QaExample>> ParseLines(std::istream& in, const std::string& path) {
   std::vector<QaExample> out;
   std::string text;
   int line = 0;
@@ -53,6 +54,19 @@ absl::StatusOr<std::vector<QaExample>> ReadQaJsonl(const std::string& path) {
   if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error after line ", line));
   if (out.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no examples"));
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<QaExample>> ReadQaJsonl(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  return ParseLines(in, path);
+}
+
+absl::StatusOr<std::vector<QaExample>> ParseQaJsonl(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  return ParseLines(in, name);
 }
 
 }  // namespace orqa

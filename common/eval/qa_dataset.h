@@ -22,4 +22,7 @@ struct QaExample {
 /// a file with no example is an error too.
 absl::StatusOr<std::vector<QaExample>> ReadQaJsonl(const std::string& path);
 
+/// The same from text in memory; errors name `name` and the line.
+absl::StatusOr<std::vector<QaExample>> ParseQaJsonl(const std::string& text, const std::string& name);
+
 }  // namespace orqa

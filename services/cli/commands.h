@@ -37,6 +37,11 @@ int RunBuildBm25(int argc, char** argv);
 /// dataset through a running gateway (ORQA's metrics, latency, throughput).
 int RunEval(int argc, char** argv);
 
+/// `orqa benchmark --dataset nq|wq|FILE --model NAME|DIR [--searcher S]`: the
+/// original project's Benchmark section (its metrics and published numbers),
+/// through a stack it starts or a running --gateway.
+int RunBenchmark(int argc, char** argv);
+
 /// `orqa init-model --out DIR --vocab vocab.txt [sizes]`: a RealmForOpenQA
 /// model directory with fresh BERT-initialised weights.
 int RunInitModel(int argc, char** argv);

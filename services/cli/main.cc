@@ -20,6 +20,7 @@ constexpr char kUsage[] =
     "  embed-blocks        Embed every block with a REALM embedder into a .npy (resumable).\n"
     "  import-embeddings   Copy block embeddings from a HF/TF checkpoint or .npy into a .npy.\n"
     "  eval                Score a QA dataset through a running gateway (EM, top-k match, latency).\n"
+    "  benchmark           NQ-open / WebQuestions test as the original project reports them (starts the stack).\n"
     "  init-model          Write a model directory with fresh weights (pre-training from nothing).\n"
     "  convert             Convert TensorFlow REALM/ORQA checkpoints into a model directory.\n"
     "  jobs                Trainer jobs via the gateway: start, list, get, watch, cancel, deploy.\n"
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   if (command == "build-blocks") return orqa::cli::RunBuildBlocks(argc - 1, argv + 1);
   if (command == "embed-blocks") return orqa::cli::RunEmbedBlocks(argc - 1, argv + 1);
   if (command == "build-bm25") return orqa::cli::RunBuildBm25(argc - 1, argv + 1);
+  if (command == "benchmark") return orqa::cli::RunBenchmark(argc - 1, argv + 1);
   if (command == "eval") return orqa::cli::RunEval(argc - 1, argv + 1);
   if (command == "init-model") return orqa::cli::RunInitModel(argc - 1, argv + 1);
   if (command == "jobs") return orqa::cli::RunJobs(argc - 1, argv + 1);

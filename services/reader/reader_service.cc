@@ -147,7 +147,11 @@ grpc::Status ReaderService::Reload(grpc::ServerContext*, const orqa::v1::ReloadR
   }
   // A Hub model id is taken from the cache only: a request does not start a download.
   auto dir = ResolveModelPath(request->model_dir(), "model_dir", /*download=*/false);
-  if (!dir.ok()) return ToGrpcStatus(dir.status());
+  if (!dir.ok()) {
+    reloads_->Add({{"result", "failed"}}).Increment();
+    return ToGrpcStatus(absl::FailedPreconditionError(
+        absl::StrCat("reload failed, still serving the previous model: ", dir.status().message())));
+  }
   std::lock_guard<std::mutex> lock(reload_mu_);
   auto model = SpanReader::Load(*dir, request->weights_path(), options_.precision);
   if (!model.ok()) {

@@ -296,7 +296,10 @@ grpc::Status RetrieverService::Reload(grpc::ServerContext*, const orqa::v1::Relo
   }
   // A Hub model id is taken from the cache only: a request does not start a download.
   auto embedder_dir = ResolveModelPath(request->embedder_dir(), "embedder_dir", /*download=*/false);
-  if (!embedder_dir.ok()) return ToGrpcStatus(embedder_dir.status());
+  if (!embedder_dir.ok()) {
+    return ToGrpcStatus(absl::FailedPreconditionError(
+        absl::StrCat("reload failed, still serving the previous state: ", embedder_dir.status().message())));
+  }
   std::lock_guard<std::mutex> reload_lock(reload_mu_);
   RetrieverSources src{*embedder_dir, request->weights_path(), request->blocks_path(),
                        request->embeddings_path(), options_.precision};

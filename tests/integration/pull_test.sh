@@ -5,7 +5,11 @@
 # offline mode, a cut transfer resumed by the next run with Range, a corrupted
 # byte, 401 / 404 / requester-pays / no-space messages, Authorization never
 # sent to the CDN, relative redirects, pagination, --seed-data (download.sh)
-# into a folder whose TF checkpoint directories `orqa convert` then reads.
+# into a folder whose TF checkpoint directories `orqa convert` then reads;
+# then the services started with the Hub id (pulled at start, block store and
+# embeddings prepared once) answer exactly as from the local files, and
+# `orqa benchmark` prints the original project's lines with orqa eval's numbers,
+# through a running gateway and through the stack it starts itself.
 # env: BUILD_DIR (default build), ORQA_SHARED_DIR
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -264,10 +268,43 @@ ask_all() {  # GATEWAY OUT: every fixture question's answers, without timings
 start_stack local --model-dir "$REPO" --blocks "$WORK/local.blocks" --embeddings "$REPO/pytorch_model.bin" -- \
   --model-dir "$REPO"
 ask_all $GW "$WORK/answers.local"
+echo "== orqa benchmark prints the original project's lines, and its numbers are orqa eval's"
+python3 -c "import json,sys; [print(json.dumps({'question': q['question'], 'answers': q['answers']})) for q in json.load(open(sys.argv[1]))['questions']]" \
+  "$FX/goldens.json" > "$WORK/qa.jsonl"
+NB=$(wc -l < "$WORK/blocks.jsonl")
+"$BIN/orqa" benchmark --dataset "$WORK/qa.jsonl" --model "$REPO" --gateway $GW > "$WORK/bench.txt" 2> "$WORK/bench.err"
+"$BIN/orqa" eval --data "$WORK/qa.jsonl" --model-dir "$REPO" --gateway $GW --k "$NB" --read-k "$K" \
+  --top-k "5,10,$NB" --retrieval dense --concurrency 1 --json > "$WORK/eval.json" 2> /dev/null
+python3 - "$WORK/bench.txt" "$WORK/eval.json" "$NB" <<'PY' || fail "orqa benchmark's numbers are not orqa eval's"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+ev = json.load(open(sys.argv[2]))["metrics"]
+nb = int(sys.argv[3])
+got = dict(l.split(" = ", 1) for l in lines[1:])
+names = ["exact_match", "official_exact_match", "reader_oracle"] + ["top_%d_match" % n for n in (5, 10, 50, 100, 500, 1000, 5000)]
+assert list(got) == names + ["questions_per_second", "latency_p50_ms", "latency_p99_ms"], list(got)
+for n in names:
+    want = ev.get(n, ev["top_%d_match" % nb] if n.startswith("top_") else None)
+    assert abs(float(got[n].split()[0]) - want) < 5e-5, (n, got[n], want)
+print("benchmark = eval:", {n: got[n] for n in names[:4]})
+PY
+"$BIN/orqa" benchmark --dataset nq --limit 2 --model "$REPO" --gateway $GW > "$WORK/bench-nq.txt" 2> /dev/null
+expect_in "$WORK/bench-nq.txt" "NQ-open test: 2 questions, model $REPO, searcher flat"
+expect_in "$WORK/bench-nq.txt" "# original project 0.4042; paper 0.404"
+"$BIN/orqa" benchmark --dataset wq --limit 2 --model "$REPO" --gateway $GW --searcher hnsw > "$WORK/bench-wq.txt" 2> /dev/null
+expect_in "$WORK/bench-wq.txt" "WebQuestions test: 2 questions"
+expect_in "$WORK/bench-wq.txt" "# the original project published wq numbers for the flat searcher only"
+expect_failure bench-data "$BIN/orqa" benchmark --dataset squad --model "$REPO"
+expect_in "$WORK/bench-data.err" "--dataset 'squad': expected nq, wq or an existing JSON-lines file"
 stop_services
 start_stack hub --model-dir test-org/realm-tiny -- --model-dir test-org/realm-tiny
 ask_all $GW "$WORK/answers.hub"
 stop_services
+# One command: the stack started by orqa benchmark itself, from the Hub id, scores as above.
+"$BIN/orqa" benchmark --dataset "$WORK/qa.jsonl" --model test-org/realm-tiny > "$WORK/bench-self.txt" 2> "$WORK/bench-self.err" ||
+  { cat "$WORK/bench-self.err"; fail "orqa benchmark could not run its own stack"; }
+diff <(sed -n '2,11p' "$WORK/bench.txt") <(sed -n '2,11p' "$WORK/bench-self.txt") ||
+  fail "the benchmark's own stack scores differently from the running one"
 [ "$(wc -l < "$WORK/answers.local")" -gt 0 ] || fail "no answers"
 diff "$WORK/answers.local" "$WORK/answers.hub" || fail "the Hub-id stack answers differently"
 STORE="$WORK/hf-serve/hub/models--test-org--realm-tiny/orqa/$(sha256sum "$REPO/block_records.npy" | cut -c1-64).blocks"
