@@ -40,16 +40,16 @@ hwm_of() { awk '/^VmHWM/ {printf "%.2f GB", $2 / 1048576}' "/proc/$1/status" 2>/
 CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(nproc) CPUs; $(grep -o 'avx512[a-z_0-9]*\|amx[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 echo "orqa at full size: $N blocks; $CPU"
 
-# 1. The repo's files, written by numpy and torch as the released ones were.
-if [ ! -e "$WORK/repo/.complete" ]; then
-  t0=$(now)
-  "$BIN/make_random_model" --out "$WORK/model" --vocab "$SHARED/fixtures/realm-tiny/vocab.txt" --blocks 1 > /dev/null 2>&1 ||
-    { mkdir -p "$WORK/model" && "$BIN/make_random_model" --out "$WORK/model" --vocab "$SHARED/fixtures/realm-tiny/vocab.txt" --blocks 1 > /dev/null; }
+# 1. The repo's files, written by numpy and torch as the released ones were (each kept for the next run).
+t0=$(now)
+if [ ! -s "$WORK/repo/config.json" ] || [ ! -s "$WORK/repo/pytorch_model.bin.done" ]; then
+  mkdir -p "$WORK/model"
+  "$BIN/make_random_model" --out "$WORK/model" --vocab "$SHARED/fixtures/realm-tiny/vocab.txt" --blocks 1 > /dev/null
   cp "$WORK/model/vocab.txt" "$WORK/repo/vocab.txt"
-  $PY - "$WORK/model" "$WORK/repo" "$N" "$SHARED/data/squad-v1.1-dev-open" <<'PY'
-import glob, json, os, struct, sys, time
-import numpy as np, torch
-model, repo, n, squad = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+  $PY - "$WORK/model" "$WORK/repo" "$N" <<'PY'
+import json, os, struct, sys, time
+import torch
+model, repo, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 cfg = json.load(open(model + "/config.json"))
 cfg.update({"architectures": ["RealmForOpenQA"], "num_block_records": n, "searcher_beam_size": 5000,
             "vocab_size": 30522, "type_vocab_size": 2, "layer_norm_eps": 1e-12, "reader_layer_norm_eps": 1e-3})
@@ -58,7 +58,7 @@ json.dump({"do_lower_case": True, "model_max_length": 512, "tokenizer_class": "R
           open(repo + "/tokenizer_config.json", "w"))
 json.dump({"cls_token": "[CLS]", "mask_token": "[MASK]", "pad_token": "[PAD]", "sep_token": "[SEP]",
            "unk_token": "[UNK]"}, open(repo + "/special_tokens_map.json", "w"))
-# pytorch_model.bin: the random BERT-base weights plus block_emb, by torch.save (zip64 past 4 GB).
+# The random BERT-base weights plus block_emb, by torch.save (zip64 past 4 GB).
 t = time.time()
 with open(model + "/model.safetensors", "rb") as f:
     hlen = struct.unpack("<Q", f.read(8))[0]
@@ -72,29 +72,38 @@ for k, v in header.items():
     b, e = v["data_offsets"]
     sd[k] = torch.frombuffer(bytearray(body[b:e]), dtype=kinds[v["dtype"]]).reshape(v["shape"]).clone()
 del body
-g = torch.Generator().manual_seed(0)
-sd["block_emb"] = torch.randn(n, 128, generator=g)
+sd["block_emb"] = torch.randn(n, 128, generator=torch.Generator().manual_seed(0))
 torch.save(sd, repo + "/pytorch_model.bin")
-del sd
 print("pytorch_model.bin: %.2f GB in %.0f s" % (os.path.getsize(repo + "/pytorch_model.bin") / 1e9, time.time() - t))
-# block_records.npy: n distinct byte strings of ~940 bytes (the released average) cut from real text.
+PY
+  echo done > "$WORK/repo/pytorch_model.bin.done"
+fi
+if [ ! -s "$WORK/repo/block_records.npy.done" ]; then
+  # np.save pickles an object array with protocol 3, which CPython's C pickler
+  # buffers whole before writing (12.6 GB on top of the strings themselves);
+  # the pure-Python pickler writes the same bytes as it goes.
+  $PY - "$WORK/repo" "$N" "$SHARED/data/squad-v1.1-dev-open" <<'PY'
+import glob, json, os, pickle, sys, time
+import numpy as np
+repo, n, squad = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+pickle.dump = lambda obj, f, protocol=None, **kw: pickle._Pickler(f, protocol, **kw).dump(obj)
 t = time.time()
 text = b" ".join(json.loads(l)["text"].encode() for f in glob.glob(squad + "/*.jsonl") for l in open(f)
                  if '"text"' in l)
 if len(text) < 100000:
-    text = (b"the quick brown fox jumps over the lazy dog " * 5000)
-records = np.empty(n, dtype=object)
+    text = b"the quick brown fox jumps over the lazy dog " * 5000
+records = np.empty(n, dtype=object)  # n distinct strings of ~940 bytes (the released average), real text
 span, m = 930, len(text) - 1000
 for i in range(n):
     s = (i * 7919) % m
     records[i] = text[s:s + span] + b" %d" % i
-np.save(repo + "/block_records.npy", records, allow_pickle=True)
-del records
+with open(repo + "/block_records.npy", "wb") as f:
+    np.save(f, records, allow_pickle=True)
 print("block_records.npy: %.2f GB in %.0f s" % (os.path.getsize(repo + "/block_records.npy") / 1e9, time.time() - t))
 PY
-  touch "$WORK/repo/.complete"
-  echo "files written in $(secs "$t0" "$(now)") s"
+  echo done > "$WORK/repo/block_records.npy.done"
 fi
+echo "files ready after $(secs "$t0" "$(now)") s"
 ls -la "$WORK/repo" | grep -v '^total'
 
 # 2. The Hub on loopback; the cache starts empty.

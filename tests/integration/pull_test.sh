@@ -146,6 +146,28 @@ grep -q "\"range\": \"bytes=$have-\"" "$WORK/resume.log" || { cat "$WORK/resume.
 cmp "$REPO/pytorch_model.bin" "$(cat "$WORK/cut.snap")/pytorch_model.bin" || fail "the resumed file differs"
 [ ! -e "$PARTIAL" ] || fail "the partial file was left behind"
 
+echo "== a server that ignores Range (200): the partial file restarts cleanly"
+export HF_HOME="$WORK/hf-norange"
+control '{"drop_at": 0.4}'
+expect_failure cut2 "$BIN/orqa" pull test-org/realm-tiny --include pytorch_model.bin --max-attempts 1 --quiet
+control '{"ignore_range": true}'
+before=$(log_lines)
+"$BIN/orqa" pull test-org/realm-tiny --include pytorch_model.bin --quiet > "$WORK/norange.snap"
+control '{}'
+tail -n +$((before + 1)) "$WORK/server.log" | grep -q '"role": "cdn".*"range": "bytes=[1-9][0-9]*-"' ||
+  fail "the second run did not ask for the rest"
+cmp "$REPO/pytorch_model.bin" "$(cat "$WORK/norange.snap")/pytorch_model.bin" || fail "the restarted file differs"
+
+echo "== 503 answers are retried with backoff"
+export HF_HOME="$WORK/hf-503"
+control '{"unavailable": 2}'
+"$BIN/orqa" pull test-org/realm-tiny --include pytorch_model.bin > /dev/null 2> "$WORK/retry.err"
+control '{}'
+expect_in "$WORK/retry.err" "test-org/realm-tiny: pytorch_model.bin: HTTP 503; attempt 2 of 5 in 1 s"
+expect_in "$WORK/retry.err" "test-org/realm-tiny: pytorch_model.bin: HTTP 503; attempt 3 of 5 in 1 s"
+cmp "$REPO/pytorch_model.bin" "$WORK/hf-503/hub/models--test-org--realm-tiny/snapshots/$COMMIT/pytorch_model.bin" ||
+  fail "the retried file differs"
+
 echo "== a corrupted byte: a checksum error naming the file, nothing placed"
 export HF_HOME="$WORK/hf-bad"
 control '{"corrupt": true}'
@@ -313,6 +335,29 @@ expect_in "$WORK/hub-retriever.log" "preparing the block store of "
 start_stack again --model-dir test-org/realm-tiny -- --model-dir test-org/realm-tiny
 stop_services
 if grep -q "preparing" "$WORK/again-retriever.log"; then fail "the second start prepared the blocks again"; fi
+echo "== scripts/quickstart.sh --model ID pulls, prepares, serves and answers its three questions"
+QS_BASE=$(python3 -c "
+import random, socket
+for _ in range(100):
+    base = random.randrange(20000, 40000, 100)
+    try:
+        socks = [socket.socket() for _ in range(22)]
+        [s.bind(('127.0.0.1', base + i)) for i, s in enumerate(socks)]
+        print(base); break
+    except OSError:
+        pass
+    finally:
+        [s.close() for s in socks]
+")
+export HF_HOME="$WORK/hf-qs"
+XDG_CACHE_HOME="$WORK/xdg-qs" BUILD_DIR="${BUILD_DIR:-$ROOT/build}" bash "$ROOT/scripts/quickstart.sh" \
+  --model test-org/realm-tiny --detach --port-base "$QS_BASE" > "$WORK/qs.out" 2>&1 ||
+  { tail -20 "$WORK/qs.out"; XDG_CACHE_HOME="$WORK/xdg-qs" bash "$ROOT/scripts/quickstart.sh" stop; fail "quickstart --model"; }
+XDG_CACHE_HOME="$WORK/xdg-qs" bash "$ROOT/scripts/quickstart.sh" stop > /dev/null
+expect_in "$WORK/qs.out" "pulling test-org/realm-tiny"
+expect_in "$WORK/qs.out" "serving test-org/realm-tiny: --index-type bf16 (exact top-k)"
+[ "$(grep -c '^Answer: ' "$WORK/qs.out")" = 3 ] || { cat "$WORK/qs.out"; fail "quickstart --model did not answer three questions"; }
+export HF_HOME="$WORK/hf-serve"
 expect_failure offline-serve env HF_HUB_OFFLINE=1 "$BIN/orqa-reader" --grpc-port=0 --metrics-port=0 \
   --model-dir test-org/not-cached
 expect_in "$WORK/offline-serve.err" "--model-dir test-org/not-cached: test-org/not-cached (revision main) is not in the Hugging Face cache"

@@ -19,7 +19,9 @@ Range: bytes=N-. Every request is logged as one JSON line (method, path,
 range, whether an Authorization header came). Faults are set with
 POST /_control on the hub port: {"drop_at": 0.4} cuts each body after 40 %
 of the file; {"corrupt": true} flips a byte; {"inflate": true} reports 1 PB
-sizes; {"missing": PATH} answers 404 for that file; {} clears them.
+sizes; {"missing": PATH} answers 404 for that file; {"unavailable": N} answers
+the next N downloads with 503; {"ignore_range": true} answers Range requests
+with the whole file (200); {} clears them.
 """
 import base64
 import hashlib
@@ -84,7 +86,7 @@ class Repo:
     def __init__(self, name, root):
         self.name, self.root, self.files = name, root, {}
         for d, _, names in os.walk(root, followlinks=True):
-            for n in sorted(x for x in names if not x.startswith(".")):
+            for n in sorted(x for x in names if not x.startswith(".") and not x.endswith(".done")):
                 path = os.path.join(d, n)
                 rel = os.path.relpath(path, root)
                 h = file_hashes(path)
@@ -133,7 +135,10 @@ class Handler(BaseHTTPRequestHandler):
         """The file or its Range: bytes=N- tail, with the configured faults."""
         start = 0
         rng = self.headers.get("Range")
-        if rng and rng.startswith("bytes=") and rng.endswith("-"):
+        if FAULTS.get("unavailable", 0) > 0:  # a 503 for the next N downloads
+            FAULTS["unavailable"] -= 1
+            return self.reply(503, "try again", {"Retry-After": "1"}, content_type="text/plain")
+        if rng and rng.startswith("bytes=") and rng.endswith("-") and not FAULTS.get("ignore_range"):
             start = int(rng[6:-1])
             if start >= size:
                 return self.reply(416, "", {"Content-Range": "bytes */%d" % size})
@@ -146,7 +151,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
-        if not FAULTS:  # the fast path: the kernel copies the file to the socket
+        if not any(FAULTS.values()):  # the fast path: the kernel copies the file to the socket
             self.wfile.flush()
             with open(path, "rb") as f:
                 pos = start
