@@ -8,11 +8,20 @@
 #include "common/index/block_store.h"
 #include "common/io/npy.h"
 #include "common/io/tfrecord.h"
+#include "common/text/utf8.h"
 
 namespace orqa {
 namespace {
 
-absl::Status FromJsonl(const std::string& path, BlockStoreWriter& w, const std::function<void(int64_t)>& progress) {
+// Adds a block, repairing bytes that are not UTF-8.
+absl::Status Add(BlockStoreWriter& w, std::string_view title, std::string_view text, BlockImport* stats) {
+  if (IsValidUtf8(text) && IsValidUtf8(title)) return w.Add(title, text);
+  if (stats->repaired_utf8++ == 0) stats->first_repaired = w.count();
+  return w.Add(RepairUtf8(title), RepairUtf8(text));
+}
+
+absl::Status FromJsonl(const std::string& path, BlockStoreWriter& w, const std::function<void(int64_t)>& progress,
+                       BlockImport* stats) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
   std::string line;
@@ -34,7 +43,9 @@ absl::Status FromJsonl(const std::string& path, BlockStoreWriter& w, const std::
             absl::StrCat(where, ": id ", j["id"].dump(), ", expected ", n, " (ids must be 0..N-1 in file order)"));
       }
     }
-    if (absl::Status st = w.Add(j.value("title", std::string()), j["text"].get<std::string>()); !st.ok()) return st;
+    if (absl::Status st = Add(w, j.value("title", std::string()), j["text"].get<std::string>(), stats); !st.ok()) {
+      return st;
+    }
     ++n;
     if (progress) progress(n);
   }
@@ -53,8 +64,15 @@ std::string BlockSourceFormat(const std::string& p) {
   return "";
 }
 
-absl::StatusOr<int64_t> ImportBlocks(const std::string& from, const std::string& format_in, const std::string& out,
-                                     const std::function<void(int64_t)>& progress) {
+std::string DescribeRepairs(const BlockImport& import) {
+  if (import.repaired_utf8 == 0) return "";
+  return absl::StrCat("; ", import.repaired_utf8, import.repaired_utf8 == 1 ? " block holds" : " blocks hold",
+                      " bytes that are not UTF-8 (the first: block ", import.first_repaired,
+                      "), stored with U+FFFD in their place");
+}
+
+absl::StatusOr<BlockImport> ImportBlocks(const std::string& from, const std::string& format_in, const std::string& out,
+                                         const std::function<void(int64_t)>& progress) {
   const std::string format = format_in == "auto" ? BlockSourceFormat(from) : format_in;
   if (format.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(from, ": cannot tell the format from the name; pass --format"));
@@ -65,12 +83,13 @@ absl::StatusOr<int64_t> ImportBlocks(const std::string& from, const std::string&
   auto writer = BlockStoreWriter::Create(out);
   if (!writer.ok()) return writer.status();
   absl::Status st;
+  BlockImport stats;
   if (format == "jsonl") {
-    st = FromJsonl(from, **writer, progress);
+    st = FromJsonl(from, **writer, progress, &stats);
   } else if (format == "npy") {
     absl::Status add;
     st = ForEachNpyBytes(from, [&](int64_t i, std::string_view text) {
-      if (add.ok()) add = (*writer)->Add("", text);
+      if (add.ok()) add = Add(**writer, "", text, &stats);
       if (progress) progress(i + 1);
     });
     if (st.ok()) st = add;
@@ -85,14 +104,14 @@ absl::StatusOr<int64_t> ImportBlocks(const std::string& from, const std::string&
         break;
       }
       if (!*more) break;
-      st = (*writer)->Add("", record);
+      st = Add(**writer, "", record, &stats);
       if (progress) progress(reader->records_read());
     }
   }
   if (!st.ok()) return st;
-  const int64_t count = (*writer)->count();
+  stats.blocks = (*writer)->count();
   if (absl::Status f = (*writer)->Finish(); !f.ok()) return f;
-  return count;
+  return stats;
 }
 
 }  // namespace orqa

@@ -106,7 +106,13 @@ std::string BlockRecordsIn(const std::string& model_dir) {
 absl::StatusOr<std::string> PreparedBlocks(const std::string& records,
                                            const std::function<void(const std::string&)>& log) {
   return BuildOnce(PreparedPath(records, "blocks"), absl::StrCat("the block store of ", records),
-                   [&](const std::string& tmp) { return ImportBlocks(records, "auto", tmp).status(); }, log);
+                   [&](const std::string& tmp) -> absl::Status {
+                     auto import = ImportBlocks(records, "auto", tmp);
+                     if (!import.ok()) return import.status();
+                     if (log) log(absl::StrCat(import->blocks, " blocks", DescribeRepairs(*import)));
+                     return absl::OkStatus();
+                   },
+                   log);
 }
 
 absl::StatusOr<std::string> PreparedEmbeddings(const std::string& weights,

@@ -17,6 +17,14 @@ struct CodePoint {
 /// Decodes UTF-8; each invalid byte becomes U+FFFD covering that byte.
 std::vector<CodePoint> DecodeUtf8(std::string_view text);
 
+/// True when `text` is well-formed UTF-8 (no overlong forms, surrogates or
+/// code points past U+10FFFF).
+bool IsValidUtf8(std::string_view text);
+
+/// `text` with each byte that is not part of well-formed UTF-8 replaced by
+/// U+FFFD, as DecodeUtf8 reads it.
+std::string RepairUtf8(std::string_view text);
+
 /// Appends the UTF-8 encoding of `cp`.
 void AppendUtf8(char32_t cp, std::string* out);
 

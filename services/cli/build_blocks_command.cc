@@ -27,13 +27,13 @@ int RunBuildBlocks(int argc, char** argv) {
                                  "--from ", from, ": cannot tell the format from the name; pass --format")), 2);
   }
   Progress progress("blocks", 0);
-  auto count = ImportBlocks(from, format, out, [&](int64_t n) { progress.Update(n); });
-  if (!count.ok()) return ReportFatal(kCmd, count.status());
-  progress.Done(*count);
+  auto import = ImportBlocks(from, format, out, [&](int64_t n) { progress.Update(n); });
+  if (!import.ok()) return ReportFatal(kCmd, import.status());
+  progress.Done(import->blocks);
   auto check = BlockStore::Open(out);
   if (!check.ok()) return ReportFatal(kCmd, check.status());
-  std::printf("wrote %lld blocks to %s (%.1f MB)\n", static_cast<long long>(*count), out.c_str(),
-              (*check)->file_bytes() / 1e6);
+  std::printf("wrote %lld blocks to %s (%.1f MB)%s\n", static_cast<long long>(import->blocks), out.c_str(),
+              (*check)->file_bytes() / 1e6, DescribeRepairs(*import).c_str());
   return 0;
 }
 

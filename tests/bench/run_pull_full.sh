@@ -35,7 +35,10 @@ mkdir -p "$WORK/repo"
 now() { date +%s.%N; }
 secs() { $PY -c "print('%.1f' % ($2 - $1))"; }
 gb() { $PY -c "print('%.2f GB' % ($1 / 1e9))"; }
-rss_of() { awk '/^VmRSS/ {printf "%.2f GB", $2 / 1048576}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+rss_of() {  # resident: anonymous (the process's own) + file-backed (mapped files, reclaimable)
+  awk '/^RssAnon/ {a = $2} /^RssFile/ {f = $2} END {printf "%.2f GB own + %.2f GB of mapped files", a / 1048576, f / 1048576}' \
+    "/proc/$1/status" 2>/dev/null || echo "?"
+}
 hwm_of() { awk '/^VmHWM/ {printf "%.2f GB", $2 / 1048576}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(nproc) CPUs; $(grep -o 'avx512[a-z_0-9]*\|amx[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 echo "orqa at full size: $N blocks; $CPU"
@@ -88,15 +91,14 @@ import numpy as np
 repo, n, squad = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 pickle.dump = lambda obj, f, protocol=None, **kw: pickle._Pickler(f, protocol, **kw).dump(obj)
 t = time.time()
-text = b" ".join(json.loads(l)["text"].encode() for f in glob.glob(squad + "/*.jsonl") for l in open(f)
-                 if '"text"' in l)
+text = " ".join(json.loads(l)["text"] for f in glob.glob(squad + "/*.jsonl") for l in open(f) if '"text"' in l)
 if len(text) < 100000:
-    text = b"the quick brown fox jumps over the lazy dog " * 5000
-records = np.empty(n, dtype=object)  # n distinct strings of ~940 bytes (the released average), real text
-span, m = 930, len(text) - 1000
+    text = "the quick brown fox jumps over the lazy dog " * 5000
+records = np.empty(n, dtype=object)  # n distinct UTF-8 strings of ~940 bytes (the released average), real text
+span, m = 925, len(text) - 1000
 for i in range(n):
     s = (i * 7919) % m
-    records[i] = text[s:s + span] + b" %d" % i
+    records[i] = (text[s:s + span] + " %d" % i).encode()
 with open(repo + "/block_records.npy", "wb") as f:
     np.save(f, records, allow_pickle=True)
 print("block_records.npy: %.2f GB in %.0f s" % (os.path.getsize(repo + "/block_records.npy") / 1e9, time.time() - t))
@@ -125,13 +127,15 @@ RUN="$WORK/xdg/orqa/run"
 echo
 echo "== measured (CPU: $CPU)"
 grep -h '^pulled ' "$WORK/quickstart.log" | sed 's/^/pull:            /' || true
-grep -h 'prepared ' "$RUN/retriever.log" | sed 's/.*I retriever /prepare:         /' || true
+grep -h 'prepared \| blocks' "$RUN/retriever.log" | sed 's/.*I retriever /prepare:         /' || true
+grep -h 'loaded shard' "$RUN/retriever.log" | sed 's/.*I retriever /load:            /' || true
 echo "to SERVING:      $T_UP s from the command (pull + prepare + load)"
 while read -r name pid; do
-  printf "%-16s RSS %s, peak %s\n" "$name:" "$(rss_of "$pid")" "$(hwm_of "$pid")"
+  printf "%-16s RSS %s (peak RSS %s)\n" "$name:" "$(rss_of "$pid")" "$(hwm_of "$pid")"
 done < "$RUN/pids"
 "$BIN/orqa" eval --gateway "127.0.0.1:$PORT_BASE" --data "$SHARED/data/nq-open/NQ-open.dev.jsonl" \
   --model-dir "$REPO_ID" --limit 200 --k 5 --read-k 5 --concurrency 1 --json 2> /dev/null |
-  $PY -c "import json,sys; s=json.load(sys.stdin); l=s['latency_ms']; print('Answer (200 NQ questions, k 5, 1 client): p50 %.0f ms, p99 %.0f ms, %.2f q/s' % (l['p50'], l['p99'], s['questions_per_second']))"
+  $PY -c "import json,sys; s=json.load(sys.stdin); l=s['latency_ms']; print('Answer (200 NQ questions, k 5, 1 client): p50 %.0f ms, p99 %.0f ms, %.2f q/s' % (l['p50'], l['p99'], s['questions_per_second']))" ||
+  echo "Answer: orqa eval failed (see above)"
 echo "disk: cache $(du -sh "$WORK/hf" | cut -f1) (blobs + prepared), source $(du -sh "$WORK/repo" | cut -f1); free $(df -h "$WORK" | awk 'NR==2 {print $4}')"
 free -g | sed 's/^/memory: /'

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 
+#include "common/index/block_import.h"
 #include "common/index/block_store.h"
 #include "common/index/embeddings.h"
 #include "common/index/flat_scan.h"
@@ -385,4 +386,27 @@ TEST(BlockStore, TruncatedOrForeignFilesAreRejected) {
 }
 
 }  // namespace
+// Block records whose bytes are not UTF-8 (a record cut inside a character)
+// are stored with U+FFFD in place of each bad byte and counted: every answer
+// that carries a block must be valid UTF-8 on the wire.
+TEST(BlockImport, BytesThatAreNotUtf8AreRepairedAndCounted) {
+  const std::string out = ::testing::TempDir() + "/cut.blocks";
+  auto import = ImportBlocks(std::string(ORQA_SOURCE_DIR) + "/tests/unit/data/npy-memo/cut.npy", "auto", out);
+  ASSERT_TRUE(import.ok()) << import.status();
+  EXPECT_EQ(import->blocks, 3);
+  EXPECT_EQ(import->repaired_utf8, 2);
+  EXPECT_EQ(import->first_repaired, 0);
+  EXPECT_EQ(DescribeRepairs(*import),
+            "; 2 blocks hold bytes that are not UTF-8 (the first: block 0), stored with U+FFFD in their place");
+  auto store = BlockStore::Open(out);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->Text(0).value(), "caf\xEF\xBF\xBD");
+  EXPECT_EQ((*store)->Text(1).value(), "fine");
+  EXPECT_EQ((*store)->Text(2).value(), "\xEF\xBF\xBD\xEF\xBF\xBD" "ab");
+  auto clean = ImportBlocks(std::string(ORQA_SOURCE_DIR) + "/tests/unit/data/npy-memo/dup.npy", "npy", out);
+  ASSERT_TRUE(clean.ok()) << clean.status();
+  EXPECT_EQ(clean->repaired_utf8, 0);
+  EXPECT_EQ(DescribeRepairs(*clean), "");
+}
+
 }  // namespace orqa

@@ -278,4 +278,20 @@ TEST(AnswerMetrics, RegexMatchIsCaseInsensitiveSearch) {
 }
 
 }  // namespace
+TEST(Utf8, ValidityAndRepairAgreeWithTheDecoder) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("caf\xC3\xA9 \xF0\x9F\x98\x80"));
+  EXPECT_FALSE(IsValidUtf8("caf\xC3"));              // cut inside a character
+  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));             // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));         // a surrogate
+  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));     // past U+10FFFF
+  EXPECT_EQ(RepairUtf8("caf\xC3"), "caf\xEF\xBF\xBD");
+  EXPECT_EQ(RepairUtf8("a\xC0\xAF" "b"), "a\xEF\xBF\xBD\xEF\xBF\xBD" "b");
+  const std::string mixed = "x\xFF\xC3\xA9\xED\xA0\x80y";
+  std::u32string decoded;
+  for (const CodePoint& c : DecodeUtf8(mixed)) decoded += c.cp;
+  EXPECT_EQ(RepairUtf8(mixed), EncodeUtf8(decoded));
+  EXPECT_TRUE(IsValidUtf8(RepairUtf8(mixed)));
+}
+
 }  // namespace orqa
