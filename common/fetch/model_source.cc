@@ -39,7 +39,8 @@ absl::StatusOr<std::string> ResolveModelPath(const std::string& name, const std:
   SplitRevision(name, &repo, &revision);
   const HubSettings hub = HubSettings::FromEnvironment();
   auto cached = CachedHubSnapshot(repo, revision, hub);
-  if (cached.ok()) return cached;
+  // A snapshot pulled with --include may lack the model itself: complete it (online).
+  if (cached.ok() && (hub.offline || !download || Exists(*cached + "/config.json"))) return cached;
   if (!download && !hub.offline) {
     return absl::FailedPreconditionError(absl::StrCat(what, " ", name, ": ", cached.status().message(),
                                                       "; run `orqa pull ", name, "` on this host first"));

@@ -109,7 +109,7 @@ echo "files ready after $(secs "$t0" "$(now)") s"
 ls -la "$WORK/repo" | grep -v '^total'
 
 # 2. The Hub on loopback; the cache starts empty.
-rm -rf "$WORK/hf" "$WORK/xdg"
+rm -rf "$WORK/hf" "$WORK/xdg" "$WORK/ports"
 t0=$(now)
 $PY "$ROOT/tests/servers/fake_hub.py" serve --repo "$REPO_ID=$WORK/repo" --ports-file "$WORK/ports" \
   --log "$WORK/hub.log" > "$WORK/hub.out" 2>&1 &
@@ -127,7 +127,7 @@ RUN="$WORK/xdg/orqa/run"
 echo
 echo "== measured (CPU: $CPU)"
 grep -h '^pulled ' "$WORK/quickstart.log" | sed 's/^/pull:            /' || true
-grep -h 'prepared \| blocks' "$RUN/retriever.log" | sed 's/.*I retriever /prepare:         /' || true
+grep -h 'prepared \|[0-9] blocks$\|blocks; ' "$RUN/retriever.log" | sed 's/.*I retriever /prepare:         /' || true
 grep -h 'loaded shard' "$RUN/retriever.log" | sed 's/.*I retriever /load:            /' || true
 echo "to SERVING:      $T_UP s from the command (pull + prepare + load)"
 while read -r name pid; do
