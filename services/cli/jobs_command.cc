@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/fetch/model_source.h"
 #include "common/infra/flags.h"
 #include "common/infra/main_util.h"
 #include "orqa/v1/admin.grpc.pb.h"
@@ -92,8 +93,10 @@ std::string ProgressLine(const orqa::v1::Job& j) {
 }
 
 // `path` against this process's working directory ("" stays "").
+// A relative path made absolute for the services (their working directory is
+// not ours); a Hugging Face model id that is not a local path stays an id.
 std::string Absolute(const std::string& path) {
-  if (path.empty() || path[0] == '/') return path;
+  if (path.empty() || path[0] == '/' || NamesHubModel(path)) return path;
   char buf[4096];
   if (getcwd(buf, sizeof(buf)) == nullptr) return path;
   return std::string(buf) + "/" + path;
@@ -314,7 +317,9 @@ int RunDeploy(int argc, char** argv) {
   bool embedder = false, reader = false;
   FlagSet flags(cmd + " [JOB_ID]", "Hot-swaps a job's best checkpoint, or --checkpoint DIR, into serving.");
   AddCommon(flags, &c);
-  flags.String("checkpoint", &checkpoint, "A model directory instead of a job's checkpoint.");
+  flags.String("checkpoint", &checkpoint,
+               "A model directory, or a Hugging Face model id the services have in their cache, instead of a "
+               "job's checkpoint.");
   flags.String("weights", &weights,
                "With --checkpoint: the weights file or TF checkpoint prefix (default: the directory's).");
   flags.Bool("embedder", &embedder, "Only the question embedder (retriever shards).");

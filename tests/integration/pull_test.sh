@@ -269,7 +269,7 @@ start_stack() {  # NAME RETRIEVER-ARGS... -- READER-ARGS...: a retriever, a read
   "$BIN/orqa-reader" --grpc-port=$d --metrics-port=0 "${dargs[@]}" > "$WORK/$name-reader.log" 2>&1 &
   PIDS+=($!)
   "$BIN/orqa-gateway" --grpc-port=$g --metrics-port=0 --retrievers=127.0.0.1:$r --reader=127.0.0.1:$d \
-    --default-k=$K > "$WORK/$name-gateway.log" 2>&1 &
+    --default-k=$K --admin-token=s3cret > "$WORK/$name-gateway.log" 2>&1 &
   PIDS+=($!)
   GW=127.0.0.1:$g
   for _ in $(seq 1 600); do
@@ -333,6 +333,15 @@ STORE="$WORK/hf-serve/hub/models--test-org--realm-tiny/orqa/$(sha256sum "$REPO/b
 [ -s "$STORE" ] || fail "no prepared block store at $STORE"
 expect_in "$WORK/hub-retriever.log" "preparing the block store of "
 start_stack again --model-dir test-org/realm-tiny -- --model-dir test-org/realm-tiny
+# Admin.Deploy takes a Hub id the services have cached; one they have not is refused, serving on.
+ORQA_ADMIN_TOKEN=s3cret "$BIN/orqa" jobs deploy --checkpoint test-org/realm-tiny --gateway $GW > "$WORK/deploy.out" ||
+  fail "Deploy of a cached Hub id"
+expect_failure deploy-uncached env ORQA_ADMIN_TOKEN=s3cret "$BIN/orqa" jobs deploy --checkpoint test-org/not-cached \
+  --gateway $GW
+expect_in "$WORK/deploy-uncached.err" "reload failed, still serving the previous state: embedder_dir test-org/not-cached: "
+expect_in "$WORK/deploy-uncached.err" "run \`orqa pull test-org/not-cached\` on this host first"
+ask_all $GW "$WORK/answers.deployed"
+diff "$WORK/answers.local" "$WORK/answers.deployed" || fail "answers changed after the Deploy"
 stop_services
 if grep -q "preparing" "$WORK/again-retriever.log"; then fail "the second start prepared the blocks again"; fi
 echo "== scripts/quickstart.sh --model ID pulls, prepares, serves and answers its three questions"
