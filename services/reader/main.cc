@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
             "in passes of this size. 0 = 2048 / reader_seq_len of the model (7 for BERT-base at 288: one five-block "
             "call per batch, as batching two gained nothing on CPU; 32 for realm-tiny).");
   orqa::AddComputeThreadFlags(flags, &options.threads, /*with_search=*/false);
+  orqa::AddPathRootFlags(flags, &options.roots);
   std::string precision = "fp32";
   flags.String("precision", &precision,
                "Reader encoder arithmetic: fp32 (matches the reference), bf16 or int8 (oneDNN: int8 weights per "
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
   if (auto code = orqa::ParseFlagsOrExit(flags, argc, argv, kProgram)) return *code;
 
   absl::Status st = Validate(options);
+  if (st.ok()) st = orqa::ValidatePathRoots(&options.roots);
   if (st.ok()) {
     auto p = orqa::ParsePrecision(precision);
     if (p.ok()) options.precision = *p;

@@ -4,6 +4,7 @@
 
 #include "common/batching/batcher.h"
 #include "common/infra/compute_threads.h"
+#include "common/infra/path_roots.h"
 #include "common/infra/server_options.h"
 #include "common/model/precision.h"
 
@@ -24,6 +25,8 @@ struct ReaderOptions {
   Precision precision = Precision::kFP32;
   /// --threads and its per-library overrides (common/infra/compute_threads.h).
   ComputeThreads threads;
+  /// Folders that paths in requests (Reload, StartJob) must lie in.
+  PathRoots roots;
 };
 
 }  // namespace orqa

@@ -152,6 +152,9 @@ grpc::Status ReaderService::Reload(grpc::ServerContext*, const orqa::v1::ReloadR
     return ToGrpcStatus(absl::FailedPreconditionError(
         absl::StrCat("reload failed, still serving the previous model: ", dir.status().message())));
   }
+  ORQA_RETURN_GRPC_IF_ERROR(CheckUnderRoot("model_dir", *dir, options_.roots.model, "--model-root"));
+  ORQA_RETURN_GRPC_IF_ERROR(
+      CheckUnderRoot("weights_path", request->weights_path(), options_.roots.model, "--model-root"));
   std::lock_guard<std::mutex> lock(reload_mu_);
   auto model = SpanReader::Load(*dir, request->weights_path(), options_.precision);
   if (!model.ok()) {

@@ -122,6 +122,7 @@ int main(int argc, char** argv) {
   flags.Int("rerank-factor", &options.searcher.rerank_factor,
             "bf16 / int8: candidates kept per result for the exact fp32 re-ranking.");
   orqa::AddComputeThreadFlags(flags, &options.threads, /*with_search=*/true);
+  orqa::AddPathRootFlags(flags, &options.roots);
   std::string precision = "fp32";
   flags.String("precision", &precision,
                "Question embedder arithmetic: fp32 (matches the reference), bf16 or int8; also for Reload. Where "
@@ -134,6 +135,7 @@ int main(int argc, char** argv) {
 
   options.searcher.omp_threads = options.threads.Omp();
   absl::Status st = Validate(options);
+  if (st.ok()) st = orqa::ValidatePathRoots(&options.roots);
   if (st.ok()) {
     auto p = orqa::ParsePrecision(precision);
     if (p.ok()) options.precision = *p;

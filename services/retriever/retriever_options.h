@@ -5,6 +5,7 @@
 #include "common/batching/batcher.h"
 #include "common/index/searcher.h"
 #include "common/infra/compute_threads.h"
+#include "common/infra/path_roots.h"
 #include "common/infra/server_options.h"
 #include "common/model/precision.h"
 
@@ -37,6 +38,8 @@ struct RetrieverOptions {
   std::string bm25_index;
   double bm25_k1 = 0.9;
   double bm25_b = 0.4;
+  /// Folders that paths in requests (Reload, StartJob) must lie in.
+  PathRoots roots;
 };
 
 }  // namespace orqa

@@ -300,6 +300,13 @@ grpc::Status RetrieverService::Reload(grpc::ServerContext*, const orqa::v1::Relo
     return ToGrpcStatus(absl::FailedPreconditionError(
         absl::StrCat("reload failed, still serving the previous state: ", embedder_dir.status().message())));
   }
+  // Paths from the request stay inside the configured roots (checked before anything is opened).
+  const PathRoots& roots = options_.roots;
+  ORQA_RETURN_GRPC_IF_ERROR(CheckUnderRoot("embedder_dir", *embedder_dir, roots.model, "--model-root"));
+  ORQA_RETURN_GRPC_IF_ERROR(CheckUnderRoot("weights_path", request->weights_path(), roots.model, "--model-root"));
+  ORQA_RETURN_GRPC_IF_ERROR(CheckUnderRoot("blocks_path", request->blocks_path(), roots.data, "--data-root"));
+  ORQA_RETURN_GRPC_IF_ERROR(
+      CheckUnderRoot("embeddings_path", request->embeddings_path(), roots.data, "--data-root"));
   std::lock_guard<std::mutex> reload_lock(reload_mu_);
   RetrieverSources src{*embedder_dir, request->weights_path(), request->blocks_path(),
                        request->embeddings_path(), options_.precision};

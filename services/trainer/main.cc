@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
                "Retriever shard addresses host:port, comma-separated in shard order (training searches all).");
   flags.Int("queue-limit", &options.queue_limit, "Jobs that may wait behind the running one.");
   orqa::AddComputeThreadFlags(flags, &options.threads, /*with_search=*/false);
+  orqa::AddPathRootFlags(flags, &options.roots);
   flags.Int("retriever-attempts", &options.retriever_attempts,
             "Tries of a retriever call that fails UNAVAILABLE (0.5 s, 1 s, 2 s, ... apart) before the job fails.");
   flags.Int("rank", &dp.rank,
@@ -126,6 +127,7 @@ int main(int argc, char** argv) {
     st = absl::InvalidArgumentError("--queue-limit: expected 0..100000");
   }
   if (st.ok()) st = orqa::ValidateComputeThreads(options.threads);
+  if (st.ok()) st = orqa::ValidatePathRoots(&options.roots);
   if (st.ok()) st = orqa::ValidateCpuLevelCaps();
   if (st.ok() && (options.retriever_attempts < 1 || options.retriever_attempts > 20)) {
     st = absl::InvalidArgumentError("--retriever-attempts: expected 1..20");

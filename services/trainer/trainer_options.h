@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common/infra/compute_threads.h"
+#include "common/infra/path_roots.h"
 #include "common/infra/server_options.h"
 
 namespace orqa {
@@ -23,6 +24,8 @@ struct TrainerOptions {
   ComputeThreads threads;
   /// Tries of a failed retriever call (UNAVAILABLE) before the job fails.
   int retriever_attempts = 4;
+  /// Folders that paths in requests (Reload, StartJob) must lie in.
+  PathRoots roots;
 };
 
 }  // namespace orqa

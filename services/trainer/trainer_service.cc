@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <tuple>
+
 #include "absl/strings/str_cat.h"
 #include "common/fetch/model_source.h"
 #include "common/infra/status_util.h"
@@ -27,6 +29,19 @@ grpc::Status TrainerService::StartJob(grpc::ServerContext*, const orqa::v1::JobS
   auto model_dir = ResolveModelPath(spec.model_dir(), "model_dir", /*download=*/false);
   ORQA_RETURN_GRPC_IF_ERROR(model_dir.status());
   spec.set_model_dir(*model_dir);
+  // Paths from the request stay inside the configured roots (checked before anything is opened or created).
+  const PathRoots& roots = options_.roots;
+  for (const auto& [field, path, root, flag] :
+       {std::tuple{"model_dir", spec.model_dir(), roots.model, "--model-root"},
+        std::tuple{"weights_path", spec.weights_path(), roots.model, "--model-root"},
+        std::tuple{"train_path", spec.train_path(), roots.data, "--data-root"},
+        std::tuple{"eval_path", spec.eval_path(), roots.data, "--data-root"},
+        std::tuple{"blocks_path", spec.blocks_path(), roots.data, "--data-root"},
+        std::tuple{"text_path", spec.text_path(), roots.data, "--data-root"},
+        std::tuple{"output_dir", spec.output_dir(), roots.output, "--output-root"},
+        std::tuple{"embeddings_path", spec.embeddings_path(), roots.output, "--output-root"}}) {
+    ORQA_RETURN_GRPC_IF_ERROR(CheckUnderRoot(field, path, root, flag));
+  }
   RetrieverClient probe(options_.retriever_addresses, /*attempts=*/1);
   ORQA_RETURN_GRPC_IF_ERROR(CheckJobInputs(spec, &probe));
   auto job = jobs_->Submit(spec);
