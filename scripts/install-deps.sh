@@ -27,8 +27,9 @@ PACKAGES=(
   # logging, metrics, misc
   libspdlog-dev libfmt-dev prometheus-cpp-dev nlohmann-json3-dev libcpp-httplib-dev
   libutf8proc-dev
-  # orqa pull: HTTP(S) downloads and their checksums
-  libcurl4-openssl-dev libssl-dev
+  # orqa pull: HTTP(S) downloads and their checksums; TLS files checked at start;
+  # openssl makes the certificates (scripts/make-certs.sh)
+  libcurl4-openssl-dev libssl-dev openssl
   # sparse retrieval (BM25) and Python-compatible regexes (CuratedTrec answers)
   libxapian-dev libpcre2-dev
   # REST proxy (Go, grpc-gateway v1)

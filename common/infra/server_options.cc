@@ -18,6 +18,7 @@ void AddServerFlags(FlagSet& flags, ServerOptions* o) {
   flags.String("log-level", &o->log_level, "Log level: trace, debug, info, warn, error.");
   flags.Double("grace-period-s", &o->grace_period_s,
                "Seconds in-flight calls get to finish after SIGTERM/SIGINT.");
+  AddTlsServingFlags(flags, &o->tls);
 }
 
 absl::Status ValidateServerOptions(const ServerOptions& o) {
@@ -37,7 +38,7 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("--grace-period-s: expected a number >= 0, got ", o.grace_period_s));
   }
-  return absl::OkStatus();
+  return ValidateTlsServing(o.tls);
 }
 
 absl::Status CheckReadablePath(const std::string& flag, const std::string& path) {

@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "common/infra/flags.h"
+#include "common/infra/tls.h"
 
 namespace orqa {
 
@@ -21,13 +22,15 @@ struct ServerOptions {
   std::string log_level = "info";
   /// Seconds in-flight calls may take to finish after SIGTERM before they are cancelled.
   double grace_period_s = 10.0;
+  /// TLS of the gRPC port (--tls-cert, --tls-key, --tls-client-ca).
+  TlsServing tls;
 };
 
 /// Registers the shared flags (--host, --grpc-port, --metrics-port, --log-format,
-/// --log-level, --grace-period-s) with their ORQA_* environment fallbacks.
+/// --log-level, --grace-period-s, the --tls-* flags) with their ORQA_* environment fallbacks.
 void AddServerFlags(FlagSet& flags, ServerOptions* options);
 
-/// Checks ranges (ports 0..65535, grace ≥ 0); names the offending flag.
+/// Checks ranges (ports 0..65535, grace ≥ 0) and the TLS files; names the offending flag.
 absl::Status ValidateServerOptions(const ServerOptions& options);
 
 /// OK if `path` names an existing readable file or directory, or a TensorFlow

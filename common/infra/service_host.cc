@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/infra/rpc_metrics_interceptor.h"
+#include "common/infra/tls.h"
 #include "common/infra/utf8_request_errors.h"
 
 namespace orqa {
@@ -47,7 +48,7 @@ absl::Status ServiceHost::Start() {
   // share the port instead of failing.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   std::string address = absl::StrCat(options_.host, ":", options_.grpc_port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &grpc_port_);
+  builder.AddListeningPort(address, MakeServerCredentials(options_.tls), &grpc_port_);
   builder.SetMaxReceiveMessageSize(64 << 20);
   for (grpc::Service* s : services_) builder.RegisterService(s);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
@@ -84,8 +85,16 @@ absl::Status ServiceHost::Start() {
   http_thread_ = std::thread([this] { http_->listen_after_bind(); });
 
   SetServing("", false);
-  spdlog::info("{} listening: grpc {}:{} metrics http://{}:{}/metrics", name_, options_.host,
-               grpc_port_, options_.host, metrics_port_);
+  spdlog::info("{} listening: grpc {}:{} ({}) metrics http://{}:{}/metrics", name_, options_.host, grpc_port_,
+               DescribeTls(options_.tls), options_.host, metrics_port_);
+  const bool loopback = options_.host == "127.0.0.1" || options_.host == "localhost" || options_.host == "::1" ||
+                        options_.host.rfind("127.", 0) == 0;
+  if (!options_.tls.mutual() && !loopback) {
+    spdlog::warn("{} listens on {} without --tls-client-ca: callers are not authenticated, so the per-RPC caller "
+                 "policy (who may Reload, StartJob, ...) is not enforced; anyone who reaches the port may call "
+                 "every RPC",
+                 name_, options_.host);
+  }
   return absl::OkStatus();
 }
 

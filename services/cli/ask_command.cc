@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "common/infra/tls.h"
 #include "absl/strings/str_cat.h"
 #include "common/infra/flags.h"
 #include "common/infra/main_util.h"
@@ -35,12 +36,15 @@ int RunAsk(int argc, char** argv) {
   flags.Int("num-answers", &num_answers, "Answers to print, best first.");
   flags.Int("timeout-ms", &timeout_ms, "Deadline of the call, in milliseconds.");
   flags.Bool("json", &json, "Print the response as JSON (proto field names).");
+  TlsCalling tls;
+  AddClientTlsFlags(flags, &tls);
   if (auto code = ParseFlagsOrExit(flags, argc, argv, kCmd)) return *code;
   if (flags.positional().size() != 1) {
     return ReportFatal(kCmd, absl::InvalidArgumentError("expected one QUESTION argument (quote it)"), 2);
   }
   if (timeout_ms <= 0) return ReportFatal(kCmd, absl::InvalidArgumentError("--timeout-ms: expected > 0"), 2);
-  auto stub = orqa::v1::OpenQA::NewStub(grpc::CreateChannel(gateway, grpc::InsecureChannelCredentials()));
+  if (absl::Status st = ValidateTlsCalling(tls, "--tls-"); !st.ok()) return ReportFatal(kCmd, st, 2);
+  auto stub = orqa::v1::OpenQA::NewStub(grpc::CreateChannel(gateway, MakeChannelCredentials(tls)));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
   orqa::v1::AnswerRequest req;

@@ -20,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "common/infra/tls.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/fetch/model_source.h"
@@ -193,6 +194,8 @@ int RunBenchmark(int argc, char** argv) {
   flags.Int("startup-timeout-s", &startup_timeout_s, "How long the started stack may take to serve (preparing a "
             "13.35M-block store the first time takes minutes).");
   flags.Bool("json", &json_out, "Print the summary as JSON.");
+  TlsCalling tls;
+  AddClientTlsFlags(flags, &tls);  // to --gateway
   if (auto code = ParseFlagsOrExit(flags, argc, argv, kCmd)) return *code;
   if (dataset.empty() || model.empty()) {
     return ReportFatal(kCmd, absl::InvalidArgumentError("--dataset and --model are required"), 2);
@@ -207,7 +210,9 @@ int RunBenchmark(int argc, char** argv) {
     return ReportFatal(kCmd, absl::InvalidArgumentError(absl::StrCat(
         "--searcher: expected flat, bf16, int8, fp16, sq8, hnsw, ivf or torch, got '", searcher, "'")), 2);
   }
+  if (absl::Status st = ValidateTlsCalling(tls, "--tls-"); !st.ok()) return ReportFatal(kCmd, st, 2);
   EvalRun run;
+  run.tls = tls;
   const EmbeddedDataset* embedded = FindEmbeddedDataset(dataset);
   absl::StatusOr<std::vector<QaExample>> examples;
   if (embedded) {

@@ -2,11 +2,17 @@
 
 #include <string>
 
+#include "common/infra/tls.h"
+
 namespace orqa::cli {
 
 /// `orqa health ADDRESS [--service NAME] [--timeout-ms N]`: prints the
 /// grpc.health.v1 status; exit 0 only when SERVING.
 int RunHealth(int argc, char** argv);
+
+/// `orqa rpc ADDRESS SERVICE/METHOD [JSON]`: one unary call of any orqa RPC,
+/// JSON in and out, with the client TLS flags.
+int RunRpc(int argc, char** argv);
 
 /// `orqa pull SOURCE [--revision R] [--include GLOB]... [--dest DIR]`: a Hub
 /// model into the Hugging Face cache, or gs://BUCKET/PREFIX into a folder;
@@ -55,6 +61,7 @@ int RunConvert(int argc, char** argv);
 int RunJobs(int argc, char** argv);
 
 /// Streams a job's events until it ends; 0 when it SUCCEEDED.
-int RunJobsWatch(const std::string& gateway, const std::string& token, bool json, const std::string& job_id);
+int RunJobsWatch(const std::string& gateway, const std::string& token, bool json, const std::string& job_id,
+                 const TlsCalling& tls);
 
 }  // namespace orqa::cli

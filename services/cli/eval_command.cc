@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/infra/tls.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -40,6 +41,8 @@ int RunEval(int argc, char** argv) {
   flags.String("predictions", &predictions_path, "Write per-question predictions and scores as JSON lines here.");
   flags.String("summary", &summary_path, "Write the summary as JSON here.");
   flags.Bool("json", &json_out, "Print the summary as JSON instead of a table.");
+  TlsCalling tls;
+  AddClientTlsFlags(flags, &tls);
   if (auto code = ParseFlagsOrExit(flags, argc, argv, kCmd)) return *code;
   if (data.empty() || model_dir.empty()) {
     return ReportFatal(kCmd, absl::InvalidArgumentError("--data and --model-dir are required"), 2);
@@ -48,6 +51,7 @@ int RunEval(int argc, char** argv) {
     return ReportFatal(kCmd, absl::InvalidArgumentError(
                                  "--k in [1, 5000], --read-k in [1, k], --concurrency in [1, 256], --limit >= 0"), 2);
   }
+  if (absl::Status st = ValidateTlsCalling(tls, "--tls-"); !st.ok()) return ReportFatal(kCmd, st, 2);
   if (data.find("CuratedTrec") != std::string::npos) regex = true;
   if (absl::Status st = CheckRetrievalMode(retrieval); !st.ok()) return ReportFatal(kCmd, st, 2);
   auto examples = ReadQaJsonl(data);
@@ -56,6 +60,7 @@ int RunEval(int argc, char** argv) {
   if (!resolved.ok()) return ReportFatal(kCmd, resolved.status());
   EvalRun run;
   run.gateway = gateway;
+  run.tls = tls;
   run.data_name = data;
   run.model_dir = *resolved;
   run.k = k;

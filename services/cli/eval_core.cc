@@ -1,3 +1,4 @@
+#include "common/infra/tls.h"
 #include "services/cli/eval_core.h"
 
 #include <grpcpp/grpcpp.h>
@@ -55,7 +56,7 @@ absl::StatusOr<EvalResult> RunEvaluation(const EvalRun& run) {
   const size_t n = run.examples.size();
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 << 20);
-  auto stub = orqa::v1::OpenQA::NewStub(grpc::CreateCustomChannel(run.gateway, grpc::InsecureChannelCredentials(), args));
+  auto stub = orqa::v1::OpenQA::NewStub(grpc::CreateCustomChannel(run.gateway, MakeChannelCredentials(run.tls), args));
   std::vector<QuestionScores> scores(n);
   std::vector<double> latency_ms(n);
   EvalResult result;

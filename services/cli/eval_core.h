@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/infra/tls.h"
 #include "absl/status/statusor.h"
 #include "common/eval/qa_dataset.h"
 
@@ -13,6 +14,7 @@ namespace orqa::cli {
 /// and `orqa benchmark` make it.
 struct EvalRun {
   std::string gateway = "127.0.0.1:50051";
+  TlsCalling tls;  // --tls-ca, --tls-cert, --tls-key
   std::string data_name;  // in messages and the summary
   std::vector<QaExample> examples;
   std::string model_dir;  // vocab.txt, config.json (reader_seq_len)

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 
+#include "common/infra/tls.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/fetch/model_source.h"
@@ -34,18 +35,20 @@ struct Common {
   std::string gateway = "127.0.0.1:50051";
   std::string token;
   bool json = false;
+  TlsCalling tls;
 };
 
 void AddCommon(FlagSet& flags, Common* c) {
   flags.String("gateway", &c->gateway, "orqa-gateway address host:port.");
   flags.String("admin-token", &c->token, "The gateway's admin token.");
   flags.Bool("json", &c->json, "Print JSON (proto field names) instead of text.");
+  AddClientTlsFlags(flags, &c->tls);
 }
 
 std::unique_ptr<orqa::v1::Admin::Stub> Stub(const Common& c) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  return orqa::v1::Admin::NewStub(grpc::CreateCustomChannel(c.gateway, grpc::InsecureChannelCredentials(), args));
+  return orqa::v1::Admin::NewStub(grpc::CreateCustomChannel(c.gateway, MakeChannelCredentials(c.tls), args));
 }
 
 void Authorize(grpc::ClientContext* ctx, const Common& c) {
@@ -165,6 +168,7 @@ int RunStart(int argc, char** argv) {
   flags.String("precision", &precision, "BUILD_INDEX: block embedder arithmetic, fp32 (default), bf16 or int8.");
   flags.Bool("watch", &watch, "Watch the job after starting it.");
   if (auto code = ParseFlagsOrExit(flags, argc, argv, cmd)) return *code;
+  if (absl::Status st = ValidateTlsCalling(c.tls, "--tls-"); !st.ok()) return ReportFatal(cmd, st, 2);
   if (kind == "finetune") {
     spec.set_kind(orqa::v1::JOB_KIND_FINETUNE);
   } else if (kind == "build-index") {
@@ -234,7 +238,7 @@ int RunStart(int argc, char** argv) {
   std::printf("%s\n", c.json ? Json(job).c_str() : absl::StrCat("started ", job.job_id()).c_str());
   if (!watch) return 0;
   std::fflush(stdout);
-  return RunJobsWatch(c.gateway, c.token, c.json, job.job_id());
+  return RunJobsWatch(c.gateway, c.token, c.json, job.job_id(), c.tls);
 }
 
 int RunList(int argc, char** argv) {
@@ -245,6 +249,7 @@ int RunList(int argc, char** argv) {
   AddCommon(flags, &c);
   flags.Int("limit", &limit, "At most this many (0 = 100).");
   if (auto code = ParseFlagsOrExit(flags, argc, argv, cmd)) return *code;
+  if (absl::Status st = ValidateTlsCalling(c.tls, "--tls-"); !st.ok()) return ReportFatal(cmd, st, 2);
   auto stub = Stub(c);
   grpc::ClientContext ctx;
   Authorize(&ctx, c);
@@ -269,6 +274,7 @@ int RunOne(const std::string& sub, int argc, char** argv) {
   FlagSet flags(cmd + " JOB_ID", sub == "get" ? "Prints one job with its history." : "Cancels a job.");
   AddCommon(flags, &c);
   if (auto code = ParseFlagsOrExit(flags, argc, argv, cmd)) return *code;
+  if (absl::Status st = ValidateTlsCalling(c.tls, "--tls-"); !st.ok()) return ReportFatal(cmd, st, 2);
   if (flags.positional().size() != 1) return ReportFatal(cmd, absl::InvalidArgumentError("expected one JOB_ID"), 2);
   auto stub = Stub(c);
   grpc::ClientContext ctx;
@@ -306,8 +312,9 @@ int RunWatch(int argc, char** argv) {
   FlagSet flags(cmd + " JOB_ID", "Streams a job's progress until it ends; exit 0 only if it succeeded.");
   AddCommon(flags, &c);
   if (auto code = ParseFlagsOrExit(flags, argc, argv, cmd)) return *code;
+  if (absl::Status st = ValidateTlsCalling(c.tls, "--tls-"); !st.ok()) return ReportFatal(cmd, st, 2);
   if (flags.positional().size() != 1) return ReportFatal(cmd, absl::InvalidArgumentError("expected one JOB_ID"), 2);
-  return RunJobsWatch(c.gateway, c.token, c.json, flags.positional()[0]);
+  return RunJobsWatch(c.gateway, c.token, c.json, flags.positional()[0], c.tls);
 }
 
 int RunDeploy(int argc, char** argv) {
@@ -325,6 +332,7 @@ int RunDeploy(int argc, char** argv) {
   flags.Bool("embedder", &embedder, "Only the question embedder (retriever shards).");
   flags.Bool("reader", &reader, "Only the reader.");
   if (auto code = ParseFlagsOrExit(flags, argc, argv, cmd)) return *code;
+  if (absl::Status st = ValidateTlsCalling(c.tls, "--tls-"); !st.ok()) return ReportFatal(cmd, st, 2);
   if (flags.positional().size() > 1 || (flags.positional().empty() == checkpoint.empty())) {
     return ReportFatal(cmd, absl::InvalidArgumentError("expected a JOB_ID or --checkpoint DIR (one of them)"), 2);
   }
@@ -352,9 +360,10 @@ int RunDeploy(int argc, char** argv) {
 
 }  // namespace
 
-int RunJobsWatch(const std::string& gateway, const std::string& token, bool json, const std::string& job_id) {
+int RunJobsWatch(const std::string& gateway, const std::string& token, bool json, const std::string& job_id,
+                 const TlsCalling& tls) {
   const std::string cmd = "orqa jobs watch";
-  Common c{gateway, token, json};
+  Common c{gateway, token, json, tls};
   auto stub = Stub(c);
   grpc::ClientContext ctx;
   Authorize(&ctx, c);

@@ -14,6 +14,7 @@ constexpr char kUsage[] =
     "Commands:\n"
     "  ask \"QUESTION\"      Ask a running orqa-gateway; prints the answer and its passage.\n"
     "  health ADDRESS      Check a service's gRPC health (exit 0 when SERVING).\n"
+    "  rpc ADDRESS RPC     Call one RPC of any orqa service with a JSON request (TLS flags as every client).\n"
     "  pull SOURCE         Download a model (Hugging Face Hub id) or gs://BUCKET/PREFIX, resumable, verified.\n"
     "  build-blocks        Build a block store from blocks.jsonl, blocks.tfr or block_records.npy.\n"
     "  build-bm25          Build a BM25 index (Xapian) of a block store for sparse retrieval.\n"
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   if (command == "ask") return orqa::cli::RunAsk(argc - 1, argv + 1);
   if (command == "pull") return orqa::cli::RunPull(argc - 1, argv + 1);
   if (command == "health") return orqa::cli::RunHealth(argc - 1, argv + 1);
+  if (command == "rpc") return orqa::cli::RunRpc(argc - 1, argv + 1);
   if (command == "build-blocks") return orqa::cli::RunBuildBlocks(argc - 1, argv + 1);
   if (command == "embed-blocks") return orqa::cli::RunEmbedBlocks(argc - 1, argv + 1);
   if (command == "build-bm25") return orqa::cli::RunBuildBm25(argc - 1, argv + 1);

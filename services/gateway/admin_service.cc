@@ -41,7 +41,7 @@ AdminService::AdminService(const GatewayOptions& options, Backends* backends) : 
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetMaxReceiveMessageSize(64 << 20);  // a long job history
     trainer_ = orqa::v1::Trainer::NewStub(
-        grpc::CreateCustomChannel(options_.trainer_address, grpc::InsecureChannelCredentials(), args));
+        grpc::CreateCustomChannel(options_.trainer_address, MakeChannelCredentials(options_.backend_tls), args));
   }
 }
 
@@ -51,6 +51,9 @@ absl::StatusOr<orqa::v1::Trainer::Stub*> AdminService::Trainer() const {
 }
 
 absl::Status AdminService::Authorize(const grpc::ServerContext& context) const {
+  // With mutual TLS the caller's certificate must be an operator's (admin) or
+  // the REST proxy's (rest, forwarding an operator's call); the token is still required.
+  if (absl::Status st = callers_.Allow(context, "orqa.v1.Admin", {"admin", "rest"}); !st.ok()) return st;
   if (options_.admin_token.empty()) {
     return absl::PermissionDeniedError(
         "Admin API is disabled: start orqa-gateway with --admin-token (ORQA_ADMIN_TOKEN)");
@@ -232,7 +235,7 @@ grpc::Status AdminService::GetStatus(grpc::ServerContext* context, const orqa::v
     auto* t = response->add_backends();
     t->set_role("trainer");
     t->set_address(options_.trainer_address);
-    t->set_health(HealthOf(grpc::CreateChannel(options_.trainer_address, grpc::InsecureChannelCredentials())));
+    t->set_health(HealthOf(grpc::CreateChannel(options_.trainer_address, MakeChannelCredentials(options_.backend_tls))));
   }
   response->set_total_blocks(total);
   response->set_server_version(ORQA_VERSION);

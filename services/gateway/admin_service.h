@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "common/infra/caller_policy.h"
 #include "absl/status/statusor.h"
 #include "orqa/v1/admin.grpc.pb.h"
 #include "orqa/v1/trainer.grpc.pb.h"
@@ -46,6 +47,7 @@ class AdminService final : public orqa::v1::Admin::Service {
   grpc::Status OnTrainer(grpc::ServerContext* context, Call&& call);
 
   GatewayOptions options_;
+  CallerPolicy callers_{options_.server.tls};  // Admin: roles admin and rest (mutual TLS)
   Backends* backends_;
   std::unique_ptr<orqa::v1::Trainer::Stub> trainer_;
 };

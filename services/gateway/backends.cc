@@ -9,7 +9,7 @@
 namespace orqa {
 namespace {
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const TlsCalling& tls) {
   grpc::ChannelArguments args;
   // Reconnect quickly after a backend restarts (gRPC's default backoff grows to 120 s).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
@@ -19,7 +19,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   // A name with several addresses (a Kubernetes headless Service, e.g.
   // dns:///orqa-reader:50053) spreads calls over all of them.
   args.SetLoadBalancingPolicyName("round_robin");
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(address, MakeChannelCredentials(tls), args);
 }
 
 }  // namespace
@@ -53,11 +53,11 @@ absl::Status DownstreamError(const grpc::Status& st, const std::string& who, con
 
 Backends::Backends(const GatewayOptions& options) : options_(options) {
   for (const auto& a : options_.retriever_addresses) {
-    retriever_channels_.push_back(MakeChannel(a));
+    retriever_channels_.push_back(MakeChannel(a, options_.backend_tls));
     retrievers_.push_back(orqa::v1::Retriever::NewStub(retriever_channels_.back()));
   }
   shard_states_.resize(retrievers_.size());
-  reader_channel_ = MakeChannel(options_.reader_address);
+  reader_channel_ = MakeChannel(options_.reader_address, options_.backend_tls);
   reader_ = orqa::v1::Reader::NewStub(reader_channel_);
   monitor_ = std::thread([this] { Monitor(); });
 }

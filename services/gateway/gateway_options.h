@@ -10,6 +10,8 @@ namespace orqa {
 /// Options of orqa-gateway, filled from flags in main.cc.
 struct GatewayOptions {
   ServerOptions server;
+  /// TLS to the retrievers, reader and trainer (--backend-tls-*).
+  TlsCalling backend_tls;
   /// Retriever shard addresses (host:port), shard i at position i.
   std::vector<std::string> retriever_addresses;
   /// Reader address (host:port).

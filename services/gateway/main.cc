@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
 
   orqa::FlagSet flags(kProgram, "Public OpenQA (Answer, BatchAnswer) and Admin gRPC API of orqa.");
   orqa::AddServerFlags(flags, &options.server);
+  orqa::AddBackendTlsFlags(flags, &options.backend_tls);
   flags.String("retrievers", &retrievers,
                "Comma-separated retriever shard addresses host:port, shard 0 first.");
   flags.String("reader", &options.reader_address, "Reader address host:port.");
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
 
   options.retriever_addresses = SplitCommaList(retrievers);
   absl::Status st = orqa::ValidateServerOptions(options.server);
+  if (st.ok()) st = orqa::ResolveBackendTls(options.server.tls, &options.backend_tls);
   if (st.ok() && options.retriever_addresses.empty()) {
     st = absl::InvalidArgumentError("--retrievers: at least one address is required");
   }

@@ -83,6 +83,7 @@ std::vector<absl::StatusOr<ReaderService::Result>> ReaderService::RunBatch(const
 
 grpc::Status ReaderService::Read(grpc::ServerContext* context, const orqa::v1::ReadRequest* request,
                                  orqa::v1::ReadResponse* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(callers_.Allow(*context, "orqa.v1.Reader/Read", {"gateway", "trainer"}));
   const std::string& q = request->question();
   ORQA_RETURN_GRPC_IF_ERROR(ValidateQuestion("question", q));
   if (request->blocks_size() == 0 || request->blocks_size() > kMaxBlocks) {
@@ -134,14 +135,16 @@ void ReaderService::FillInfo(orqa::v1::ReaderInfo* info) const {
   info->mutable_model()->set_loaded_at_unix_s(loaded_at_unix_s_);
 }
 
-grpc::Status ReaderService::GetInfo(grpc::ServerContext*, const orqa::v1::GetReaderInfoRequest*,
+grpc::Status ReaderService::GetInfo(grpc::ServerContext* context, const orqa::v1::GetReaderInfoRequest*,
                                     orqa::v1::ReaderInfo* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(callers_.Allow(*context, "orqa.v1.Reader/GetInfo", {"gateway", "trainer", "admin"}));
   FillInfo(response);
   return grpc::Status::OK;
 }
 
-grpc::Status ReaderService::Reload(grpc::ServerContext*, const orqa::v1::ReloadReaderRequest* request,
+grpc::Status ReaderService::Reload(grpc::ServerContext* context, const orqa::v1::ReloadReaderRequest* request,
                                    orqa::v1::ReaderInfo* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(callers_.Allow(*context, "orqa.v1.Reader/Reload", {"gateway"}));
   if (request->model_dir().empty()) {
     return ToGrpcStatus(absl::InvalidArgumentError("model_dir: must not be empty"));
   }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 
+#include "common/infra/caller_policy.h"
 #include "common/batching/batcher.h"
 #include "common/batching/batching_metrics.h"
 #include "common/infra/metrics.h"
@@ -46,6 +47,7 @@ class ReaderService final : public orqa::v1::Reader::Service {
   void FillInfo(orqa::v1::ReaderInfo* info) const;
 
   ReaderOptions options_;
+  CallerPolicy callers_{options_.server.tls};  // who may call which RPC (mutual TLS)
   mutable std::mutex mu_;  // guards model_
   std::shared_ptr<SpanReader> model_;
   std::mutex reload_mu_;

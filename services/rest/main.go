@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	orqav1 "orqa/gen/orqa/v1"
@@ -41,6 +43,21 @@ func main() {
 	gateway := fs.String("gateway", envOr("gateway", "127.0.0.1:50051"), "orqa-gateway gRPC address host:port [ORQA_GATEWAY]")
 	maxBackoff := fs.Duration("max-backoff", 1*time.Second, "Longest reconnect backoff to the gateway")
 	grace := fs.Duration("grace-period", 10*time.Second, "Time in-flight requests get after SIGTERM")
+	serving := tlsFiles{certFlag: "--tls-cert", keyFlag: "--tls-key", caFlag: "--tls-client-ca"}
+	fs.StringVar(&serving.cert, "tls-cert", envOr("tls-cert", ""), "PEM certificate chain: serve HTTPS (empty: HTTP) [ORQA_TLS_CERT]")
+	fs.StringVar(&serving.key, "tls-key", envOr("tls-key", ""), "PEM private key of --tls-cert [ORQA_TLS_KEY]")
+	fs.StringVar(&serving.ca, "tls-client-ca", envOr("tls-client-ca", ""), "PEM CA: HTTPS clients must present a certificate it signs [ORQA_TLS_CLIENT_CA]")
+	backend := tlsFiles{certFlag: "--backend-tls-cert", keyFlag: "--backend-tls-key", caFlag: "--backend-tls-ca"}
+	fs.StringVar(&backend.ca, "backend-tls-ca", envOr("backend-tls-ca", ""), "PEM CA that signs the gateway's certificate: dial it over TLS [ORQA_BACKEND_TLS_CA]")
+	fs.StringVar(&backend.cert, "backend-tls-cert", envOr("backend-tls-cert", ""), "PEM client certificate for the gateway (mutual TLS; default --tls-cert) [ORQA_BACKEND_TLS_CERT]")
+	fs.StringVar(&backend.key, "backend-tls-key", envOr("backend-tls-key", ""), "PEM private key of --backend-tls-cert (default --tls-key) [ORQA_BACKEND_TLS_KEY]")
+	reloadDefault := 10 * time.Second
+	if v, ok := os.LookupEnv("ORQA_TLS_RELOAD_INTERVAL"); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			reloadDefault = d
+		}
+	}
+	reload := fs.Duration("tls-reload-interval", reloadDefault, "How often the TLS files are checked for a replaced certificate [ORQA_TLS_RELOAD_INTERVAL]")
 	version := fs.Bool("version", false, "Print the version and exit")
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -61,6 +78,31 @@ func main() {
 		fmt.Fprintln(os.Stderr, "orqa-rest: error: --max-backoff must be > 0")
 		os.Exit(2)
 	}
+	if *reload <= 0 {
+		fmt.Fprintln(os.Stderr, "orqa-rest: error: --tls-reload-interval must be > 0")
+		os.Exit(2)
+	}
+	httpsConfig, err := serverTLS(serving, *reload)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "orqa-rest: error: %v\n", err)
+		os.Exit(2)
+	}
+	if backend.ca != "" && backend.cert == "" && backend.key == "" {
+		backend.cert, backend.key = serving.cert, serving.key
+	}
+	gatewayHost := *gateway
+	if i := strings.Index(gatewayHost, ":///"); i >= 0 {
+		gatewayHost = gatewayHost[i+4:]
+	}
+	gatewayTLS, err := clientTLS(backend, gatewayHost, *reload)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "orqa-rest: error: %v\n", err)
+		os.Exit(2)
+	}
+	transport := grpc.WithInsecure()
+	if gatewayTLS != nil {
+		transport = grpc.WithTransportCredentials(credentials.NewTLS(gatewayTLS))
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -69,7 +111,7 @@ func main() {
 	// notices a restarted gateway within about a second.
 	bc := backoff.DefaultConfig
 	bc.MaxDelay = *maxBackoff
-	conn, err := grpc.DialContext(ctx, *gateway, grpc.WithInsecure(),
+	conn, err := grpc.DialContext(ctx, *gateway, transport,
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bc, MinConnectTimeout: 2 * time.Second}))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "orqa-rest: error: --gateway %s: %v\n", *gateway, err)
@@ -128,7 +170,22 @@ func main() {
 		srv.Shutdown(sctx)
 		close(done)
 	}()
-	log.Printf("listening on http://%s, gateway %s", ln.Addr(), *gateway)
+	scheme, gatewayMode := "http", "plaintext"
+	if httpsConfig != nil {
+		scheme = "https"
+		srv.TLSConfig = httpsConfig
+		ln = tls.NewListener(ln, httpsConfig)
+		if serving.ca != "" {
+			scheme = "https (client certificates required)"
+		}
+	}
+	if gatewayTLS != nil {
+		gatewayMode = "TLS"
+		if backend.cert != "" {
+			gatewayMode = "mutual TLS"
+		}
+	}
+	log.Printf("listening on %s://%s, gateway %s (%s)", scheme, ln.Addr(), *gateway, gatewayMode)
 	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
 		log.Fatalf("serve: %v", err)
 	}

@@ -171,6 +171,7 @@ void RetrieverService::FillBlock(const RetrieverState& s, int64_t id, float scor
 
 grpc::Status RetrieverService::Retrieve(grpc::ServerContext* context, const orqa::v1::RetrieveRequest* request,
                                         orqa::v1::RetrieveResponse* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(callers_.Allow(*context, "orqa.v1.Retriever/Retrieve", {"gateway", "trainer"}));
   const std::string& q = request->question();
   ORQA_RETURN_GRPC_IF_ERROR(ValidateQuestion("question", q));
   auto state = Snapshot();
@@ -225,8 +226,9 @@ grpc::Status RetrieverService::RetrieveSparse(const RetrieverState& state, const
   return grpc::Status::OK;
 }
 
-grpc::Status RetrieverService::Search(grpc::ServerContext*, const orqa::v1::SearchRequest* request,
+grpc::Status RetrieverService::Search(grpc::ServerContext* context, const orqa::v1::SearchRequest* request,
                                       orqa::v1::SearchResponse* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(callers_.Allow(*context, "orqa.v1.Retriever/Search", {"gateway", "trainer"}));
   auto state = Snapshot();
   if (!state) return ToGrpcStatus(NotLoaded());
   if (request->queries_size() == 0 || request->queries_size() > kMaxSearchQueries) {
@@ -281,15 +283,17 @@ void RetrieverService::FillInfo(const RetrieverState* s, orqa::v1::RetrieverInfo
   m->set_loaded_at_unix_s(s->loaded_at_unix_s);
 }
 
-grpc::Status RetrieverService::GetInfo(grpc::ServerContext*, const orqa::v1::GetInfoRequest*,
+grpc::Status RetrieverService::GetInfo(grpc::ServerContext* context, const orqa::v1::GetInfoRequest*,
                                        orqa::v1::RetrieverInfo* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(callers_.Allow(*context, "orqa.v1.Retriever/GetInfo", {"gateway", "trainer", "admin"}));
   auto state = Snapshot();
   FillInfo(state.get(), response);
   return grpc::Status::OK;
 }
 
-grpc::Status RetrieverService::Reload(grpc::ServerContext*, const orqa::v1::ReloadRequest* request,
+grpc::Status RetrieverService::Reload(grpc::ServerContext* context, const orqa::v1::ReloadRequest* request,
                                       orqa::v1::ReloadResponse* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(callers_.Allow(*context, "orqa.v1.Retriever/Reload", {"gateway", "trainer"}));
   if (request->embedder_dir().empty() && request->embeddings_path().empty() && request->blocks_path().empty()) {
     return ToGrpcStatus(absl::InvalidArgumentError(
         "embedder_dir, embeddings_path, blocks_path: at least one is required"));

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 
+#include "common/infra/caller_policy.h"
 #include "common/batching/batcher.h"
 #include "common/batching/batching_metrics.h"
 #include "common/index/bm25_index.h"
@@ -64,6 +65,7 @@ class RetrieverService final : public orqa::v1::Retriever::Service {
   void PublishStateMetrics(const RetrieverState& s);
 
   RetrieverOptions options_;
+  CallerPolicy callers_{options_.server.tls};  // who may call which RPC (mutual TLS)
   mutable std::mutex mu_;  // guards state_
   std::shared_ptr<const RetrieverState> state_;
   std::mutex reload_mu_;   // one Reload at a time

@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
   flags.Int("queue-limit", &options.queue_limit, "Jobs that may wait behind the running one.");
   orqa::AddComputeThreadFlags(flags, &options.threads, /*with_search=*/false);
   orqa::AddPathRootFlags(flags, &options.roots);
+  orqa::AddBackendTlsFlags(flags, &options.backend_tls);
   flags.Int("retriever-attempts", &options.retriever_attempts,
             "Tries of a retriever call that fails UNAVAILABLE (0.5 s, 1 s, 2 s, ... apart) before the job fails.");
   flags.Int("rank", &dp.rank,
@@ -122,6 +123,7 @@ int main(int argc, char** argv) {
 
   options.retriever_addresses = absl::StrSplit(retrievers, ',', absl::SkipEmpty());
   absl::Status st = orqa::ValidateServerOptions(options.server);
+  if (st.ok()) st = orqa::ResolveBackendTls(options.server.tls, &options.backend_tls);
   if (st.ok() && options.retriever_addresses.empty()) st = absl::InvalidArgumentError("--retriever: must not be empty");
   if (st.ok() && (options.queue_limit < 0 || options.queue_limit > 100000)) {
     st = absl::InvalidArgumentError("--queue-limit: expected 0..100000");
@@ -152,7 +154,7 @@ int main(int argc, char** argv) {
 
   orqa::ServiceHost host("trainer", options.server);
   orqa::TrainerMetrics metrics(host.metrics().registry());
-  orqa::RetrieverClient retriever(options.retriever_addresses, options.retriever_attempts);
+  orqa::RetrieverClient retriever(options.retriever_addresses, options.retriever_attempts, options.backend_tls);
   auto run_kind = [&](orqa::JobContext& ctx) -> absl::Status {
     switch (ctx.Snapshot().spec().kind()) {
       case orqa::v1::JOB_KIND_FINETUNE:

@@ -12,7 +12,7 @@
 
 namespace orqa {
 
-RetrieverClient::RetrieverClient(std::vector<std::string> addresses, int attempts)
+RetrieverClient::RetrieverClient(std::vector<std::string> addresses, int attempts, const TlsCalling& tls)
     : addresses_(std::move(addresses)), attempts_(std::max(1, attempts)) {
   for (const auto& a : addresses_) {
     grpc::ChannelArguments args;
@@ -20,7 +20,7 @@ RetrieverClient::RetrieverClient(std::vector<std::string> addresses, int attempt
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetMaxReceiveMessageSize(256 << 20);  // 5000 blocks with texts and vectors
-    stubs_.push_back(orqa::v1::Retriever::NewStub(grpc::CreateCustomChannel(a, grpc::InsecureChannelCredentials(), args)));
+    stubs_.push_back(orqa::v1::Retriever::NewStub(grpc::CreateCustomChannel(a, MakeChannelCredentials(tls), args)));
   }
   shard_blocks_.assign(stubs_.size(), 0);
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/infra/tls.h"
 #include "orqa/v1/retriever.grpc.pb.h"
 
 namespace orqa {
@@ -24,7 +25,7 @@ struct RetrievedBlocks {
 /// apart) up to `attempts` times; the final error names the shard and address.
 class RetrieverClient {
  public:
-  RetrieverClient(std::vector<std::string> addresses, int attempts);
+  RetrieverClient(std::vector<std::string> addresses, int attempts, const TlsCalling& tls = {});
 
   /// GetInfo of every shard; fills total blocks and the embedding dimension.
   absl::Status Refresh();

@@ -12,6 +12,8 @@ namespace orqa {
 /// Options of orqa-trainer, filled from flags in main.cc.
 struct TrainerOptions {
   ServerOptions server;
+  /// TLS to the retriever shards (--backend-tls-*).
+  TlsCalling backend_tls;
   /// Directory for the persisted job table (created if missing).
   std::string state_dir = "orqa-trainer-state";
   /// Retriever shard addresses (host:port), shard i at position i: training

@@ -20,8 +20,9 @@ absl::Status CheckId(const std::string& id) {
 
 }  // namespace
 
-grpc::Status TrainerService::StartJob(grpc::ServerContext*, const orqa::v1::JobSpec* request,
+grpc::Status TrainerService::StartJob(grpc::ServerContext* context, const orqa::v1::JobSpec* request,
                                       orqa::v1::Job* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(callers_.Allow(*context, "orqa.v1.Trainer/StartJob", {"gateway"}));
   ORQA_RETURN_GRPC_IF_ERROR(ValidateJobSpec(*request));
   // A Hub model id as the starting model: its cached snapshot (a request does
   // not start a download); the job records the folder it started from.
@@ -50,8 +51,9 @@ grpc::Status TrainerService::StartJob(grpc::ServerContext*, const orqa::v1::JobS
   return grpc::Status::OK;
 }
 
-grpc::Status TrainerService::GetJob(grpc::ServerContext*, const orqa::v1::JobId* request,
+grpc::Status TrainerService::GetJob(grpc::ServerContext* context, const orqa::v1::JobId* request,
                                     orqa::v1::Job* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(callers_.Allow(*context, "orqa.v1.Trainer/GetJob", {"gateway"}));
   ORQA_RETURN_GRPC_IF_ERROR(CheckId(request->job_id()));
   auto job = jobs_->Get(request->job_id());
   ORQA_RETURN_GRPC_IF_ERROR(job.status());
@@ -59,9 +61,10 @@ grpc::Status TrainerService::GetJob(grpc::ServerContext*, const orqa::v1::JobId*
   return grpc::Status::OK;
 }
 
-grpc::Status TrainerService::ListJobs(grpc::ServerContext*,
+grpc::Status TrainerService::ListJobs(grpc::ServerContext* context,
                                       const orqa::v1::ListTrainerJobsRequest* request,
                                       orqa::v1::JobList* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(callers_.Allow(*context, "orqa.v1.Trainer/ListJobs", {"gateway"}));
   if (request->limit() < 0) {
     return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("limit: expected >= 0, got ", request->limit())));
   }
@@ -69,8 +72,9 @@ grpc::Status TrainerService::ListJobs(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status TrainerService::CancelJob(grpc::ServerContext*, const orqa::v1::JobId* request,
+grpc::Status TrainerService::CancelJob(grpc::ServerContext* context, const orqa::v1::JobId* request,
                                        orqa::v1::Job* response) {
+  ORQA_RETURN_GRPC_IF_ERROR(callers_.Allow(*context, "orqa.v1.Trainer/CancelJob", {"gateway"}));
   ORQA_RETURN_GRPC_IF_ERROR(CheckId(request->job_id()));
   auto job = jobs_->Cancel(request->job_id(), std::chrono::seconds(60));
   ORQA_RETURN_GRPC_IF_ERROR(job.status());
@@ -80,6 +84,7 @@ grpc::Status TrainerService::CancelJob(grpc::ServerContext*, const orqa::v1::Job
 
 grpc::Status TrainerService::WatchJob(grpc::ServerContext* context, const orqa::v1::JobId* request,
                                       grpc::ServerWriter<orqa::v1::JobEvent>* writer) {
+  ORQA_RETURN_GRPC_IF_ERROR(callers_.Allow(*context, "orqa.v1.Trainer/WatchJob", {"gateway"}));
   ORQA_RETURN_GRPC_IF_ERROR(CheckId(request->job_id()));
   ORQA_RETURN_GRPC_IF_ERROR(jobs_->Get(request->job_id()).status());
   uint64_t version = 0;

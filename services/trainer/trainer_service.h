@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "common/infra/caller_policy.h"
 #include "orqa/v1/trainer.grpc.pb.h"
 #include "services/trainer/job_manager.h"
 #include "services/trainer/trainer_options.h"
@@ -29,6 +30,7 @@ class TrainerService final : public orqa::v1::Trainer::Service {
 
  private:
   TrainerOptions options_;
+  CallerPolicy callers_{options_.server.tls};  // who may call which RPC (mutual TLS)
   JobManager* jobs_;
 };
 

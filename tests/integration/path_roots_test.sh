@@ -8,32 +8,15 @@
 # loaded (the answers stay), started (the job list stays empty) or created.
 # env: BUILD_DIR (default build), ORQA_SHARED_DIR
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="${BUILD_DIR:-$ROOT/build}/bin"
-SHARED="${ORQA_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
-FX="$SHARED/fixtures/realm-tiny"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/orqa-roots.XXXXXX")"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_in() { grep -Fq -- "$2" "$1" || { cat "$1" >&2; fail "$1 lacks: $2"; }; }
-free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+orqa_work roots
 
 R="$WORK/roots"
 mkdir -p "$R/models/tiny" "$R/data" "$R/out" "$WORK/outside/tiny"
 for d in "$R/models/tiny" "$WORK/outside/tiny"; do cp "$FX/config.json" "$FX/vocab.txt" "$FX/pytorch_model.bin" "$d/"; done
 ln -s "$WORK/outside/tiny" "$R/models/link"
-python3 -c "import json,sys; [print(json.dumps({'id': i, 'text': b})) for i, b in enumerate(json.load(open(sys.argv[1]))['blocks'])]" \
-  "$FX/goldens.json" > "$R/data/blocks.jsonl"
-python3 -c "import json,sys; [print(json.dumps({'question': q['question'], 'answers': q['answers']})) for q in json.load(open(sys.argv[1]))['questions']]" \
-  "$FX/goldens.json" > "$R/data/qa.jsonl"
+fixture_data "$R/data"
 cp "$R/data/qa.jsonl" "$WORK/outside/qa.jsonl"
-"$BIN/orqa" build-blocks --from "$R/data/blocks.jsonl" --out "$R/data/blocks.store" > /dev/null 2>&1
 ROOTS=(--model-root="$R/models" --data-root="$R/data" --output-root="$R/out")
 r=$(free_port) d=$(free_port) t=$(free_port) g=$(free_port)
 "$BIN/orqa-retriever" --grpc-port=$r --metrics-port=0 --model-dir="$R/models/tiny" --blocks="$R/data/blocks.store" \

@@ -5,6 +5,8 @@
 // fail UNAVAILABLE / DEADLINE_EXCEEDED within its deadline; success must resume
 // within 2 s of a restarted backend serving again; the gateway's and shard 0's
 // threads, open files and resident memory must not grow with the requests.
+// ORQA_SOAK_TLS=1 (ctest integration.soak_tls): every hop over mutual TLS with
+// certificates from scripts/make-certs.sh, the client as the admin role.
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -17,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/infra/tls.h"
 #include "orqa/v1/openqa.grpc.pb.h"
 #include "tests/integration/fixture_blocks.h"
 #include "tests/integration/health_probe.h"
@@ -54,12 +57,14 @@ struct Service {
   std::vector<std::string> argv;
   int port = 0;
   Process p;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // for its health probes
   std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+  void Add(const std::vector<std::string>& args) { argv.insert(argv.end(), args.begin(), args.end()); }
   bool Start() { return p.Start(argv, log); }
   bool WaitServing(std::chrono::seconds limit) {
     auto end = Clock::now() + limit;
     while (Clock::now() < end) {
-      if (IsServing(address())) return true;
+      if (IsServing(address(), credentials)) return true;
       std::this_thread::sleep_for(milliseconds(20));
     }
     return false;
@@ -73,6 +78,20 @@ TEST(Soak, RestartsLoseNoCallAndGrowNothing) {
   const auto deadline = milliseconds(2000);
   const std::string dir = MakeTempDir("orqa-soak-"), fx = FixtureDir();
   const std::string weights = fx + "/realm_for_open_qa.safetensors";
+  const char* env_tls = std::getenv("ORQA_SOAK_TLS");
+  const bool tls = env_tls && std::string(env_tls) == "1";
+  std::shared_ptr<grpc::ChannelCredentials> client_credentials = grpc::InsecureChannelCredentials();
+  auto tls_flags = [&](const std::string& role) -> std::vector<std::string> {
+    if (!tls) return {};
+    const std::string c = dir + "/certs/";
+    return {"--tls-cert=" + c + role + ".crt", "--tls-key=" + c + role + ".key", "--tls-client-ca=" + c + "ca.crt"};
+  };
+  if (tls) {
+    const std::string make = std::string(ORQA_SOURCE_DIR) + "/scripts/make-certs.sh " + dir + "/certs > /dev/null";
+    ASSERT_EQ(std::system(make.c_str()), 0) << make;
+    TlsCalling admin{dir + "/certs/ca.crt", dir + "/certs/admin.crt", dir + "/certs/admin.key"};
+    client_credentials = MakeChannelCredentials(admin);
+  }
   std::string out;
   ASSERT_GT(BuildFixtureBlocks(fx, dir + "/fixture.blocks", &out), 0) << out;
   std::ifstream in(fx + "/goldens.json");
@@ -94,17 +113,22 @@ TEST(Soak, RestartsLoseNoCallAndGrowNothing) {
     make("shard" + std::to_string(i), "orqa-retriever",
          {"--model-dir=" + fx, "--weights=" + weights, "--blocks=" + dir + "/fixture.blocks", "--embeddings=" + weights,
           "--shard-index=" + std::to_string(i), "--num-shards=2"});
+    s["shard" + std::to_string(i)]->Add(tls_flags("retriever"));
   }
   make("reader", "orqa-reader", {"--model-dir=" + fx, "--weights=" + weights});
+  s["reader"]->Add(tls_flags("reader"));
   make("gateway", "orqa-gateway",
        {"--retrievers=" + s["shard0"]->address() + "," + s["shard1"]->address(), "--reader=" + s["reader"]->address(),
         "--default-k=3"});
+  s["gateway"]->Add(tls_flags("gateway"));
+  if (tls) s["gateway"]->Add({"--backend-tls-ca=" + dir + "/certs/ca.crt"});
+  for (auto& [name, svc] : s) svc->credentials = client_credentials;
   for (const char* name : {"shard0", "shard1", "reader", "gateway"}) ASSERT_TRUE(s[name]->Start()) << name;
   for (const char* name : {"shard0", "shard1", "reader", "gateway"}) {
     ASSERT_TRUE(s[name]->WaitServing(std::chrono::seconds(60))) << name << ":\n" << ReadFile(s[name]->log);
   }
 
-  auto channel = grpc::CreateChannel(s["gateway"]->address(), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(s["gateway"]->address(), client_credentials);
   auto stub = orqa::v1::OpenQA::NewStub(channel);
   // The answers with everything up.
   std::map<std::string, std::string> expected;
@@ -173,9 +197,9 @@ TEST(Soak, RestartsLoseNoCallAndGrowNothing) {
   int ok = codes[grpc::StatusCode::OK];
   std::string summary;
   for (const auto& [code, n] : codes) summary += " code " + std::to_string(code) + ": " + std::to_string(n) + ";";
-  std::printf("soak: %d calls,%s slowest %.0f ms; gateway threads %lld→%lld, fds %lld→%lld, RSS %lld→%lld kB; "
+  std::printf("soak%s: %d calls,%s slowest %.0f ms; gateway threads %lld→%lld, fds %lld→%lld, RSS %lld→%lld kB; "
               "shard 0 threads %lld→%lld, fds %lld→%lld, RSS %lld→%lld kB\n",
-              total_calls, summary.c_str(), slowest_ms, (long long)gw_early.threads, (long long)gw_late.threads,
+              tls ? " (mutual TLS)" : "", total_calls, summary.c_str(), slowest_ms, (long long)gw_early.threads, (long long)gw_late.threads,
               (long long)gw_early.fds, (long long)gw_late.fds, (long long)gw_early.rss_kb, (long long)gw_late.rss_kb,
               (long long)shard0_early.threads, (long long)shard0_late.threads, (long long)shard0_early.fds,
               (long long)shard0_late.fds, (long long)shard0_early.rss_kb, (long long)shard0_late.rss_kb);
