@@ -4,6 +4,7 @@
 # production cluster would use its own issuer, e.g. cert-manager).
 #
 #   scripts/make-certs.sh DIR [--roles "gateway retriever ..."] [--days N] [--hosts "a.example 10.0.0.5"]
+#                            [--key-mode 600]
 #
 # DIR/ca.crt, DIR/ca.key: the CA (made once; an existing one is reused, so a
 #   second run renews the role certificates under the same trust).
@@ -13,27 +14,32 @@
 #   is dialled by: localhost, 127.0.0.1, ::1, ROLE (docker-compose),
 #   orqa-ROLE and *.orqa-ROLE (Kubernetes Services and StatefulSet pods), plus
 #   --hosts. Files are written next to their final name and renamed into
-#   place, certificate before key never half-written: services watching them
-#   (--tls-reload-interval-s) pick them up on new connections.
+#   place, never half-written: services watching them
+#   (--tls-reload-interval-s) pick them up on new connections. Keys are
+#   readable by their owner only; --key-mode 644 for containers that run as
+#   another user from a bind mount (docker-compose.tls.yml; local use only).
 set -euo pipefail
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 [ $# -ge 1 ] || usage
 case "$1" in -h|--help) usage 0 ;; esac
 DIR=$1; shift
 ROLES="gateway retriever reader trainer rest admin"
 DAYS=365
 HOSTS=""
+KEY_MODE=600
 while [ $# -gt 0 ]; do
   case "$1" in
     --roles) ROLES=$2; shift 2 ;;
     --days) DAYS=$2; shift 2 ;;
     --hosts) HOSTS=$2; shift 2 ;;
+    --key-mode) KEY_MODE=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "make-certs.sh: error: unknown argument '$1'" >&2; usage ;;
   esac
 done
 command -v openssl > /dev/null || { echo "make-certs.sh: error: openssl is not installed (apt-get install openssl)" >&2; exit 1; }
 [[ "$DAYS" =~ ^[0-9]+$ ]] && [ "$DAYS" -ge 1 ] || { echo "make-certs.sh: error: --days: expected a positive number, got '$DAYS'" >&2; exit 2; }
+[[ "$KEY_MODE" =~ ^[0-7]{3}$ ]] || { echo "make-certs.sh: error: --key-mode: expected an octal mode like 600, got '$KEY_MODE'" >&2; exit 2; }
 for role in $ROLES; do
   [[ "$role" =~ ^[a-z][a-z0-9-]*$ ]] || { echo "make-certs.sh: error: role '$role': expected lower-case letters, digits and -" >&2; exit 2; }
 done
@@ -64,7 +70,7 @@ for role in $ROLES; do
   openssl x509 -req -in "$TMP/$role.csr" -CA "$DIR/ca.crt" -CAkey "$DIR/ca.key" -CAcreateserial \
     -CAserial "$TMP/ca.srl" -days "$DAYS" -sha256 -extfile "$TMP/$role.ext" -out "$TMP/$role.crt" 2> /dev/null
   chmod 644 "$TMP/$role.crt"
-  chmod 600 "$TMP/$role.key"
+  chmod "$KEY_MODE" "$TMP/$role.key"
   # The pair is checked before either replaces the old one.
   [ "$(openssl pkey -in "$TMP/$role.key" -pubout 2> /dev/null)" = "$(openssl x509 -in "$TMP/$role.crt" -noout -pubkey)" ] ||
     { echo "make-certs.sh: error: $role: the new key does not match its certificate" >&2; exit 1; }

@@ -12,7 +12,13 @@ targeting named container ports; shard count = StatefulSet replicas =
 ORQA_NUM_SHARDS = the gateway's and trainer's shard lists, in ordinal order;
 the reader reached through its headless Service; trainer ranks = replicas =
 ORQA_WORLD_SIZE with the rendezvous at rank 0; the HPA on the reader's
-in-flight gauge; the Indexed Job's completions = its --num-shards.
+in-flight gauge; the Indexed Job's completions = its --num-shards;
+NetworkPolicies evaluated for every (source pod, target pod, port): retriever and
+reader gRPC from the gateway and trainer only, trainer gRPC from the gateway and
+every port from its other ranks, gateway and REST from anywhere, metrics from
+Prometheus; overlays/mtls: every service's certificate, key and client CA from
+its role's Secret, backends dialled over TLS, exec readiness probes through
+`orqa health` with the pod's certificate, REST serving HTTPS.
 """
 import os
 import re
@@ -74,14 +80,42 @@ def pod_spec(obj):
     return None
 
 
-def check_overlay(name, objs, shards, trainer_ranks):
+def secret_file(spec, container, path, role):
+    """True when `path` lies in a volume mounted in `container` from the Secret orqa-tls-ROLE."""
+    secrets = {v["name"]: v.get("secret", {}).get("secretName") for v in spec.get("volumes", [])}
+    for m in container.get("volumeMounts", []):
+        if path and path.startswith(m["mountPath"].rstrip("/") + "/") and secrets.get(m["name"]) == f"orqa-tls-{role}":
+            return True
+    return False
+
+
+def check_tls(where, spec, c, binary, env, grpc_port):
+    """overlays/mtls: the container's role certificate, mutual TLS, TLS to its backends, exec readiness."""
+    role = binary.split("-", 1)[1]
+    for var in ("ORQA_TLS_CERT", "ORQA_TLS_KEY", "ORQA_TLS_CLIENT_CA"):
+        check(secret_file(spec, c, value(env, var), role), f"{where}: {var} is not a file of Secret orqa-tls-{role}")
+    if role in ("gateway", "trainer"):
+        check(secret_file(spec, c, value(env, "ORQA_BACKEND_TLS_CA"), role), f"{where}: backends not dialled over TLS")
+    want = ["orqa", "health", f"127.0.0.1:{grpc_port}", "--tls-ca", value(env, "ORQA_TLS_CLIENT_CA"), "--tls-cert",
+            value(env, "ORQA_TLS_CERT"), "--tls-key", value(env, "ORQA_TLS_KEY")]
+    rp = c.get("readinessProbe", {})
+    check(rp.get("exec", {}).get("command") == want and "grpc" not in rp,
+          f"{where}: readiness is not `orqa health` with the pod's certificate: {rp}")
+    r = subprocess.run([os.path.join(BIN, "orqa"), "health", "--help"], capture_output=True, text=True)
+    for flag in ("--tls-ca", "--tls-cert", "--tls-key"):
+        check(flag in r.stdout + r.stderr, f"{where}: orqa health has no {flag}")
+    check(spec.get("securityContext", {}).get("fsGroup") == 65534, f"{where}: the key is not readable by nobody")
+
+
+def check_overlay(name, objs, shards, trainer_ranks, mtls=False):
     by = {(o["kind"], o["metadata"]["name"]): o for o in objs}
     expected = {("StatefulSet", "orqa-retriever"), ("Service", "orqa-retriever"),
                 ("Deployment", "orqa-reader"), ("Service", "orqa-reader"),
                 ("HorizontalPodAutoscaler", "orqa-reader"), ("Deployment", "orqa-gateway"),
                 ("Service", "orqa-gateway"), ("StatefulSet", "orqa-trainer"), ("Service", "orqa-trainer"),
                 ("PersistentVolumeClaim", "orqa-train-output"), ("Deployment", "orqa-rest"),
-                ("Service", "orqa-rest")}
+                ("Service", "orqa-rest")} | {("NetworkPolicy", f"orqa-{r}") for r in
+                                             ("retriever", "reader", "trainer", "gateway", "rest")}
     check(set(by) == expected, f"{name}: objects {sorted(set(by) ^ expected)} differ from the expected set")
     for (kind, oname), o in by.items():
         check(o["metadata"].get("labels", {}).get("app.kubernetes.io/part-of") == "orqa",
@@ -101,6 +135,14 @@ def check_overlay(name, objs, shards, trainer_ranks):
             env = env_of(c)
             if binary == "orqa-rest":
                 check(c.get("readinessProbe", {}).get("httpGet", {}).get("port") == "http", f"{where}: readiness")
+                if mtls:
+                    flags = dict(a.split("=", 1) for a in c["command"] if a.startswith("--") and "=" in a)
+                    for flag in ("--tls-cert", "--tls-key", "--backend-tls-ca"):
+                        check(secret_file(spec, c, flags.get(flag), "rest"), f"{where}: {flag} not from Secret orqa-tls-rest")
+                    check(c["readinessProbe"]["httpGet"].get("scheme") == "HTTPS", f"{where}: readiness not over HTTPS")
+                    r = subprocess.run([os.path.join(BIN, "orqa-rest"), "--help"], capture_output=True, text=True)
+                    for flag in flags:
+                        check("-" + flag.lstrip("-") in r.stdout + r.stderr, f"{where}: orqa-rest has no {flag}")
                 continue
             for e in env:
                 if e.startswith("ORQA_"):
@@ -111,7 +153,10 @@ def check_overlay(name, objs, shards, trainer_ranks):
             check(ports.get("metrics") == metrics_port, f"{where}: metrics containerPort != {metrics_port}")
             check(value(env, "ORQA_HOST") == "0.0.0.0", f"{where}: listens on {value(env, 'ORQA_HOST')}")
             rp = c.get("readinessProbe", {})
-            check(rp.get("grpc", {}).get("port") == grpc_port, f"{where}: readiness is not a gRPC probe on {grpc_port}")
+            if mtls:
+                check_tls(where, spec, c, binary, env, grpc_port)
+            else:
+                check(rp.get("grpc", {}).get("port") == grpc_port, f"{where}: readiness is not a gRPC probe on {grpc_port}")
             lp = c.get("livenessProbe", {})
             check(lp.get("httpGet", {}).get("path") == "/metrics" and lp["httpGet"].get("port") in ("metrics", metrics_port),
                   f"{where}: liveness is not /metrics")
@@ -185,14 +230,74 @@ def check_overlay(name, objs, shards, trainer_ranks):
     check(hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orqa-reader"},
           f"{name}: HPA target")
     check(hpa["metrics"][0]["pods"]["metric"]["name"] == "orqa_grpc_server_in_flight", f"{name}: HPA metric")
+    check_network_policies(name, objs)
     return rc
 
 
+def selects(selector, labels):
+    return all(labels.get(k) == v for k, v in (selector or {}).get("matchLabels", {}).items())
+
+
+def check_network_policies(name, objs):
+    """Evaluates the rendered NetworkPolicies as a CNI would (Ingress) for every
+    source pod, target pod and named container port, against who should reach what."""
+    workloads = {o["metadata"]["name"]: o for o in objs if pod_spec(o) and o["kind"] != "Job"}
+    pods = {w: pod_spec(o)["metadata"]["labels"] for w, o in workloads.items()}
+    # Sources: every workload (same namespace), Prometheus in another namespace, any other pod.
+    sources = {w: (labels, True) for w, labels in pods.items()}
+    sources["prometheus"] = ({"app.kubernetes.io/name": "prometheus"}, False)
+    sources["other-pod"] = ({"app": "something-else"}, True)
+    policies = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    for p in policies:
+        sel = [w for w, labels in pods.items() if selects(p["spec"]["podSelector"], labels)]
+        check(len(sel) == 1, f"{name}: NetworkPolicy/{p['metadata']['name']} selects {sel}")
+        check(p["spec"].get("policyTypes") == ["Ingress"], f"{name}: NetworkPolicy/{p['metadata']['name']} policyTypes")
+
+    def peer_matches(peer, labels, same_ns):
+        if "namespaceSelector" in peer:  # {} = every namespace
+            return selects(peer.get("podSelector"), labels) if "podSelector" in peer else True
+        return same_ns and selects(peer.get("podSelector"), labels)
+
+    def allowed(target, port_name, port_number, source):
+        labels, same_ns = sources[source]
+        mine = [p for p in policies if selects(p["spec"]["podSelector"], pods[target])]
+        if not mine:
+            return True
+        for p in mine:
+            for rule in p["spec"].get("ingress", []):
+                ports = rule.get("ports")
+                if ports and not any(q.get("port") in (port_name, port_number) for q in ports):
+                    continue
+                peers = rule.get("from")
+                if not peers or any(peer_matches(peer, labels, same_ns) for peer in peers):
+                    return True
+        return False
+
+    everyone = set(sources)
+    expected = {
+        "orqa-retriever": {"grpc": {"orqa-gateway", "orqa-trainer"}, "metrics": {"prometheus"}},
+        "orqa-reader": {"grpc": {"orqa-gateway", "orqa-trainer"}, "metrics": {"prometheus"}},
+        "orqa-trainer": {"grpc": {"orqa-gateway", "orqa-trainer"}, "metrics": {"prometheus", "orqa-trainer"},
+                         "rendezvous": {"orqa-trainer"}},
+        "orqa-gateway": {"grpc": everyone, "metrics": {"prometheus"}},
+        "orqa-rest": {"http": everyone, "https": everyone},
+    }
+    for target, o in workloads.items():
+        for c in pod_spec(o)["spec"]["containers"]:
+            for port in c.get("ports", []):
+                want = expected.get(target, {}).get(port["name"])
+                check(want is not None, f"{name}: no expectation for {target} port {port['name']}")
+                for source in sources:
+                    got = allowed(target, port["name"], port["containerPort"], source)
+                    check(got == (source in (want or set())),
+                          f"{name}: {source} -> {target}:{port['name']} is {'allowed' if got else 'blocked'}")
+
+
 for overlay, shards, ranks in (("shards-1", 1, 1), ("shards-4", 4, 1), ("shards-4-own-index", 4, 1),
-                               ("trainer-dp-2", 4, 2)):
+                               ("trainer-dp-2", 4, 2), ("mtls", 2, 1)):
     objs = render(os.path.join(K8S, "overlays", overlay))
     if objs:
-        rc = check_overlay(overlay, objs, shards, ranks)
+        rc = check_overlay(overlay, objs, shards, ranks, mtls=overlay == "mtls")
         if overlay.endswith("own-index"):
             check('--embeddings="/index/shard-${HOSTNAME##*-}.npy"' in " ".join(rc["command"]),
                   f"{overlay}: shards do not load their own files")
@@ -215,4 +320,4 @@ if jobs:
 if failures:
     print("\n".join("FAIL " + f for f in failures))
     sys.exit(1)
-print(f"ok: 4 overlays and the build-index job render and agree with the binaries ({len(_env_cache)} binaries checked)")
+print(f"ok: 5 overlays and the build-index job render and agree with the binaries ({len(_env_cache)} binaries checked)")
