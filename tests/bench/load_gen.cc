@@ -3,6 +3,8 @@
 // prints QPS and latency percentiles.
 //   load_gen --gateway ADDR --questions FILE --concurrency C --requests N [--k K] [--label TEXT]
 //            [--timings 1]  (also prints the medians of the gateway's per-stage times)
+//            [--tls-ca F --tls-cert F --tls-key F]  (TLS / mutual TLS to the gateway)
+//            [--fresh-channel 1]  (a new channel, so a new connection and handshake, for every call)
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -13,12 +15,14 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/infra/tls.h"
 #include "orqa/v1/openqa.grpc.pb.h"
 
 int main(int argc, char** argv) {
   std::string gateway = "127.0.0.1:50051", questions_path, label;
   int concurrency = 1, requests = 100, k = 0, timeout_ms = 600000;
-  bool timings = false;
+  bool timings = false, fresh_channel = false;
+  orqa::TlsCalling tls;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string f = argv[i], v = argv[i + 1];
     if (f == "--gateway") gateway = v;
@@ -29,6 +33,10 @@ int main(int argc, char** argv) {
     else if (f == "--label") label = v;
     else if (f == "--timeout-ms") timeout_ms = std::stoi(v);
     else if (f == "--timings") timings = v == "1" || v == "true";
+    else if (f == "--fresh-channel") fresh_channel = v == "1" || v == "true";
+    else if (f == "--tls-ca") tls.ca = v;
+    else if (f == "--tls-cert") tls.cert = v;
+    else if (f == "--tls-key") tls.key = v;
     else {
       std::fprintf(stderr, "load_gen: error: unknown flag %s\n", f.c_str());
       return 2;
@@ -44,7 +52,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "load_gen: error: no questions in %s\n", questions_path.c_str());
     return 2;
   }
-  auto channel = grpc::CreateChannel(gateway, grpc::InsecureChannelCredentials());
+  if (auto st = orqa::ValidateTlsCalling(tls, "--tls-"); !st.ok()) {
+    std::fprintf(stderr, "load_gen: error: %s\n", std::string(st.message()).c_str());
+    return 2;
+  }
+  const auto credentials = orqa::MakeChannelCredentials(tls);
+  auto channel = grpc::CreateChannel(gateway, credentials);
   std::atomic<int> next{0}, errors{0}, shed{0};
   std::vector<std::vector<double>> latencies(concurrency);
   std::vector<std::vector<orqa::v1::Timings>> stage_times(concurrency);
@@ -54,6 +67,11 @@ int main(int argc, char** argv) {
     clients.emplace_back([&, c] {
       auto stub = orqa::v1::OpenQA::NewStub(channel);
       for (int i; (i = next++) < requests;) {
+        if (fresh_channel) {  // unique args: gRPC would otherwise share the subchannel (and its connection)
+          grpc::ChannelArguments args;
+          args.SetInt("orqa.load_gen.call", i);
+          stub = orqa::v1::OpenQA::NewStub(grpc::CreateCustomChannel(gateway, credentials, args));
+        }
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
         orqa::v1::AnswerRequest req;
@@ -76,7 +94,8 @@ int main(int argc, char** argv) {
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   std::sort(all.begin(), all.end());
   auto pct = [&](double p) { return all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))]; };
-  std::printf("%-34s %6s %5d %8d %8.2f %10.1f %10.1f %7d %6d\n", label.c_str(), "grpc", concurrency, requests,
+  const char* transport = tls.enabled() ? (tls.cert.empty() ? "tls" : "mtls") : "grpc";
+  std::printf("%-34s %6s %5d %8d %8.2f %10.1f %10.1f %7d %6d\n", label.c_str(), transport, concurrency, requests,
               (requests - shed.load()) / seconds, pct(0.5), pct(0.99), errors.load(), shed.load());
   if (timings) {  // medians of the gateway's per-stage times over the answered calls
     std::vector<orqa::v1::Timings> t;
