@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <tuple>
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
@@ -212,8 +213,12 @@ void RealmOpenQA::ForwardRetrieved(const std::string& question, const torch::Ten
   out.reader_logits = out.reader_logits_pre_retriever + out.retrieved_logits.index({rows}).unsqueeze(-1);
 
   // Block and candidate chosen independently, as the reference does.
-  out.block_idx = torch::argmax(std::get<0>(out.reader_logits.max(1))).item<int64_t>();
-  out.candidate = torch::argmax(std::get<0>(out.reader_logits.max(0))).item<int64_t>();
+  {
+    const torch::Tensor logits = out.reader_logits.detach().to(torch::kFloat32).contiguous();
+    const auto a = logits.accessor<float, 2>();
+    std::tie(out.block_idx, out.candidate) =
+        ReferenceBestSpan(logits.size(0), logits.size(1), [&](int64_t b, int64_t c) { return a[b][c]; });
+  }
   out.start_pos = out.candidate_starts[out.candidate].item<int64_t>();
   out.end_pos = out.candidate_ends[out.candidate].item<int64_t>();
   out.predicted_answer_ids =

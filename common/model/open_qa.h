@@ -1,14 +1,41 @@
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/model/realm_models.h"
 #include "common/text/wordpiece_tokenizer.h"
 
 namespace orqa {
+
+/// The reference's choice of answer span over a [blocks × candidates] table of
+/// scores: the block whose best candidate scores highest and, independently,
+/// the candidate whose best block scores highest (the first index on ties, as
+/// argmax). The pair is not always a valid span of that block; the caller
+/// checks. Used by OpenQaModel (training and the goldens) and SpanReader
+/// (serving), so both pick the same span.
+template <typename Score>
+std::pair<int64_t, int64_t> ReferenceBestSpan(int64_t blocks, int64_t candidates, const Score& score) {
+  int64_t best_block = 0, best_cand = 0;
+  float best_block_v = -std::numeric_limits<float>::infinity(), best_cand_v = best_block_v;
+  for (int64_t b = 0; b < blocks; ++b) {
+    float m = -std::numeric_limits<float>::infinity();
+    for (int64_t c = 0; c < candidates; ++c) m = std::max(m, static_cast<float>(score(b, c)));
+    if (m > best_block_v) best_block_v = m, best_block = b;
+  }
+  for (int64_t c = 0; c < candidates; ++c) {
+    float m = -std::numeric_limits<float>::infinity();
+    for (int64_t b = 0; b < blocks; ++b) m = std::max(m, static_cast<float>(score(b, c)));
+    if (m > best_cand_v) best_cand_v = m, best_cand = c;
+  }
+  return {best_block, best_cand};
+}
 
 /// Reader inputs for question-block pairs, built as the reference does:
 /// `[CLS] q [SEP] block [SEP]`, longest_first truncation to `seq_len`, padded

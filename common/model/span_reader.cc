@@ -143,20 +143,7 @@ std::vector<std::vector<ReaderSpan>> SpanReader::Read(const std::vector<const Re
     auto total = [&](int64_t b, int64_t cand) { return lg[(row0 + b) * num_c + cand] + query.blocks[b].retrieval_score; };
     auto valid = [&](int64_t b, int64_t cand) { return lg[(row0 + b) * num_c + cand] > -1e30f; };
     std::vector<std::pair<int64_t, int64_t>> chosen;
-    // The best span as the reference picks it: block = argmax of per-block
-    // maxima, candidate = argmax of per-candidate maxima (first index on ties).
-    int64_t best_block = 0, best_cand = 0;
-    float best_block_v = -INFINITY, best_cand_v = -INFINITY;
-    for (int64_t b = 0; b < r; ++b) {
-      float m = -INFINITY;
-      for (int64_t cand = 0; cand < num_c; ++cand) m = std::max(m, total(b, cand));
-      if (m > best_block_v) { best_block_v = m; best_block = b; }
-    }
-    for (int64_t cand = 0; cand < num_c; ++cand) {
-      float m = -INFINITY;
-      for (int64_t b = 0; b < r; ++b) m = std::max(m, total(b, cand));
-      if (m > best_cand_v) { best_cand_v = m; best_cand = cand; }
-    }
+    const auto [best_block, best_cand] = ReferenceBestSpan(r, num_c, total);
     if (r > 0 && valid(best_block, best_cand)) chosen.push_back({best_block, best_cand});
     if (query.num_spans > 1) {
       std::vector<std::pair<float, std::pair<int64_t, int64_t>>> all;
