@@ -15,4 +15,8 @@ enum class Precision { kFP32, kBF16, kInt8 };
 absl::StatusOr<Precision> ParsePrecision(const std::string& name);
 const char* PrecisionName(Precision precision);
 
+/// The --precision flag of the reader, the retriever and embed-blocks: sets
+/// `*out`, or INVALID_ARGUMENT "--precision: ..." naming the accepted values.
+absl::Status ParsePrecisionFlag(const std::string& value, Precision* out);
+
 }  // namespace orqa

@@ -113,6 +113,13 @@ absl::StatusOr<Precision> ParsePrecision(const std::string& name) {
   return absl::InvalidArgumentError(absl::StrCat("precision '", name, "' is not one of fp32, bf16, int8"));
 }
 
+absl::Status ParsePrecisionFlag(const std::string& value, Precision* out) {
+  auto p = ParsePrecision(value);
+  if (!p.ok()) return absl::InvalidArgumentError(absl::StrCat("--precision: ", p.status().message()));
+  *out = *p;
+  return absl::OkStatus();
+}
+
 const char* PrecisionName(Precision precision) {
   switch (precision) {
     case Precision::kFP32: return "fp32";

@@ -45,8 +45,8 @@ int RunEmbedBlocks(int argc, char** argv) {
   std::string precision_name = "fp32";
   flags.String("precision", &precision_name, "Encoder arithmetic: fp32 (matches the reference), bf16 or int8.");
   if (auto code = ParseFlagsOrExit(flags, argc, argv, kCmd)) return *code;
-  auto precision = ParsePrecision(precision_name);
-  if (!precision.ok()) return ReportFatal(kCmd, absl::InvalidArgumentError(absl::StrCat("--precision: ", precision.status().message())), 2);
+  Precision precision = Precision::kFP32;
+  if (absl::Status st = ParsePrecisionFlag(precision_name, &precision); !st.ok()) return ReportFatal(kCmd, st, 2);
   if (model_dir.empty() || blocks_path.empty() || out.empty()) {
     return ReportFatal(kCmd, absl::InvalidArgumentError("--model, --blocks and --out are required"), 2);
   }
@@ -63,7 +63,7 @@ int RunEmbedBlocks(int argc, char** argv) {
   ApplyComputeThreads(threads);
   auto resolved = ResolveModelPath(model_dir, "--model");
   if (!resolved.ok()) return ReportFatal(kCmd, resolved.status());
-  auto embedder = TextEmbedder::Load(*resolved, weights, *precision);
+  auto embedder = TextEmbedder::Load(*resolved, weights, precision);
   if (!embedder.ok()) return ReportFatal(kCmd, embedder.status());
   auto store = BlockStore::Open(blocks_path);
   if (!store.ok()) return ReportFatal(kCmd, store.status());

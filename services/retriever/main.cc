@@ -136,11 +136,7 @@ int main(int argc, char** argv) {
   options.searcher.omp_threads = options.threads.Omp();
   absl::Status st = Validate(options);
   if (st.ok()) st = orqa::ValidatePathRoots(&options.roots);
-  if (st.ok()) {
-    auto p = orqa::ParsePrecision(precision);
-    if (p.ok()) options.precision = *p;
-    else st = absl::InvalidArgumentError(absl::StrCat("--precision: ", p.status().message()));
-  }
+  if (st.ok()) st = orqa::ParsePrecisionFlag(precision, &options.precision);
   if (st.ok()) st = orqa::SetupLogging("retriever", options.server.log_format, options.server.log_level);
   if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
   if (absl::Status sources = ResolveSources(options); !sources.ok()) {
