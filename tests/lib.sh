@@ -1,14 +1,16 @@
-# Shared by the integration shell tests: source it, then call orqa_work NAME.
-#   ROOT BIN SHARED FX          the tree, the binaries (BUILD_DIR), ../shared, the realm-tiny fixture
+# Shared by the integration shell tests and the bench scripts: source it, then
+# call orqa_work NAME.
+#   ROOT BIN SHARED FX (= FIX)  the tree, the binaries (BUILD_DIR), ../shared, the realm-tiny fixture
 #   orqa_work NAME              WORK=a fresh temp dir; on exit every PID in PIDS is stopped and
 #                               WORK removed (kept with KEEP_WORK=1)
-#   fail MSG, expect_in FILE TEXT, free_port
+#   fail MSG, expect_in FILE TEXT, free_port, cpu_line (the CPU, its cores and vector extensions)
 #   fixture_data DIR            DIR/blocks.jsonl, DIR/qa.jsonl (the goldens' blocks and questions)
 #                               and DIR/blocks.store built from them
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${BUILD_DIR:-$ROOT/build}/bin"
 SHARED="${ORQA_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
 FX="$SHARED/fixtures/realm-tiny"
+FIX="$FX"
 PIDS=()
 stop_services() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -29,4 +31,8 @@ fixture_data() {
   python3 -c "import json,sys; [print(json.dumps({'question': q['question'], 'answers': q['answers']})) for q in json.load(open(sys.argv[1]))['questions']]" \
     "$FX/goldens.json" > "$1/qa.jsonl"
   "$BIN/orqa" build-blocks --from "$1/blocks.jsonl" --out "$1/blocks.store" > /dev/null 2>&1
+}
+cpu_line() {
+  echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); $(nproc) CPUs;" \
+    "flags: $(grep -o 'avx2\|avx512[a-z_0-9]*\|amx[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 }

@@ -12,9 +12,7 @@
 #      embedder, default bf16), THREADS (each service's compute threads, default 2),
 #      REQUESTS (default 20), DATA_DIR (default /tmp/orqa-answer-bench), BASE_PORT (default 62000)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="${BUILD_DIR:-$ROOT/build}/bin"
-SHARED="${ORQA_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 QUESTIONS="$SHARED/data/squad-v1.1-dev-open/qa-dev.jsonl"
 DATA="${DATA_DIR:-/tmp/orqa-answer-bench}"
 PORT="${BASE_PORT:-62000}"

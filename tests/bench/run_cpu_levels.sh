@@ -9,14 +9,12 @@
 #      AVX512_CORE, AVX512_CORE_VNNI, AVX512_CORE_BF16), THREADS (default 1,2),
 #      ROWS (scan rows, default 1000000), ANCHOR (1 = run the anchor comparison, default 1)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="${BUILD_DIR:-$ROOT/build}/bin"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 LEVELS="${LEVELS:-AVX2 native}"
 THREADS="${THREADS:-1,2}"
 ROWS="${ROWS:-1000000}"
 ANCHOR="${ANCHOR:-1}"
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); $(nproc) CPUs;" \
-  "flags: $(grep -o 'avx2\|avx512[a-z_0-9]*\|amx[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+cpu_line
 for level in $LEVELS; do
   echo
   run=()

@@ -8,18 +8,13 @@
 # overhead of the collective, not a speed-up a second host would give.
 # env: BUILD_DIR, ORQA_SHARED_DIR, BASE_PORT (default 63500), STEPS (default 20), BATCH (default 16)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="${BUILD_DIR:-$ROOT/build}/bin"
-SHARED="${ORQA_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
-FIX="$SHARED/fixtures/realm-tiny"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 PORT="${BASE_PORT:-63500}"
 STEPS="${STEPS:-20}"
 BATCH="${BATCH:-16}"
-DIR="$(mktemp -d /tmp/orqa-ddp-XXXXXX)"
+orqa_work ddp
+DIR="$WORK"
 export ORQA_ADMIN_TOKEN=bench
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
-trap cleanup EXIT
 
 "$BIN/orqa" build-blocks --from "$SHARED/data/squad-v1.1-dev-open/blocks.jsonl" --out "$DIR/squad.blocks" >/dev/null 2>&1
 "$BIN/orqa" init-model --out "$DIR/small" --vocab "$FIX/vocab.txt" --hidden-size 256 --layers 4 --heads 4 \

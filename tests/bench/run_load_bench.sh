@@ -9,16 +9,11 @@
 #      BASE_REQUESTS (BERT-base, default 8 per client level), WRK_SECONDS (default 5),
 #      BASE_WRK_SECONDS (default 60: a BERT-base answer takes seconds on 2 cores), ONLY (fixture|base)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="${BUILD_DIR:-$ROOT/build}/bin"
-SHARED="${ORQA_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
-FIX="$SHARED/fixtures/realm-tiny"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 QUESTIONS="$SHARED/data/squad-v1.1-dev-open/qa-dev.jsonl"
 PORT="${BASE_PORT:-61000}"
-DIR="$(mktemp -d /tmp/orqa-load-XXXXXX)"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
-trap cleanup EXIT
+orqa_work load
+DIR="$WORK"
 
 "$BIN/orqa" build-blocks --from "$SHARED/fixtures/hf-format/block_records.npy" --out "$DIR/fixture.blocks" >/dev/null 2>&1
 "$BIN/orqa" build-blocks --from "$SHARED/data/squad-v1.1-dev-open/blocks.jsonl" --out "$DIR/squad.blocks" >/dev/null 2>&1

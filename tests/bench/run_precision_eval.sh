@@ -11,9 +11,7 @@
 # env: BUILD_DIR, ORQA_SHARED_DIR, LIMIT (questions, default all), THREADS (per service,
 #      default 1), BASE_PORT (default 63000)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="${BUILD_DIR:-$ROOT/build}/bin"
-SHARED="${ORQA_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 MODEL="${1:?usage: run_precision_eval.sh MODEL_DIR}"
 DATA="$SHARED/data/squad-v1.1-dev-open"
 PORT="${BASE_PORT:-63000}"

@@ -7,17 +7,12 @@
 # not grow with shards x requests in flight.
 # env: BUILD_DIR, ORQA_SHARED_DIR, BASE_PORT (default 62000), REQUESTS (default 400)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="${BUILD_DIR:-$ROOT/build}/bin"
-SHARED="${ORQA_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
-FIX="$SHARED/fixtures/realm-tiny"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 W="$FIX/realm_for_open_qa.safetensors"
 QUESTIONS="$SHARED/data/squad-v1.1-dev-open/qa-dev.jsonl"
 PORT="${BASE_PORT:-62000}"
-DIR="$(mktemp -d /tmp/orqa-fanout-XXXXXX)"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
-trap cleanup EXIT
+orqa_work fanout
+DIR="$WORK"
 
 "$BIN/orqa" build-blocks --from "$SHARED/data/squad-v1.1-dev-open/blocks.jsonl" --out "$DIR/squad.blocks" >/dev/null 2>&1
 "$BIN/orqa" embed-blocks --model "$FIX" --weights "$W" --blocks "$DIR/squad.blocks" --out "$DIR/squad.npy" \

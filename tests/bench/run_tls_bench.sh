@@ -9,7 +9,7 @@
 #   tests/bench/run_tls_bench.sh [ROUNDS=2] [CALLS=3000]
 # env: BUILD_DIR (default build), ORQA_SHARED_DIR
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 ROUNDS=${1:-2}
 CALLS=${2:-3000}
 orqa_work tls-bench
@@ -47,8 +47,7 @@ run() {  # LABEL ARGS...
   "$BIN/load_gen" --gateway $GW --questions "$WORK/data/qa.jsonl" --label "$1" "${@:2}" "${CLIENT[@]}"
 }
 
-echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(nproc) cores;" \
-  "$(grep -o 'avx512[a-z_]*\|amx[a-z_]*' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+cpu_line
 printf "%-34s %6s %5s %8s %8s %10s %10s %7s %6s\n" case transport conc calls qps p50_ms p99_ms errors shed
 for round in $(seq 1 "$ROUNDS"); do
   for mode in plain mtls; do

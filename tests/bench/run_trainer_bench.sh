@@ -10,17 +10,12 @@
 # env: BUILD_DIR, ORQA_SHARED_DIR, BASE_PORT (default 62000), THREADS (LibTorch
 #      threads of the trainer, default 1), ONLY (fixture|base)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="${BUILD_DIR:-$ROOT/build}/bin"
-SHARED="${ORQA_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
-FIX="$SHARED/fixtures/realm-tiny"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 SQUAD="$SHARED/data/squad-v1.1-dev-open"
 PORT="${BASE_PORT:-62000}"
 THREADS="${THREADS:-1}"
-DIR="$(mktemp -d /tmp/orqa-trainbench-XXXXXX)"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
-trap cleanup EXIT
+orqa_work trainbench
+DIR="$WORK"
 export ORQA_ADMIN_TOKEN=bench
 GW=127.0.0.1:$((PORT + 4))
 

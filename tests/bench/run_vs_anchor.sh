@@ -11,9 +11,7 @@
 # env: BUILD_DIR, ORQA_SHARED_DIR, BLOCKS (default 1000000; e.g. 1000000,13353718),
 #      THREADS (default 1,2), QUESTIONS (anchor questions and orqa iterations, default 5)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="${BUILD_DIR:-$ROOT/build}/bin"
-SHARED="${ORQA_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 BLOCKS="${BLOCKS:-1000000}"
 THREADS="${THREADS:-1,2}"
 QUESTIONS="${QUESTIONS:-5}"

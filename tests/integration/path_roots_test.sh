@@ -8,7 +8,7 @@
 # loaded (the answers stay), started (the job list stays empty) or created.
 # env: BUILD_DIR (default build), ORQA_SHARED_DIR
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 orqa_work roots
 
 R="$WORK/roots"

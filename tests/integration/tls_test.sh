@@ -16,7 +16,7 @@
 #  - the admin token is in no log line; start-up errors name the file.
 # env: BUILD_DIR (default build), ORQA_SHARED_DIR, KEEP_WORK
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 orqa_work tls
 TOKEN=tls-test-admin-token-4f1c
 
