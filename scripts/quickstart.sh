@@ -26,6 +26,7 @@
 # env: XDG_CACHE_HOME (the cache is $XDG_CACHE_HOME/orqa, default ~/.cache/orqa), BUILD_DIR
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/fusion.sh"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/orqa"
 RUN="$CACHE/run"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
@@ -136,10 +137,8 @@ if [ -z "$MODEL" ]; then
   # BM25 retrieves best for a model trained in minutes (README: dense and hybrid figures);
   # hybrid requests fuse as the training run chose on its held-out questions.
   RETRIEVAL=sparse
-  case "$(cat "$CACHE/fusion.txt" 2>/dev/null)" in
-    ""|rrf) FUSION=(--fusion rrf) ;;
-    *) FUSION=(--fusion weighted --fusion-weight "$(cat "$CACHE/fusion.txt")") ;;
-  esac
+  fusion_flags "$(cat "$CACHE/fusion.txt" 2>/dev/null)"
+  FUSION=("${FUSION_FLAGS[@]}")
 elif [ -z "$BLOCKS" ]; then
   # A released model: pulled here (progress on this terminal), its blocks and
   # embeddings prepared once by the retriever from the model's own files.

@@ -28,6 +28,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${BUILD_DIR:-$ROOT/build}/bin"
 SHARED="${ORQA_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
+source "$ROOT/scripts/fusion.sh"
 BUDGET=60
 OUT="$ROOT/build/squad-open-model"
 DATA="$SHARED/data/squad-v1.1-dev-open"
@@ -214,8 +215,8 @@ LIMIT=()
 # gateway with the chosen fusion answers the hybrid evaluations.
 EVAL_GW=127.0.0.1:$((PORT + 4))
 start_eval_gateway() {  # fusion (rrf or a dense weight); sets EVAL_PID
-  local fusion=(--fusion rrf)
-  [ "$1" = rrf ] || fusion=(--fusion weighted --fusion-weight "$1")
+  fusion_flags "$1"
+  local fusion=("${FUSION_FLAGS[@]}")
   "$BIN/orqa-gateway" --grpc-port=$((PORT + 4)) --metrics-port=0 --retrievers=127.0.0.1:$((PORT + 1)) \
     --reader=127.0.0.1:$((PORT + 2)) "${fusion[@]}" 2>>"$LOGS/eval-gateway.log" &
   EVAL_PID=$!
