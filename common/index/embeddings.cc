@@ -127,6 +127,16 @@ std::pair<int64_t, int64_t> ShardRange(int64_t rows, int index, int num_shards) 
   return {begin, end};
 }
 
+absl::StatusOr<std::pair<int64_t, int64_t>> CheckedShardRange(int64_t rows, int index, int num_shards) {
+  if (num_shards < 1 || index < 0 || index >= num_shards) {
+    return absl::InvalidArgumentError(absl::StrCat("shard ", index, " of ", num_shards, ": no such shard"));
+  }
+  if (rows < num_shards) {
+    return absl::InvalidArgumentError(absl::StrCat(rows, " blocks cannot make ", num_shards, " shards"));
+  }
+  return ShardRange(rows, index, num_shards);
+}
+
 absl::Status WriteEmbeddingsNpy(const EmbeddingMatrix& m, const std::string& path,
                                 const std::function<void(int64_t)>& progress) {
   const std::string header = NpyFloat32Header(m.rows(), m.dim());

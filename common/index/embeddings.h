@@ -32,6 +32,11 @@ EmbeddingMatrix SliceRows(const EmbeddingMatrix& m, int64_t begin, int64_t end);
 /// contiguous, sizes differing by at most one.
 std::pair<int64_t, int64_t> ShardRange(int64_t rows, int index, int num_shards);
 
+/// ShardRange after checking that `rows` can make `num_shards` non-empty
+/// shards (INVALID_ARGUMENT "N blocks cannot make K shards" otherwise) and
+/// that `index` is one of them.
+absl::StatusOr<std::pair<int64_t, int64_t>> CheckedShardRange(int64_t rows, int index, int num_shards);
+
 /// Writes `m` as a float32 .npy, streaming in chunks so a mapped source is
 /// never held twice in memory; written to a temporary file and renamed.
 absl::Status WriteEmbeddingsNpy(const EmbeddingMatrix& m, const std::string& path,

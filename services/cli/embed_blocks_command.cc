@@ -67,11 +67,9 @@ int RunEmbedBlocks(int argc, char** argv) {
   if (!embedder.ok()) return ReportFatal(kCmd, embedder.status());
   auto store = BlockStore::Open(blocks_path);
   if (!store.ok()) return ReportFatal(kCmd, store.status());
-  if ((*store)->size() < num_shards) {
-    return ReportFatal(kCmd, absl::InvalidArgumentError(absl::StrCat((*store)->size(), " blocks cannot make ",
-                                                                     num_shards, " shards")), 2);
-  }
-  const auto [begin, end] = ShardRange((*store)->size(), shard_index, num_shards);
+  const auto range = CheckedShardRange((*store)->size(), shard_index, num_shards);
+  if (!range.ok()) return ReportFatal(kCmd, range.status(), 2);
+  const auto [begin, end] = *range;
   const int64_t n = end - begin, dim = (*embedder)->dim();
   EmbedBlocksOptions options;
   options.begin = begin;

@@ -57,10 +57,9 @@ absl::StatusOr<std::shared_ptr<const RetrieverState>> LoadRetrieverState(
                                                         full.dim(), " but the embedder projects to ",
                                                         s->embedder->dim()));
     }
-    if (total < num_shards) {
-      return absl::FailedPreconditionError(absl::StrCat(total, " blocks cannot make ", num_shards, " shards"));
-    }
-    auto [begin, end] = ShardRange(total, shard_index, num_shards);
+    const auto range = CheckedShardRange(total, shard_index, num_shards);
+    if (!range.ok()) return absl::FailedPreconditionError(range.status().message());
+    const auto [begin, end] = *range;
     s->first_block_id = begin;
     s->embeddings = shard_file ? full : SliceRows(full, begin, end);
     auto searcher = MakeSearcher(s->embeddings, searcher_options);

@@ -26,11 +26,11 @@ absl::Status RunBuildIndex(JobContext& ctx, RetrieverClient& retriever, TrainerM
   if (!store.ok()) return store.status();
   EmbedBlocksOptions o;
   if (spec.num_shards() > 0) {
-    if ((*store)->size() < spec.num_shards()) {
-      return absl::InvalidArgumentError(absl::StrCat("num_shards: ", spec.num_shards(), " exceeds the ",
-                                                     (*store)->size(), " blocks of ", spec.blocks_path()));
+    const auto range = CheckedShardRange((*store)->size(), spec.shard_index(), spec.num_shards());
+    if (!range.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("num_shards: ", range.status().message(), " (", spec.blocks_path(), ")"));
     }
-    std::tie(o.begin, o.end) = ShardRange((*store)->size(), spec.shard_index(), spec.num_shards());
+    std::tie(o.begin, o.end) = *range;
   }
   o.batch_size = spec.batch_size() > 0 ? spec.batch_size() : 16;
   o.max_length = spec.max_block_length() > 0 ? spec.max_block_length() : 288;

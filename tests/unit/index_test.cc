@@ -342,6 +342,17 @@ TEST(ShardRanges, CoverAllRowsContiguously) {
   EXPECT_EQ(next, 2067);
 }
 
+TEST(ShardRanges, CheckedRangeRefusesMoreShardsThanRowsAndUnknownShards) {
+  auto ok = CheckedShardRange(10, 2, 3);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(*ok, std::make_pair(int64_t{6}, int64_t{10}));
+  auto few = CheckedShardRange(2, 0, 3);
+  EXPECT_EQ(few.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(few.status().message(), "2 blocks cannot make 3 shards");
+  EXPECT_EQ(CheckedShardRange(10, 3, 3).status().message(), "shard 3 of 3: no such shard");
+  EXPECT_EQ(CheckedShardRange(10, -1, 3).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(BlockStore, WriteOpenReadAndBadIds) {
   const std::string path = ::testing::TempDir() + "/t.blocks";
   auto w = BlockStoreWriter::Create(path);
