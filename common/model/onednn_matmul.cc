@@ -62,24 +62,13 @@ auto Guarded(const char* what, F&& f) -> decltype(f()) {
   }
 }
 
-// The fused operations a primitive is built for; with the row count, its key.
-enum class Kind { kBias, kBiasGeluTanh, kBiasGeluErf, kBiasAddTo };
-
-Kind KindOf(Epilogue e) {
-  switch (e) {
-    case Epilogue::kBias: return Kind::kBias;
-    case Epilogue::kBiasGeluTanh: return Kind::kBiasGeluTanh;
-    case Epilogue::kBiasGeluErf: return Kind::kBiasGeluErf;
-  }
-  return Kind::kBias;
-}
 
 // The matmul FusedDense runs for `rows` × `in` inputs of `element` type
 // (bf16 or s8) and `out` outputs written in `dst_type`: bf16 with the bias as
 // the matmul's own; int8 scaled per output channel (runtime scales: the
 // activation's scale changes per call), then the bias as the first post-op;
 // then the kind's activation or residual sum.
-dnnl::matmul::primitive_desc DescribeMatmul(int64_t rows, int64_t in, int64_t out, dt element, Kind kind,
+dnnl::matmul::primitive_desc DescribeMatmul(int64_t rows, int64_t in, int64_t out, dt element, Epilogue kind,
                                             dt dst_type) {
   const bool int8 = element == dt::s8;
   dnnl::memory::desc src_md({rows, in}, element, tag::ab);
@@ -92,9 +81,9 @@ dnnl::matmul::primitive_desc DescribeMatmul(int64_t rows, int64_t in, int64_t ou
     attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
     ops.append_binary(dnnl::algorithm::binary_add, bias_md);
   }
-  if (kind == Kind::kBiasGeluTanh) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f);
-  if (kind == Kind::kBiasGeluErf) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
-  if (kind == Kind::kBiasAddTo) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
+  if (kind == Epilogue::kBiasGeluTanh) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f);
+  if (kind == Epilogue::kBiasGeluErf) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+  if (kind == Epilogue::kBiasAddTo) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
   attr.set_post_ops(ops);
   auto desc = int8 ? dnnl::matmul::desc(src_md, any_w, dst_md) : dnnl::matmul::desc(src_md, any_w, bias_md, dst_md);
   return dnnl::matmul::primitive_desc(desc, attr, CpuEngine());
@@ -104,7 +93,7 @@ dnnl::matmul::primitive_desc DescribeMatmul(int64_t rows, int64_t in, int64_t ou
 // product of `element` inputs (writing fp32).
 bool HasMatmulKernel(dt element) {
   try {
-    return std::string(DescribeMatmul(16, 64, 64, element, Kind::kBias, dt::f32).impl_info_str()).rfind("ref", 0) != 0;
+    return std::string(DescribeMatmul(16, 64, 64, element, Epilogue::kBias, dt::f32).impl_info_str()).rfind("ref", 0) != 0;
   } catch (const dnnl::error&) {
     return false;  // "could not create a primitive descriptor iterator": no kernel at all
   }
@@ -210,7 +199,7 @@ struct FusedDense::Impl {
   };
   std::mutex mu;
   std::vector<Packed> packed;                    // weights in each layout some primitive asked for
-  std::map<std::tuple<int64_t, Kind, bool>, Entry> cache;  // (rows, kind, fp32 out) → primitive
+  std::map<std::tuple<int64_t, Epilogue, bool>, Entry> cache;  // (rows, kind, fp32 out) → primitive
 
   bool int8() const { return arithmetic == Arithmetic::kInt8; }
   dt ElementType() const { return int8() ? dt::s8 : dt::bf16; }
@@ -221,11 +210,11 @@ struct FusedDense::Impl {
   // for a bf16 output (its int8 GEMM on CPUs without AMX falls to the
   // reference loops, ~1000x slower; on AVX2 it has none), the product is
   // written in fp32 and converted instead.
-  const Entry& Get(int64_t rows, Kind kind, dt dst_type) {
+  const Entry& Get(int64_t rows, Epilogue kind, dt dst_type) {
     return Guarded("FusedDense: preparing a product", [&]() -> const Entry& { return GetLocked(rows, kind, dst_type); });
   }
 
-  const Entry& GetLocked(int64_t rows, Kind kind, dt dst_type) {
+  const Entry& GetLocked(int64_t rows, Epilogue kind, dt dst_type) {
     std::lock_guard<std::mutex> lock(mu);
     auto key = std::make_tuple(rows, kind, dst_type == dt::f32);
     auto it = cache.find(key);
@@ -261,13 +250,13 @@ struct FusedDense::Impl {
     return cache.emplace(key, Entry{dnnl::matmul(pd), index, f32_dst}).first->second;
   }
 
-  dnnl::matmul::primitive_desc Describe(int64_t rows, Kind kind, dt dst_type) const {
+  dnnl::matmul::primitive_desc Describe(int64_t rows, Epilogue kind, dt dst_type) const {
     return DescribeMatmul(rows, in, out, ElementType(), kind, dst_type);
   }
 
   // x2d: [rows, in] contiguous, bf16 (bf16 arithmetic) or fp32 / bf16 (int8,
   // quantized here). kBiasAddTo: `addend` (fp32, dst's shape) is added.
-  void Run(const torch::Tensor& x2d, Kind kind, const torch::Tensor& dst, const torch::Tensor& addend = {}) {
+  void Run(const torch::Tensor& x2d, Epilogue kind, const torch::Tensor& dst, const torch::Tensor& addend = {}) {
     at::internal::lazy_init_num_threads();  // the calling thread's OpenMP threads = LibTorch's
     const int64_t rows = x2d.size(0);
     if (rows == 0) return;
@@ -306,8 +295,8 @@ struct FusedDense::Impl {
     } else {
       args.emplace(DNNL_ARG_BIAS, b);
     }
-    if (kind == Kind::kBiasGeluTanh || kind == Kind::kBiasGeluErf) ++post_op;
-    if (kind == Kind::kBiasAddTo) {
+    if (kind == Epilogue::kBiasGeluTanh || kind == Epilogue::kBiasGeluErf) ++post_op;
+    if (kind == Epilogue::kBiasAddTo) {
       args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op) | DNNL_ARG_SRC_1,
                    dnnl::memory(dst_md, CpuEngine(), addend.data_ptr()));
     }
@@ -364,7 +353,8 @@ torch::Tensor FusedDense::Forward(const torch::Tensor& x, Epilogue epilogue, tor
   auto sizes = x.sizes().vec();
   sizes.back() = impl_->out;
   auto dst = torch::empty({x2d.size(0), impl_->out}, x.options().dtype(out_type));
-  impl_->Run(x2d, KindOf(epilogue), dst);
+  TORCH_CHECK(epilogue != Epilogue::kBiasAddTo, "FusedDense: the residual epilogue is ForwardAddTo's");
+  impl_->Run(x2d, epilogue, dst);
   return dst.view(sizes);
 }
 
@@ -373,7 +363,7 @@ torch::Tensor FusedDense::ForwardAddTo(const torch::Tensor& x, const torch::Tens
   TORCH_CHECK(residual.numel() == x2d.size(0) * impl_->out, "FusedDense: residual of the wrong size");
   auto addend = residual.to(torch::kFloat32).contiguous();
   auto dst = torch::empty({x2d.size(0), impl_->out}, addend.options());
-  impl_->Run(x2d, Kind::kBiasAddTo, dst, addend);
+  impl_->Run(x2d, Epilogue::kBiasAddTo, dst, addend);
   return dst.view(residual.sizes());
 }
 

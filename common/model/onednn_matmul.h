@@ -16,6 +16,7 @@ enum class Epilogue {
   kBias,          // x·Wᵀ + b
   kBiasGeluTanh,  // gelu_tanh(x·Wᵀ + b)   (config hidden_act "gelu_new")
   kBiasGeluErf,   // gelu_erf(x·Wᵀ + b)    (config hidden_act "gelu")
+  kBiasAddTo,     // x·Wᵀ + b + residual   (ForwardAddTo only)
 };
 
 /// The arithmetic of a FusedDense product.
