@@ -6,6 +6,18 @@
 
 namespace orqa {
 
+BertMlmHeadImpl::BertMlmHeadImpl(const RealmConfig& c) : act(c.hidden_act) {
+  auto transform = register_module("transform", std::make_shared<torch::nn::Module>());
+  dense = transform->register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size));
+  LayerNorm = transform->register_module(
+      "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
+  bias = register_parameter("bias", torch::zeros({c.vocab_size}));
+}
+
+torch::Tensor BertMlmHeadImpl::forward(const torch::Tensor& hidden, const torch::Tensor& word_embeddings) {
+  return torch::matmul(LayerNorm(Activation(act, dense(hidden))), word_embeddings.t()) + bias;
+}
+
 torch::Tensor Activation(const std::string& name, const torch::Tensor& x) {
   if (name == "gelu_new") {
     // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), the reference's formula, as

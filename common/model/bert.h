@@ -16,6 +16,21 @@ namespace orqa {
 /// "gelu_new" the tanh approximation Hugging Face calls NewGELUActivation.
 torch::Tensor Activation(const std::string& name, const torch::Tensor& x);
 
+/// BERT's masked-LM head as `cls.predictions`: transform (dense, activation,
+/// LayerNorm), then the word embeddings as the decoder (tied), plus a bias.
+/// Parameter names: transform.dense.*, transform.LayerNorm.*, bias. Used by
+/// the knowledge-augmented encoder and the MLM pre-training job.
+struct BertMlmHeadImpl : torch::nn::Module {
+  explicit BertMlmHeadImpl(const RealmConfig& c);
+  /// Vocabulary logits [..., V] of hidden states [..., H].
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& word_embeddings);
+  std::string act;
+  torch::nn::Linear dense{nullptr};
+  torch::nn::LayerNorm LayerNorm{nullptr};
+  torch::Tensor bias;
+};
+TORCH_MODULE(BertMlmHead);
+
 /// A Linear layer's weights prepared for inference at a lower precision, run
 /// by oneDNN's matmul directly (FusedDense: bias, activation or residual sum
 /// fused into the product, AMX where the CPU has it), as a PrecisionPlan says:

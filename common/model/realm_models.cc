@@ -97,12 +97,7 @@ absl::Status RealmReaderImpl::Load(const StateDict& state, const std::string& pr
 RealmKnowledgeAugEncoderImpl::RealmKnowledgeAugEncoderImpl(const RealmConfig& c) : act(c.hidden_act) {
   realm = register_module("realm", BertModel(c, /*with_pooler=*/false));
   auto cls = register_module("cls", std::make_shared<torch::nn::Module>());
-  auto predictions = cls->register_module("predictions", std::make_shared<torch::nn::Module>());
-  auto transform = predictions->register_module("transform", std::make_shared<torch::nn::Module>());
-  transform_dense = transform->register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size));
-  transform_LayerNorm = transform->register_module(
-      "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
-  predictions_bias = predictions->register_parameter("bias", torch::zeros({c.vocab_size}));
+  predictions = cls->register_module("predictions", BertMlmHead(c));
   eval();  // inference by default; trainers switch to train() for dropout
 }
 
@@ -115,9 +110,8 @@ RealmKnowledgeAugEncoderImpl::Output RealmKnowledgeAugEncoderImpl::forward(
   out.last_hidden_state =
       realm(input_ids.view({b * n, l}), attention_mask.view({b * n, l}), token_type_ids.view({b * n, l}))
           .last_hidden_state;
-  auto h = transform_LayerNorm(Activation(act, transform_dense(out.last_hidden_state)));
   // Decoder tied to the input word embeddings (tie_word_embeddings).
-  out.logits = torch::matmul(h, realm->embeddings->word_embeddings->weight.t()) + predictions_bias;
+  out.logits = predictions(out.last_hidden_state, realm->embeddings->word_embeddings->weight);
   if (!labels.defined()) return out;
   auto targets = labels.repeat({1, n}).view({-1});
   auto ce = torch::nn::functional::cross_entropy(
@@ -143,8 +137,7 @@ torch::Tensor RealmKnowledgeAugEncoderImpl::MaskedMarginalLoss(const torch::Tens
           .last_hidden_state.view({b, n, l, -1});
   auto where = labels.ne(-100);                                  // [B, L]
   auto picked = hidden.permute({0, 2, 1, 3}).index({where});     // [M, N, H]
-  auto h = transform_LayerNorm(Activation(act, transform_dense(picked)));
-  auto logits = torch::matmul(h, realm->embeddings->word_embeddings->weight.t()) + predictions_bias;  // [M, N, V]
+  auto logits = predictions(picked, realm->embeddings->word_embeddings->weight);  // [M, N, V]
   auto target = labels.index({where});                           // [M]
   auto lp = logits.log_softmax(-1).gather(-1, target.view({-1, 1, 1}).expand({-1, n, 1})).squeeze(-1);  // [M, N]
   if (candidate_log_probs) *candidate_log_probs = lp;

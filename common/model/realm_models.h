@@ -89,9 +89,7 @@ struct RealmKnowledgeAugEncoderImpl : torch::nn::Module {
 
   std::string act;
   BertModel realm{nullptr};
-  torch::nn::Linear transform_dense{nullptr};
-  torch::nn::LayerNorm transform_LayerNorm{nullptr};
-  torch::Tensor predictions_bias;  // [V]
+  BertMlmHead predictions{nullptr};  // cls.predictions
 };
 TORCH_MODULE(RealmKnowledgeAugEncoder);
 

@@ -20,26 +20,6 @@ namespace {
 
 using orqa::v1::JobSpec;
 
-// BERT's MLM head: transform (dense, activation, LayerNorm), then the word
-// embeddings as the decoder, plus a bias. Names as under cls.predictions.
-struct MlmHeadImpl : torch::nn::Module {
-  MlmHeadImpl(const RealmConfig& c) : act(c.hidden_act) {
-    auto transform = register_module("transform", std::make_shared<torch::nn::Module>());
-    dense = transform->register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size));
-    LayerNorm = transform->register_module(
-        "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
-    bias = register_parameter("bias", torch::zeros({c.vocab_size}));
-  }
-  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& word_embeddings) {
-    auto h = LayerNorm(Activation(act, dense(hidden)));
-    return torch::matmul(h, word_embeddings.t()) + bias;
-  }
-  std::string act;
-  torch::nn::Linear dense{nullptr};
-  torch::nn::LayerNorm LayerNorm{nullptr};
-  torch::Tensor bias;
-};
-TORCH_MODULE(MlmHead);
 
 class MlmTask final : public TrainingTask {
  public:
@@ -132,7 +112,7 @@ class MlmTask final : public TrainingTask {
   PretrainStart s_;
   PretrainCorpus corpus_;
   DataOrder order_;
-  MlmHead head_;
+  BertMlmHead head_;
   int shard_ = 0, shards_ = 1;  // data parallelism: this rank's share of every batch
   absl::Status load_status_;
   double accuracy_ = 0;

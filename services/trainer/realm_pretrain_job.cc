@@ -150,7 +150,7 @@ absl::Status LoadEncoder(const StateDict& state, const std::string& source, int6
   }
   if (!head) {
     torch::NoGradGuard g;
-    InitFreshHeadTransform(encoder->transform_dense->weight, encoder->transform_dense->bias, seed);
+    InitFreshHeadTransform(encoder->predictions->dense->weight, encoder->predictions->dense->bias, seed);
     for (auto& [k, v] : NamedParameters(*encoder, "")) {
       if (k.rfind("cls.", 0) == 0) enc[k] = v.clone();
     }
