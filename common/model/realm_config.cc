@@ -106,6 +106,14 @@ absl::StatusOr<RealmConfig> ReadRealmConfig(const std::string& path) {
   return ParseRealmConfig(ss.str(), path);
 }
 
+BertInit BertInitOf(const std::string& name) {
+  if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) return BertInit::kZero;
+  if (name.find("LayerNorm") != std::string::npos || name.find("layer_normalization") != std::string::npos) {
+    return BertInit::kOne;
+  }
+  return BertInit::kNormal;
+}
+
 absl::StatusOr<Precision> ParsePrecision(const std::string& name) {
   for (Precision p : {Precision::kFP32, Precision::kBF16, Precision::kInt8}) {
     if (name == PrecisionName(p)) return p;

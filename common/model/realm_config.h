@@ -6,6 +6,13 @@
 
 namespace orqa {
 
+/// BERT's initialisation of a parameter, by its name: biases 0, LayerNorm
+/// (TF: layer_normalization) scales and offsets 1 and 0 — both end in "bias"
+/// or not —, every other weight ~ N(0, initializer_range). The rule `orqa
+/// init-model` and `orqa convert --init-missing` share.
+enum class BertInit { kZero, kOne, kNormal };
+BertInit BertInitOf(const std::string& name);
+
 /// The RealmConfig fields orqa uses, read from a Hugging Face config.json.
 /// Defaults are RealmConfig's.
 struct RealmConfig {

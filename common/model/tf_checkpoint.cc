@@ -222,9 +222,9 @@ TensorView Initialised(const std::string& key, const std::vector<int64_t>& shape
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   auto buf = std::make_shared<std::vector<float>>(n);
-  const bool norm = key.find("LayerNorm") != std::string::npos || key.find("layer_normalization") != std::string::npos;
+  const BertInit init = BertInitOf(key);
   std::normal_distribution<float> normal(0.0f, static_cast<float>(std));
-  for (auto& x : *buf) x = EndsWith(key, "bias") ? 0.0f : norm ? 1.0f : normal(*rng);
+  for (auto& x : *buf) x = init == BertInit::kZero ? 0.0f : init == BertInit::kOne ? 1.0f : normal(*rng);
   TensorView t;
   t.dtype = DType::kF32;
   t.shape = shape;

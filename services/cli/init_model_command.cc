@@ -26,15 +26,11 @@ namespace {
 void InitLikeBert(torch::nn::Module& module, double std) {
   torch::NoGradGuard g;
   for (auto& item : module.named_parameters()) {
-    const std::string& name = item.key();
     torch::Tensor p = item.value();
-    const bool norm = name.find("LayerNorm") != std::string::npos || name.find("layer_normalization") != std::string::npos;
-    if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) {
-      p.zero_();
-    } else if (norm) {
-      p.fill_(1.0);
-    } else {
-      p.normal_(0, std);
+    switch (BertInitOf(item.key())) {
+      case BertInit::kZero: p.zero_(); break;
+      case BertInit::kOne: p.fill_(1.0); break;
+      case BertInit::kNormal: p.normal_(0, std); break;
     }
   }
 }
