@@ -21,11 +21,48 @@ namespace {
 using orqa::v1::JobSpec;
 
 
-class MlmTask final : public TrainingTask {
+// What the pre-training tasks share: the job's spec, the starting model and
+// corpus, the data order, this rank's share of every batch (data
+// parallelism), the step's accuracy metric and the model directory's files.
+class PretrainTask : public TrainingTask {
+ public:
+  PretrainTask(const JobSpec& spec, PretrainStart start, PretrainCorpus corpus)
+      : spec_(spec), s_(std::move(start)), corpus_(std::move(corpus)), order_(corpus_.size(), spec.seed()) {}
+  bool SetDataShard(DataParallel* group) override {
+    group_ = group;
+    return true;
+  }
+  int64_t examples_per_step() const override { return spec_.batch_size(); }
+  const ModelDirFiles& Files() const override { return s_.files; }
+
+ protected:
+  // Every example of the global batch is drawn (the generator advances in
+  // order); this rank computes rows [lo, hi).
+  std::pair<int64_t, int64_t> Share(int64_t batch) const {
+    if (group_ == nullptr) return {0, batch};
+    return {batch * group_->rank() / group_->world_size(), batch * (group_->rank() + 1) / group_->world_size()};
+  }
+  // The step's example generator: the same on every rank.
+  std::mt19937_64 StepRng(int64_t step) const {
+    return std::mt19937_64(static_cast<uint64_t>(spec_.seed()) * 7919ULL + static_cast<uint64_t>(step));
+  }
+  static void Append(torch::nn::Module& module, const std::string& prefix,
+                     std::vector<std::pair<std::string, torch::Tensor>>* named) {
+    for (const auto& item : module.named_parameters()) named->push_back({prefix + item.key(), item.value()});
+  }
+
+  JobSpec spec_;
+  PretrainStart s_;
+  PretrainCorpus corpus_;
+  DataOrder order_;
+  DataParallel* group_ = nullptr;
+  double accuracy_ = 0;
+};
+
+class MlmTask final : public PretrainTask {
  public:
   MlmTask(const JobSpec& spec, PretrainStart start, PretrainCorpus corpus)
-      : spec_(spec), s_(std::move(start)), corpus_(std::move(corpus)), order_(corpus_.size(), spec.seed()),
-        head_(s_.config) {
+      : PretrainTask(spec, std::move(start), std::move(corpus)), head_(s_.config) {
     StateDict head_state = SelectSubmodule(s_.state, "embedder.cls.predictions.", {"transform.", "bias"});
     if (!head_state.empty()) {
       load_status_ = LoadModule(*head_, head_state, "embedder.cls.predictions.", {"decoder."}, "start");
@@ -37,26 +74,18 @@ class MlmTask final : public TrainingTask {
 
   std::vector<std::pair<std::string, torch::Tensor>> Parameters() override {
     std::vector<std::pair<std::string, torch::Tensor>> named;
-    for (const auto& item : s_.embedder->realm->named_parameters()) named.push_back({"embedder.realm." + item.key(), item.value()});
-    for (const auto& item : head_->named_parameters()) named.push_back({"embedder.cls.predictions." + item.key(), item.value()});
+    Append(*s_.embedder->realm, "embedder.realm.", &named);
+    Append(*head_, "embedder.cls.predictions.", &named);
     return named;
   }
   void SetTraining(bool on) override {
     s_.embedder->train(on);
     head_->train(on);
   }
-  bool SetDataShard(DataParallel* group) override {
-    shard_ = group->rank();
-    shards_ = group->world_size();
-    return true;
-  }
-
   absl::StatusOr<double> Step(int64_t step) override {
     const int64_t batch = spec_.batch_size();
-    std::mt19937_64 rng(static_cast<uint64_t>(spec_.seed()) * 7919ULL + static_cast<uint64_t>(step));
-    // Every example of the global batch is drawn (the masks come from one
-    // generator in order); this rank's share is encoded.
-    const int64_t lo = batch * shard_ / shards_, hi = batch * (shard_ + 1) / shards_;
+    std::mt19937_64 rng = StepRng(step);
+    const auto [lo, hi] = Share(batch);
     std::vector<std::vector<int64_t>> ids, labels;
     int64_t masked = 0;  // in the global batch
     for (int64_t b = 0; b < batch; ++b) {
@@ -76,7 +105,7 @@ class MlmTask final : public TrainingTask {
     auto target = gold.index({where});
     auto logits = head_(picked, s_.embedder->realm->embeddings->word_embeddings->weight);
     // The mean over the global batch's masked tokens: this rank's share of it.
-    auto loss = shards_ == 1 ? torch::nn::functional::cross_entropy(logits, target)
+    auto loss = group_ == nullptr || group_->world_size() == 1 ? torch::nn::functional::cross_entropy(logits, target)
                              : torch::nn::functional::cross_entropy(
                                    logits, target,
                                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
@@ -88,7 +117,6 @@ class MlmTask final : public TrainingTask {
     }
     return loss.item<double>();
   }
-  int64_t examples_per_step() const override { return spec_.batch_size(); }
   std::map<std::string, double> StepMetrics() override { return {{"mlm_accuracy", accuracy_}}; }
   StateDict Weights() override {
     StateDict w = s_.state;
@@ -102,45 +130,30 @@ class MlmTask final : public TrainingTask {
     w.erase("embedder.cls.predictions.decoder.bias");
     return w;
   }
-  const ModelDirFiles& Files() const override { return s_.files; }
 
  private:
   int max_len() const { return spec_.max_seq_length() > 0 ? spec_.max_seq_length() : 128; }
   double mask_prob() const { return spec_.mask_prob() > 0 ? spec_.mask_prob() : 0.15; }
 
-  JobSpec spec_;
-  PretrainStart s_;
-  PretrainCorpus corpus_;
-  DataOrder order_;
   BertMlmHead head_;
-  int shard_ = 0, shards_ = 1;  // data parallelism: this rank's share of every batch
   absl::Status load_status_;
-  double accuracy_ = 0;
 };
 
-class IctTask final : public TrainingTask {
+class IctTask final : public PretrainTask {
  public:
-  IctTask(const JobSpec& spec, PretrainStart start, PretrainCorpus corpus)
-      : spec_(spec), s_(std::move(start)), corpus_(std::move(corpus)), order_(corpus_.size(), spec.seed()) {}
+  using PretrainTask::PretrainTask;
 
   std::vector<std::pair<std::string, torch::Tensor>> Parameters() override {
     std::vector<std::pair<std::string, torch::Tensor>> named;
-    for (const auto& item : s_.embedder->named_parameters()) named.push_back({"embedder." + item.key(), item.value()});
+    Append(*s_.embedder, "embedder.", &named);
     return named;
   }
   void SetTraining(bool on) override { s_.embedder->train(on); }
-  bool SetDataShard(DataParallel* group) override {
-    group_ = group;
-    return true;
-  }
   absl::StatusOr<double> Step(int64_t step) override {
     const int64_t batch = spec_.batch_size();
-    std::mt19937_64 rng(static_cast<uint64_t>(spec_.seed()) * 7919ULL + static_cast<uint64_t>(step));
+    std::mt19937_64 rng = StepRng(step);
     const WordPieceTokenizer& tok = *s_.tok;
-    // Every example of the global batch is drawn (one generator, in order);
-    // this rank's share is embedded.
-    const int64_t lo = group_ ? batch * group_->rank() / group_->world_size() : 0;
-    const int64_t hi = group_ ? batch * (group_->rank() + 1) / group_->world_size() : batch;
+    const auto [lo, hi] = Share(batch);
     std::vector<std::vector<int64_t>> q_rows, c_rows, c_types;
     for (int64_t b = 0; b < batch; ++b) {
       auto [title, text] = corpus_.Get(static_cast<int64_t>(order_.At(step * batch + b)));
@@ -178,14 +191,12 @@ class IctTask final : public TrainingTask {
     }
     return loss.item<double>();
   }
-  int64_t examples_per_step() const override { return spec_.batch_size(); }
   std::map<std::string, double> StepMetrics() override { return {{"ict_accuracy", accuracy_}}; }
   StateDict Weights() override {
     StateDict w = s_.state;
     for (auto& [k, v] : NamedParameters(*s_.embedder, "embedder.")) w[k] = v;
     return w;
   }
-  const ModelDirFiles& Files() const override { return s_.files; }
 
  private:
   int max_len() const { return spec_.max_seq_length() > 0 ? spec_.max_seq_length() : 288; }
@@ -223,12 +234,6 @@ class IctTask final : public TrainingTask {
     return loss.item<double>();
   }
 
-  JobSpec spec_;
-  PretrainStart s_;
-  PretrainCorpus corpus_;
-  DataOrder order_;
-  double accuracy_ = 0;
-  DataParallel* group_ = nullptr;  // data parallelism: this rank's share of every batch
 };
 
 template <typename Task>
