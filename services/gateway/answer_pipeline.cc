@@ -120,13 +120,12 @@ absl::Status AnswerPipeline::Answer(grpc::ServerContext* context, const AnswerPa
   orqa::v1::ReadRequest read;
   read.set_question(p.question);
   read.set_num_spans(p.num_answers);
+  // Only dense scores are on the scale the reader adds to its span scores.
+  read.set_reader_score_only(p.mode != orqa::v1::RETRIEVAL_MODE_DENSE);
   const size_t to_read = p.read_k > 0 ? std::min<size_t>(p.read_k, merged.ids.size()) : merged.ids.size();
   for (size_t j = 0; j < to_read; ++j) {
     *read.add_blocks() = blocks[merged.ids[j]];
-    // The reader adds the retrieval logit to its span scores: only the dense
-    // score is on the scale it was trained with.
-    read.mutable_blocks(static_cast<int>(j))
-        ->set_retrieval_score(p.mode == orqa::v1::RETRIEVAL_MODE_DENSE ? merged.scores[j] : 0.0f);
+    read.mutable_blocks(static_cast<int>(j))->set_retrieval_score(merged.scores[j]);
   }
   orqa::v1::ReadResponse spans;
   if (read.blocks_size() > 0) {  // BM25 finds nothing for a question of stop words only

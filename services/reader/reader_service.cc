@@ -98,7 +98,9 @@ grpc::Status ReaderService::Read(grpc::ServerContext* context, const orqa::v1::R
   ReaderQuery query;
   query.question = q;
   query.num_spans = std::max(1, request->num_spans());
-  for (const auto& b : request->blocks()) query.blocks.push_back({b.id(), b.text(), b.retrieval_score()});
+  for (const auto& b : request->blocks()) {
+    query.blocks.push_back({b.id(), b.text(), request->reader_score_only() ? 0.0f : b.retrieval_score()});
+  }
   auto enqueued = std::chrono::steady_clock::now();
   auto result = batcher_->Submit(std::move(query), SteadyDeadline(*context), [context] { return context->IsCancelled(); });
   if (!result.ok()) return ToGrpcStatus(result.status());
