@@ -122,8 +122,8 @@ stage() {  # name, then the `orqa jobs start` arguments; prints the job's best/l
   local t0 id
   t0=$(date +%s)
   id=$("$BIN/orqa" jobs start --gateway $GW --json "$@" | python3 -c 'import sys, json; print(json.load(sys.stdin)["job_id"])')
-  echo "[$name] job $id" >&2
-  "$BIN/orqa" jobs watch "$id" --gateway $GW >&2 || {
+  echo "[$name] job $id (every step: $LOGS/$name.log)" >&2
+  "$BIN/orqa" jobs watch "$id" --gateway $GW --log "$LOGS/$name.log" >&2 || {
     echo "train-squad-open.sh: error: stage $name failed:" >&2
     "$BIN/orqa" jobs get "$id" --gateway $GW >&2
     exit 1

@@ -62,6 +62,6 @@ int RunJobs(int argc, char** argv);
 
 /// Streams a job's events until it ends; 0 when it SUCCEEDED.
 int RunJobsWatch(const std::string& gateway, const std::string& token, bool json, const std::string& job_id,
-                 const TlsCalling& tls);
+                 const TlsCalling& tls, const std::string& log_path);
 
 }  // namespace orqa::cli

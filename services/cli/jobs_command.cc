@@ -238,7 +238,7 @@ int RunStart(int argc, char** argv) {
   std::printf("%s\n", c.json ? Json(job).c_str() : absl::StrCat("started ", job.job_id()).c_str());
   if (!watch) return 0;
   std::fflush(stdout);
-  return RunJobsWatch(c.gateway, c.token, c.json, job.job_id(), c.tls);
+  return RunJobsWatch(c.gateway, c.token, c.json, job.job_id(), c.tls, "");
 }
 
 int RunList(int argc, char** argv) {
@@ -309,12 +309,16 @@ int RunOne(const std::string& sub, int argc, char** argv) {
 int RunWatch(int argc, char** argv) {
   const std::string cmd = "orqa jobs watch";
   Common c;
+  std::string log_path;
   FlagSet flags(cmd + " JOB_ID", "Streams a job's progress until it ends; exit 0 only if it succeeded.");
   AddCommon(flags, &c);
+  flags.String("log", &log_path,
+               "Append every event's line to this file; the console then shows one live line (a terminal) or "
+               "only the final line (not a terminal).");
   if (auto code = ParseFlagsOrExit(flags, argc, argv, cmd)) return *code;
   if (absl::Status st = ValidateTlsCalling(c.tls, "--tls-"); !st.ok()) return ReportFatal(cmd, st, 2);
   if (flags.positional().size() != 1) return ReportFatal(cmd, absl::InvalidArgumentError("expected one JOB_ID"), 2);
-  return RunJobsWatch(c.gateway, c.token, c.json, flags.positional()[0], c.tls);
+  return RunJobsWatch(c.gateway, c.token, c.json, flags.positional()[0], c.tls, log_path);
 }
 
 int RunDeploy(int argc, char** argv) {
@@ -361,7 +365,7 @@ int RunDeploy(int argc, char** argv) {
 }  // namespace
 
 int RunJobsWatch(const std::string& gateway, const std::string& token, bool json, const std::string& job_id,
-                 const TlsCalling& tls) {
+                 const TlsCalling& tls, const std::string& log_path) {
   const std::string cmd = "orqa jobs watch";
   Common c{gateway, token, json, tls};
   auto stub = Stub(c);
@@ -371,6 +375,10 @@ int RunJobsWatch(const std::string& gateway, const std::string& token, bool json
   req.set_job_id(job_id);
   auto reader = stub->WatchJob(&ctx, req);
   const bool tty = !json && isatty(fileno(stdout));
+  std::FILE* log = nullptr;
+  if (!log_path.empty() && !(log = std::fopen(log_path.c_str(), "a"))) {
+    return ReportFatal(cmd, absl::PermissionDeniedError(absl::StrCat("--log: cannot open '", log_path, "'")), 2);
+  }
   orqa::v1::JobEvent event;
   orqa::v1::JobState last = orqa::v1::JOB_STATE_UNSPECIFIED;
   while (reader->Read(&event)) {
@@ -379,11 +387,16 @@ int RunJobsWatch(const std::string& gateway, const std::string& token, bool json
       std::printf("%s\n", Json(event).c_str());
     } else if (tty) {
       std::printf("\r\033[K%s", ProgressLine(event.job()).c_str());
-    } else {
+    } else if (!log) {
       std::printf("%s\n", event.message().c_str());
+    }
+    if (log) {
+      std::fprintf(log, "%s\n", event.message().c_str());
+      std::fflush(log);
     }
     std::fflush(stdout);
   }
+  if (log) std::fclose(log);
   if (tty) std::printf("\n");
   grpc::Status st = reader->Finish();
   if (!st.ok()) return Failed(cmd, c, st);
