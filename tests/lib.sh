@@ -1,6 +1,7 @@
 # Shared by the integration shell tests and the bench scripts: source it, then
 # call orqa_work NAME.
 #   ROOT BIN SHARED FX (= FIX)  the tree, the binaries (BUILD_DIR), ../shared, the realm-tiny fixture
+#   stop_services (= stop_stack) SIGTERM and wait for every PID in PIDS
 #   orqa_work NAME              WORK=a fresh temp dir; on exit every PID in PIDS is stopped and
 #                               WORK removed (kept with KEEP_WORK=1)
 #   fail MSG, expect_in FILE TEXT, free_port, cpu_line (the CPU, its cores and vector extensions)
@@ -12,11 +13,12 @@ SHARED="${ORQA_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
 FX="$SHARED/fixtures/realm-tiny"
 FIX="$FX"
 PIDS=()
-stop_services() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+stop_services() {  # SIGTERM to every PID in PIDS, wait for each, forget them
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   PIDS=()
 }
+stop_stack() { stop_services; }
 orqa_work() {
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/orqa-$1.XXXXXX")"
   trap 'stop_services; [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT

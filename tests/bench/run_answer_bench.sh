@@ -20,11 +20,6 @@ THREADS="${THREADS:-2}"
 PRECISION="${PRECISION:-bf16}"
 LOGS="$(mktemp -d /tmp/orqa-answer-bench-logs-XXXXXX)"
 PIDS=()
-stop_stack() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
 trap 'stop_stack; rm -rf "$LOGS"' EXIT
 
 mkdir -p "$DATA/model"

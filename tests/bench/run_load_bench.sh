@@ -47,11 +47,6 @@ start_stack() {  # model_dir weights blocks embeddings k batching(on = the defau
   exit 1
 }
 
-stop_stack() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
 
 run_levels() {  # label requests_per_level wrk_seconds
   for c in 1 4 16; do

@@ -19,11 +19,6 @@ THREADS="${THREADS:-1}"
 [ -f "$MODEL/blocks.npy" ] || { echo "run_precision_eval: $MODEL/blocks.npy: no block embeddings" >&2; exit 2; }
 WORK="$(mktemp -d /tmp/orqa-precision-eval-XXXXXX)"
 PIDS=()
-stop_stack() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
 trap 'stop_stack; rm -rf "$WORK"' EXIT
 
 "$BIN/orqa" build-blocks --from "$DATA/blocks.jsonl" --out "$WORK/blocks.store" >"$WORK/build.log" 2>&1

@@ -49,11 +49,6 @@ start_stack() {  # model_dir weights blocks embeddings
   exit 1
 }
 
-stop_stack() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
 
 # Runs one job to its end and prints its row.  label kind batch args...
 run_job() {
