@@ -196,6 +196,8 @@ if command -v prometheus >/dev/null; then
   cat > "$RUN/prometheus.yml" <<YML
 global:
   scrape_interval: 5s
+rule_files:
+  - $ROOT/deploy/prometheus/alerts.yml
 scrape_configs:
   - job_name: orqa
     static_configs:

@@ -21,6 +21,11 @@ Metrics::Metrics(std::string service)
                     .Help("RPCs started on the server and not yet finished.")
                     .Register(*registry_)
                     .Add({{"service", service_}});
+  serving_ = &prometheus::BuildGauge()
+                  .Name("orqa_serving")
+                  .Help("1 while the service's gRPC health is SERVING, else 0 (loading, a backend down, draining).")
+                  .Register(*registry_)
+                  .Add({{"service", service_}});
   prometheus::BuildGauge()
       .Name("orqa_build_info")
       .Help("Always 1; labels carry the service and orqa version.")

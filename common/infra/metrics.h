@@ -37,6 +37,8 @@ class Metrics {
 
   /// An RPC started / finished: counts the calls in flight (the drain on
   /// SIGTERM waits for 0; an autoscaler can read the gauge).
+  /// orqa_serving{service}: the whole server's health as a gauge (alerting).
+  void SetServing(bool serving) { serving_->Set(serving ? 1 : 0); }
   void CallStarted();
   void CallFinished();
   int64_t active_calls() const { return active_calls_.load(); }
@@ -47,6 +49,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* handled_;
   prometheus::Family<prometheus::Histogram>* latency_;
   prometheus::Gauge* in_flight_;
+  prometheus::Gauge* serving_;
   std::atomic<int64_t> active_calls_{0};
 };
 

@@ -102,6 +102,7 @@ void ServiceHost::SetServing(const std::string& service_name, bool serving) {
   std::lock_guard<std::mutex> lock(server_mu_);
   if (!server_ || stopping_) return;
   server_->GetHealthCheckService()->SetServingStatus(service_name, serving);
+  if (service_name.empty()) metrics_.SetServing(serving);
 }
 
 void ServiceHost::Wait() {
@@ -118,6 +119,7 @@ void ServiceHost::Wait() {
     std::lock_guard<std::mutex> lock(server_mu_);
     stopping_ = true;  // no more health changes
   }
+  metrics_.SetServing(false);
   if (on_stopping_) on_stopping_();
   if (server_) {
     // Health flips first so load balancers stop sending; then no new calls are
