@@ -45,6 +45,8 @@ TEST_PACKAGES=(
   chromium
   # load benchmark over REST
   wrk
+  # the Python client's tests (clients/python, on Debian's gRPC, no pip)
+  python3-grpcio python3-protobuf
 )
 
 # `kubectl kustomize` renders deploy/k8s offline: Debian's kubernetes-client,
