@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/infra/request_id.h"
 
 namespace orqa {
 
@@ -37,7 +38,8 @@ absl::Status CallerPolicy::Allow(const grpc::ServerContext& context, const std::
   }
   const std::string message = absl::StrCat(rpc, " may be called by ", absl::StrJoin(roles, " or "), "; the caller is ",
                                            id.name, id.role.empty() ? "" : absl::StrCat(" (role ", id.role, ")"));
-  spdlog::warn("refused {} from {} at {}: not a role its policy allows", rpc, id.name, context.peer());
+  spdlog::warn("refused {} from {} at {}: not a role its policy allows request_id={}", rpc, id.name, context.peer(),
+               RequestIdOf(context));
   return absl::PermissionDeniedError(message);
 }
 

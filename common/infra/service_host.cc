@@ -13,6 +13,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/infra/request_id.h"
 #include "common/infra/rpc_metrics_interceptor.h"
 #include "common/infra/tls.h"
 #include "common/infra/utf8_request_errors.h"
@@ -52,7 +53,8 @@ absl::Status ServiceHost::Start() {
   builder.SetMaxReceiveMessageSize(64 << 20);
   for (grpc::Service* s : services_) builder.RegisterService(s);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-  creators.push_back(MakeUtf8RequestErrorInterceptorFactory());  // first: the metrics see its code
+  creators.push_back(MakeRequestIdInterceptorFactory(errors_carry_request_id_));  // first: every call has its id
+  creators.push_back(MakeUtf8RequestErrorInterceptorFactory());  // before the metrics: they see its code
   creators.push_back(MakeRpcMetricsInterceptorFactory(&metrics_));
   builder.experimental().SetInterceptorCreators(std::move(creators));
   server_ = builder.BuildAndStart();

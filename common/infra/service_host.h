@@ -55,6 +55,10 @@ class ServiceHost {
   /// running job to checkpoint and to end long-lived streams). Set before Wait().
   void OnStopping(std::function<void()> fn) { on_stopping_ = std::move(fn); }
 
+  /// Failed calls' messages end with " (request id ID)" (the gateway: what
+  /// clients see). Call before Start().
+  void ErrorsCarryRequestId() { errors_carry_request_id_ = true; }
+
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
 
@@ -69,6 +73,7 @@ class ServiceHost {
   std::thread http_thread_;
   std::function<void()> on_stopping_;
   bool stopping_ = false;  // guarded by server_mu_: set once Wait() begins tearing down
+  bool errors_carry_request_id_ = false;
   int grpc_port_ = 0;
   int metrics_port_ = 0;
 };

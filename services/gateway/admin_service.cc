@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "common/infra/request_id.h"
 #include "absl/strings/str_cat.h"
 #include "common/infra/status_util.h"
 
@@ -76,7 +77,7 @@ grpc::Status AdminService::OnTrainer(grpc::ServerContext* context, Call&& call) 
   ORQA_RETURN_GRPC_IF_ERROR(Authorize(*context));
   auto trainer = Trainer();
   ORQA_RETURN_GRPC_IF_ERROR(trainer.status());
-  auto ctx = grpc::ClientContext::FromServerContext(*context);  // deadline and cancellation reach the trainer
+  auto ctx = BackendContext(*context);  // deadline and cancellation reach the trainer
   return FromTrainer(call(**trainer, ctx.get()), options_.trainer_address);
 }
 
@@ -163,7 +164,7 @@ grpc::Status AdminService::Deploy(grpc::ServerContext* context,
     orqa::v1::JobId id;
     id.set_job_id(request->job_id());
     orqa::v1::Job job;
-    auto ctx = grpc::ClientContext::FromServerContext(*context);
+    auto ctx = BackendContext(*context);
     grpc::Status st = (*trainer)->GetJob(ctx.get(), id, &job);
     if (!st.ok()) return FromTrainer(st, options_.trainer_address);
     checkpoint = !job.best_checkpoint_dir().empty() ? job.best_checkpoint_dir() : job.checkpoint_dir();
@@ -179,7 +180,7 @@ grpc::Status AdminService::Deploy(grpc::ServerContext* context,
   const bool both = !request->embedder() && !request->reader();
   if (both || request->embedder()) {
     for (size_t i = 0; i < backends_->num_shards(); ++i) {
-      auto ctx = grpc::ClientContext::FromServerContext(*context);
+      auto ctx = BackendContext(*context);
       orqa::v1::ReloadRequest req;
       req.set_embedder_dir(checkpoint);
       req.set_weights_path(request->weights_path());
@@ -192,7 +193,7 @@ grpc::Status AdminService::Deploy(grpc::ServerContext* context,
     }
   }
   if (both || request->reader()) {
-    auto ctx = grpc::ClientContext::FromServerContext(*context);
+    auto ctx = BackendContext(*context);
     orqa::v1::ReloadReaderRequest req;
     req.set_model_dir(checkpoint);
     req.set_weights_path(request->weights_path());

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 
+#include "common/infra/request_id.h"
 #include "absl/strings/str_cat.h"
 #include "common/index/fusion.h"
 #include "common/index/topk_merge.h"
@@ -27,7 +28,7 @@ double MsSince(std::chrono::steady_clock::time_point t) {
 template <typename Response, typename Rpc>
 grpc::Status CallBackend(grpc::Channel& channel, grpc::ServerContext& server_ctx, Response* response, Rpc&& rpc) {
   auto attempt = [&] {
-    auto ctx = grpc::ClientContext::FromServerContext(server_ctx);
+    auto ctx = BackendContext(server_ctx);
     response->Clear();
     return rpc(ctx.get());
   };

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <vector>
 
+#include "common/infra/request_id.h"
+
 namespace orqa {
 
 FanOut::~FanOut() { WaitForPending(); }
@@ -15,7 +17,7 @@ size_t FanOut::Add(grpc::Channel* channel, Start start) {
 }
 
 void FanOut::Launch(Call& call) {
-  call.ctx = grpc::ClientContext::FromServerContext(server_ctx_);
+  call.ctx = BackendContext(server_ctx_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++pending_;

@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   if (!st.ok()) return orqa::ReportFatal(kProgram, st, 2);
 
   orqa::ServiceHost host("gateway", options.server);
+  host.ErrorsCarryRequestId();
   orqa::Backends backends(options);
   orqa::OpenQAService openqa(options, &backends);
   orqa::AdminService admin(options, &backends);

@@ -27,6 +27,10 @@ import (
 )
 
 // envOr returns the ORQA_* environment variable for a flag, or def.
+// runtimeDefaultHeaderMatcher is grpc-gateway's own rule (Authorization,
+// Grpc-Timeout and the other permanent headers).
+var runtimeDefaultHeaderMatcher = runtime.DefaultHeaderMatcher
+
 func envOr(flagName, def string) string {
 	env := "ORQA_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 	if v, ok := os.LookupEnv(env); ok {
@@ -128,7 +132,8 @@ func main() {
 		json.NewEncoder(w).Encode(map[string]interface{}{"error": msg, "message": msg, "code": grpcCode, "details": []interface{}{}})
 	}
 	mux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard,
-		&strictJSONPb{runtime.JSONPb{OrigName: true, EmitDefaults: true}}))
+		&strictJSONPb{runtime.JSONPb{OrigName: true, EmitDefaults: true}}),
+		runtime.WithIncomingHeaderMatcher(forwardHeader))
 	if err := orqav1.RegisterOpenQAHandler(ctx, mux, conn); err != nil {
 		log.Fatalf("register OpenQA: %v", err)
 	}
@@ -151,7 +156,7 @@ func main() {
 		json.NewEncoder(w).Encode(map[string]string{"status": resp.Status.String(), "gateway": *gateway})
 	})
 	root.HandleFunc("/openapi.json", serveOpenAPI)
-	root.Handle("/", withIndex(mux))
+	root.Handle("/", withRequestID(withIndex(mux)))
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
