@@ -29,6 +29,24 @@ std::string Lookup(const std::multimap<grpc::string_ref, grpc::string_ref>& md, 
   return it == md.end() ? "" : std::string(it->second.data(), it->second.size());
 }
 
+// Failures a client reports to the operator, who then follows the id through
+// the logs; a caller's own mistake (INVALID_ARGUMENT, UNAUTHENTICATED, ...) is
+// explained by its message alone, which stays exactly as documented.
+bool WorthTracing(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::DATA_LOSS:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::ABORTED:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool ServerSideFailure(grpc::StatusCode code) {
   return code == grpc::StatusCode::UNKNOWN || code == grpc::StatusCode::INTERNAL ||
          code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DATA_LOSS;
@@ -64,7 +82,7 @@ class RequestIdInterceptor : public grpc::experimental::Interceptor {
       } else {
         spdlog::debug("rpc {} {} {:.1f} ms request_id={}", method_, code, ms, id_);
       }
-      if (errors_carry_id_ && !status.ok() && !id_.empty()) {
+      if (errors_carry_id_ && WorthTracing(status.error_code()) && !id_.empty()) {
         methods->ModifySendStatus(grpc::Status(status.error_code(),
                                                absl::StrCat(status.error_message(), " (request id ", id_, ")"),
                                                status.error_details()));

@@ -41,8 +41,10 @@ std::string NewRequestId();
 /// in the response's initial metadata, and logs one access line per call
 /// ("rpc METHOD CODE MS ms request_id=ID", debug level; warn for failures the
 /// server owns: UNKNOWN, INTERNAL, UNAVAILABLE, DATA_LOSS, DEADLINE_EXCEEDED
-/// downstream). With `errors_carry_id` (the gateway) a failed call's message
-/// ends with " (request id ID)", so a client can quote it.
+/// downstream). With `errors_carry_id` (the gateway) the message of a failure
+/// worth tracing (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED,
+/// INTERNAL, UNKNOWN, DATA_LOSS) ends with " (request id ID)", so a client can
+/// quote it; every response carries the id in its metadata.
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRequestIdInterceptorFactory(
     bool errors_carry_id);
 

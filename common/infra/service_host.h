@@ -55,8 +55,8 @@ class ServiceHost {
   /// running job to checkpoint and to end long-lived streams). Set before Wait().
   void OnStopping(std::function<void()> fn) { on_stopping_ = std::move(fn); }
 
-  /// Failed calls' messages end with " (request id ID)" (the gateway: what
-  /// clients see). Call before Start().
+  /// Messages of failures worth tracing end with " (request id ID)" (the
+  /// gateway: what clients see; see request_id.h). Call before Start().
   void ErrorsCarryRequestId() { errors_carry_request_id_ = true; }
 
   int grpc_port() const { return grpc_port_; }
