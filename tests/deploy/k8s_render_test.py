@@ -12,7 +12,8 @@ targeting named container ports; shard count = StatefulSet replicas =
 ORQA_NUM_SHARDS = the gateway's and trainer's shard lists, in ordinal order;
 the reader reached through its headless Service; trainer ranks = replicas =
 ORQA_WORLD_SIZE with the rendezvous at rank 0; the HPA on the reader's
-in-flight gauge; the Indexed Job's completions = its --num-shards;
+in-flight gauge; the Indexed Job's completions = its --num-shards; the alerting
+rules shipped as ConfigMap orqa-prometheus-rules equal deploy/prometheus/alerts.yml;
 NetworkPolicies evaluated for every (source pod, target pod, port): retriever and
 reader gRPC from the gateway and trainer only, trainer gRPC from the gateway and
 every port from its other ranks, gateway and REST from anywhere, metrics from
@@ -114,8 +115,8 @@ def check_overlay(name, objs, shards, trainer_ranks, mtls=False):
                 ("HorizontalPodAutoscaler", "orqa-reader"), ("Deployment", "orqa-gateway"),
                 ("Service", "orqa-gateway"), ("StatefulSet", "orqa-trainer"), ("Service", "orqa-trainer"),
                 ("PersistentVolumeClaim", "orqa-train-output"), ("Deployment", "orqa-rest"),
-                ("Service", "orqa-rest")} | {("NetworkPolicy", f"orqa-{r}") for r in
-                                             ("retriever", "reader", "trainer", "gateway", "rest")}
+                ("Service", "orqa-rest"), ("ConfigMap", "orqa-prometheus-rules")} | {
+                   ("NetworkPolicy", f"orqa-{r}") for r in ("retriever", "reader", "trainer", "gateway", "rest")}
     check(set(by) == expected, f"{name}: objects {sorted(set(by) ^ expected)} differ from the expected set")
     for (kind, oname), o in by.items():
         check(o["metadata"].get("labels", {}).get("app.kubernetes.io/part-of") == "orqa",
@@ -231,6 +232,9 @@ def check_overlay(name, objs, shards, trainer_ranks, mtls=False):
           f"{name}: HPA target")
     check(hpa["metrics"][0]["pods"]["metric"]["name"] == "orqa_grpc_server_in_flight", f"{name}: HPA metric")
     check_network_policies(name, objs)
+    rules = by.get(("ConfigMap", "orqa-prometheus-rules"), {}).get("data", {}).get("alerts.yml")
+    with open(os.path.join(ROOT, "deploy", "prometheus", "alerts.yml")) as f:
+        check(rules == f.read(), f"{name}: ConfigMap orqa-prometheus-rules does not hold deploy/prometheus/alerts.yml")
     return rc
 
 
