@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Every ```bash block of docs/api.md runs against the realm-tiny fixture stack
+# Every ```bash block of docs/api.md, and every ```python block of README.md
+# and clients/python/README.md (on Debian's python3-grpcio, the stubs
+# generated into a temporary copy, 127.0.0.1:50051 read as the test's
+# gateway), runs against the realm-tiny fixture stack
 # (retriever, reader, trainer, gateway with an admin token, orqa-rest) with GW, REST,
 # RETRIEVER and TOKEN set and the build's binaries first on PATH; a block fails
 # the test when any of its commands fails (set -e; `!` and `test` assert).
@@ -43,6 +46,35 @@ for n, m in enumerate(re.finditer(r"^```bash\n(.*?)^```", text, re.S | re.M)):
     open(os.path.join(out, f"{os.path.basename(doc)}:{line:04d}.sh"), "w").write(m.group(1))
 EOF
 done
+# The Python examples.
+PYDOCS=("$ROOT/README.md" "$ROOT/clients/python/README.md")
+if /usr/bin/python3 -c "import grpc, google.protobuf" 2>/dev/null; then
+  mkdir -p "$WORK/pkg/orqa_client"
+  cp "$ROOT"/clients/python/orqa_client/*.py "$WORK/pkg/orqa_client/"
+  /usr/bin/python3 "$ROOT/clients/python/gen_stubs.py" --out "$WORK/pkg/orqa_client/_gen" > /dev/null
+  for doc in "${PYDOCS[@]}"; do
+    python3 - "$doc" "$WORK/blocks" "$GW" <<'EOF2'
+import os, re, sys
+doc, out, gw = sys.argv[1], sys.argv[2], sys.argv[3]
+text = open(doc).read()
+name = os.path.relpath(doc, os.path.dirname(os.path.dirname(os.path.abspath(doc)))).replace("/", "_")
+for m in re.finditer(r"^```python\n(.*?)^```", text, re.S | re.M):
+    line = text[: m.start()].count("\n") + 1
+    open(os.path.join(out, f"{name}:{line:04d}.py"), "w").write(m.group(1).replace("127.0.0.1:50051", gw))
+EOF2
+  done
+else
+  echo "python blocks skipped: Debian's python3-grpcio is not installed"
+fi
+for block in "$WORK"/blocks/*.py; do
+  [ -e "$block" ] || continue
+  name=$(basename "$block" .py)
+  if ! PYTHONPATH="$WORK/pkg" /usr/bin/python3 "$block" > "$WORK/$name.out" 2>&1; then
+    echo "--- $name"; cat "$block"; echo "--- output"; cat "$WORK/$name.out"
+    fail "the Python example at $name failed"
+  fi
+  blocks=$((blocks + 1))
+done
 for block in "$WORK"/blocks/*.sh; do
   name=$(basename "$block" .sh)
   if ! bash -euo pipefail "$block" > "$WORK/$name.out" 2>&1; then
@@ -52,4 +84,4 @@ for block in "$WORK"/blocks/*.sh; do
   blocks=$((blocks + 1))
 done
 [ "$blocks" -ge 5 ] || fail "only $blocks examples found in ${DOCS[*]}"
-echo "PASS: $blocks example blocks of ${DOCS[*]##*/} ran against the fixture stack"
+echo "PASS: $blocks example blocks of ${DOCS[*]##*/} and the Python examples ran against the fixture stack"
