@@ -3,14 +3,11 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/interceptor.h>
-#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cstdio>
 #include <random>
 
-#include "absl/strings/str_cat.h"
-#include "common/infra/metrics.h"
 
 namespace orqa {
 namespace {
@@ -29,34 +26,8 @@ std::string Lookup(const std::multimap<grpc::string_ref, grpc::string_ref>& md, 
   return it == md.end() ? "" : std::string(it->second.data(), it->second.size());
 }
 
-// Failures a client reports to the operator, who then follows the id through
-// the logs; a caller's own mistake (INVALID_ARGUMENT, UNAUTHENTICATED, ...) is
-// explained by its message alone, which stays exactly as documented.
-bool WorthTracing(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-    case grpc::StatusCode::INTERNAL:
-    case grpc::StatusCode::UNKNOWN:
-    case grpc::StatusCode::DATA_LOSS:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-    case grpc::StatusCode::ABORTED:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool ServerSideFailure(grpc::StatusCode code) {
-  return code == grpc::StatusCode::UNKNOWN || code == grpc::StatusCode::INTERNAL ||
-         code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DATA_LOSS;
-}
-
 class RequestIdInterceptor : public grpc::experimental::Interceptor {
  public:
-  RequestIdInterceptor(std::string method, bool errors_carry_id)
-      : method_(std::move(method)), errors_carry_id_(errors_carry_id), start_(std::chrono::steady_clock::now()) {}
-
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
       auto* md = methods->GetRecvInitialMetadata();
@@ -73,45 +44,23 @@ class RequestIdInterceptor : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA) && !id_.empty()) {
       methods->GetSendInitialMetadata()->insert({kRequestIdKey, id_});
     }
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const grpc::Status status = methods->GetSendStatus();
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
-      const std::string code = GrpcCodeName(status.error_code());
-      if (ServerSideFailure(status.error_code())) {
-        spdlog::warn("rpc {} {} {:.1f} ms request_id={}: {}", method_, code, ms, id_, status.error_message());
-      } else {
-        spdlog::debug("rpc {} {} {:.1f} ms request_id={}", method_, code, ms, id_);
-      }
-      if (errors_carry_id_ && WorthTracing(status.error_code()) && !id_.empty()) {
-        methods->ModifySendStatus(grpc::Status(status.error_code(),
-                                               absl::StrCat(status.error_message(), " (request id ", id_, ")"),
-                                               status.error_details()));
-      }
-    }
     methods->Proceed();
   }
 
  private:
-  std::string method_;
-  bool errors_carry_id_;
-  std::chrono::steady_clock::time_point start_;
   std::string id_;
 };
 
 class RequestIdInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit RequestIdInterceptorFactory(bool errors_carry_id) : errors_carry_id_(errors_carry_id) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
-    return new RequestIdInterceptor(info->method() ? info->method() : "unknown", errors_carry_id_);
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo*) override {
+    return new RequestIdInterceptor();
   }
-
- private:
-  bool errors_carry_id_;
 };
 
 }  // namespace
 
-std::string RequestIdOf(const grpc::ServerContext& context) {
+std::string RequestIdOf(const grpc::ServerContextBase& context) {
   return Lookup(context.client_metadata(), kRequestIdKey);
 }
 
@@ -154,9 +103,8 @@ std::string NewRequestId() {
   return buf;
 }
 
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRequestIdInterceptorFactory(
-    bool errors_carry_id) {
-  return std::make_unique<RequestIdInterceptorFactory>(errors_carry_id);
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRequestIdInterceptorFactory() {
+  return std::make_unique<RequestIdInterceptorFactory>();
 }
 
 }  // namespace orqa

@@ -8,6 +8,7 @@
 namespace grpc {
 class ClientContext;
 class ServerContext;
+class ServerContextBase;
 }  // namespace grpc
 
 namespace orqa {
@@ -19,7 +20,7 @@ inline constexpr char kRequestIdKey[] = "x-request-id";
 /// The id of the call: its x-request-id (the server's interceptor puts one
 /// there when the caller sent none: a W3C traceparent's trace id, else a new
 /// random one). "" outside a call served by ServiceHost.
-std::string RequestIdOf(const grpc::ServerContext& context);
+std::string RequestIdOf(const grpc::ServerContextBase& context);
 
 /// Sends the call's id on a backend call made on its behalf.
 void ForwardRequestId(const grpc::ServerContext& from, grpc::ClientContext* to);
@@ -37,15 +38,10 @@ std::string TraceIdOfTraceparent(const std::string& traceparent);
 /// 16 random hex characters.
 std::string NewRequestId();
 
-/// Server interceptor: gives every call an id (see RequestIdOf), returns it
-/// in the response's initial metadata, and logs one access line per call
-/// ("rpc METHOD CODE MS ms request_id=ID", debug level; warn for failures the
-/// server owns: UNKNOWN, INTERNAL, UNAVAILABLE, DATA_LOSS, DEADLINE_EXCEEDED
-/// downstream). With `errors_carry_id` (the gateway) the message of a failure
-/// worth tracing (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED,
-/// INTERNAL, UNKNOWN, DATA_LOSS) ends with " (request id ID)", so a client can
-/// quote it; every response carries the id in its metadata.
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRequestIdInterceptorFactory(
-    bool errors_carry_id);
+/// Server interceptor, first of a ServiceHost's: gives every call an id (see
+/// RequestIdOf) and returns it in the response's initial metadata. The access
+/// line and the id in error messages come from the RPC metrics interceptor,
+/// last, which sees the status as the client will.
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRequestIdInterceptorFactory();
 
 }  // namespace orqa

@@ -8,9 +8,15 @@
 
 namespace orqa {
 
-/// Server interceptor factory that records every RPC's status code and
-/// latency in `metrics` (which must outlive the server).
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-MakeRpcMetricsInterceptorFactory(Metrics* metrics);
+/// Server interceptor factory, the last of a ServiceHost's (it sees the
+/// status the client gets), per call: the status code and latency in
+/// `metrics` (which must outlive the server), and one access line
+/// `rpc METHOD CODE MS ms request_id=ID` — debug level, warn for failures
+/// worth tracing (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED,
+/// ABORTED, INTERNAL, UNKNOWN, DATA_LOSS). With `errors_carry_id` (the
+/// gateway) those failures' messages end with " (request id ID)", so a client
+/// can quote it.
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRpcMetricsInterceptorFactory(
+    Metrics* metrics, bool errors_carry_id);
 
 }  // namespace orqa

@@ -53,9 +53,9 @@ absl::Status ServiceHost::Start() {
   builder.SetMaxReceiveMessageSize(64 << 20);
   for (grpc::Service* s : services_) builder.RegisterService(s);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-  creators.push_back(MakeRequestIdInterceptorFactory(errors_carry_request_id_));  // first: every call has its id
+  creators.push_back(MakeRequestIdInterceptorFactory());         // first: every call has its id
   creators.push_back(MakeUtf8RequestErrorInterceptorFactory());  // before the metrics: they see its code
-  creators.push_back(MakeRpcMetricsInterceptorFactory(&metrics_));
+  creators.push_back(MakeRpcMetricsInterceptorFactory(&metrics_, errors_carry_request_id_));  // last
   builder.experimental().SetInterceptorCreators(std::move(creators));
   server_ = builder.BuildAndStart();
   if (!server_ || grpc_port_ == 0) {
