@@ -1,57 +1,11 @@
 #include "common/infra/path_roots.h"
 
-#include <limits.h>
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <vector>
+#include <filesystem>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 
 namespace orqa {
-namespace {
-
-// `path` as the kernel would reach it: the longest existing prefix through
-// realpath(3) (symlinks followed), the rest appended with "." and ".."
-// applied lexically. "" when nothing of it exists (not even "/").
-std::string Resolve(const std::string& path) {
-  std::string absolute = path;
-  if (absolute.empty() || absolute[0] != '/') {
-    char cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof(cwd))) return "";
-    absolute = std::string(cwd) + "/" + absolute;
-  }
-  // Split into components; resolve the longest existing prefix.
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i < absolute.size()) {
-    size_t j = absolute.find('/', i);
-    if (j == std::string::npos) j = absolute.size();
-    if (j > i) parts.push_back(absolute.substr(i, j - i));
-    i = j + 1;
-  }
-  for (size_t keep = parts.size() + 1; keep-- > 0;) {
-    std::string prefix = "/";
-    for (size_t k = 0; k < keep; ++k) prefix += (k ? "/" : "") + parts[k];
-    char real[PATH_MAX];
-    if (!realpath(prefix.c_str(), real)) continue;
-    std::string out = real;
-    for (size_t k = keep; k < parts.size(); ++k) {
-      if (parts[k] == ".") continue;
-      if (parts[k] == "..") {
-        const size_t slash = out.rfind('/');
-        out = slash == 0 ? "/" : out.substr(0, slash);
-        continue;
-      }
-      out += (out == "/" ? "" : "/") + parts[k];
-    }
-    return out;
-  }
-  return "";
-}
-
-}  // namespace
 
 void AddPathRootFlags(FlagSet& flags, PathRoots* roots) {
   flags.String("model-root", &roots->model,
@@ -68,12 +22,12 @@ absl::Status ValidatePathRoots(PathRoots* roots) {
   for (auto [flag, root] : {std::pair{"--model-root", &roots->model}, std::pair{"--data-root", &roots->data},
                             std::pair{"--output-root", &roots->output}}) {
     if (root->empty()) continue;
-    struct stat st;
-    char real[PATH_MAX];
-    if (stat(root->c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || !realpath(root->c_str(), real)) {
+    std::error_code ec;
+    const std::filesystem::path real = std::filesystem::canonical(*root, ec);
+    if (ec || !std::filesystem::is_directory(real, ec)) {
       return absl::InvalidArgumentError(absl::StrCat(flag, ": '", *root, "' is not a directory"));
     }
-    *root = real;
+    *root = real.string();
   }
   return absl::OkStatus();
 }
@@ -81,7 +35,12 @@ absl::Status ValidatePathRoots(PathRoots* roots) {
 absl::Status CheckUnderRoot(const std::string& field, const std::string& path, const std::string& root,
                             const char* root_flag) {
   if (root.empty() || path.empty()) return absl::OkStatus();
-  const std::string resolved = Resolve(path);
+  // As the kernel would reach it: the longest existing prefix with symlinks
+  // followed, the rest with "." and ".." applied.
+  std::error_code ec;
+  std::string resolved = std::filesystem::weakly_canonical(std::filesystem::absolute(path, ec), ec).string();
+  if (ec) resolved.clear();
+  while (resolved.size() > 1 && resolved.back() == '/') resolved.pop_back();
   const bool inside = !resolved.empty() &&
                       (resolved == root || (resolved.compare(0, root.size(), root) == 0 &&
                                             (root == "/" || resolved[root.size()] == '/')));

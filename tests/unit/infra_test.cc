@@ -1,9 +1,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include "common/infra/flags.h"
 #include "common/infra/logging.h"
 #include "common/infra/metrics.h"
+#include "common/infra/path_roots.h"
 #include "common/infra/status_util.h"
 #include "common/infra/request_validation.h"
 
@@ -158,6 +162,36 @@ TEST(Metrics, CodeNames) {
 
 TEST(Logging, JsonEscape) {
   EXPECT_EQ(JsonEscape("a\"b\\c\n\x01"), "a\\\"b\\\\c\\n\\u0001");
+}
+
+TEST(PathRoots, PathsResolveBeforeTheyAreComparedWithTheRoot) {
+  namespace fs = std::filesystem;
+  const fs::path base = fs::path(::testing::TempDir()) / "orqa-roots-unit";
+  fs::remove_all(base);
+  fs::create_directories(base / "root" / "models");
+  fs::create_directories(base / "rootX");
+  fs::create_directories(base / "outside");
+  fs::create_symlink(base / "outside", base / "root" / "link");
+  PathRoots roots{(base / "root" / "models" / "..").string(), "", ""};
+  ASSERT_TRUE(ValidatePathRoots(&roots).ok());
+  const std::string root = fs::canonical(base / "root").string();
+  EXPECT_EQ(roots.model, root);  // made canonical
+  auto check = [&](const fs::path& p) { return CheckUnderRoot("model_dir", p.string(), roots.model, "--model-root"); };
+  EXPECT_TRUE(check(base / "root").ok());
+  EXPECT_TRUE(check(base / "root" / "models").ok());
+  EXPECT_TRUE(check(base / "root" / "not" / "yet" / "made").ok());  // nearest existing folder decides
+  EXPECT_TRUE(CheckUnderRoot("model_dir", "", roots.model, "--model-root").ok());  // unset field
+  EXPECT_TRUE(CheckUnderRoot("model_dir", "/anything", "", "--model-root").ok());  // no root
+  const absl::Status dots = check(base / "root" / "models" / ".." / ".." / "outside");
+  EXPECT_EQ(dots.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(dots.message(), "model_dir: " + (base / "root" / "models" / ".." / ".." / "outside").string() +
+                                " is outside --model-root " + root + " (it resolves to " +
+                                fs::canonical(base / "outside").string() + ")");
+  EXPECT_EQ(check(base / "root" / "link" / "x").code(), absl::StatusCode::kPermissionDenied);  // symlink out
+  EXPECT_EQ(check(base / "rootX").code(), absl::StatusCode::kPermissionDenied);  // a sibling sharing the prefix
+  PathRoots bad{(base / "nope").string(), "", ""};
+  EXPECT_EQ(ValidatePathRoots(&bad).message(), "--model-root: '" + (base / "nope").string() + "' is not a directory");
+  fs::remove_all(base);
 }
 
 }  // namespace
