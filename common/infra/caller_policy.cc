@@ -4,6 +4,8 @@
 #include <grpcpp/server_context.h>
 #include <spdlog/spdlog.h>
 
+#include <string_view>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/infra/request_id.h"

@@ -2,7 +2,6 @@
 
 #include <initializer_list>
 #include <string>
-#include <string_view>
 
 #include "absl/status/status.h"
 #include "common/infra/tls.h"
@@ -37,8 +36,6 @@ class CallerPolicy {
   /// the caller's identity.
   absl::Status Allow(const grpc::ServerContext& context, const std::string& rpc,
                      std::initializer_list<const char*> roles) const;
-
-  bool enforced() const { return enforced_; }
 
  private:
   bool enforced_;

@@ -32,15 +32,9 @@ namespace {
 
 constexpr char kCmd[] = "orqa rpc";
 
-// Every service's descriptor, so the generated pool has them all whatever the
-// linker kept.
+// A message of each .proto file, so the generated pool holds every service
+// whatever the linker kept.
 void TouchDescriptors() {
-  (void)orqa::v1::OpenQA::service_full_name();
-  (void)orqa::v1::Admin::service_full_name();
-  (void)orqa::v1::Retriever::service_full_name();
-  (void)orqa::v1::Reader::service_full_name();
-  (void)orqa::v1::Trainer::service_full_name();
-  (void)grpc::health::v1::Health::service_full_name();
   (void)orqa::v1::AnswerRequest::descriptor();
   (void)orqa::v1::StartJobRequest::descriptor();
   (void)orqa::v1::RetrieveRequest::descriptor();
