@@ -33,6 +33,13 @@ bool WorthTracing(grpc::StatusCode code) {
   }
 }
 
+// Calls refused or dropped for load: counted (orqa_grpc_server_handled_total,
+// the OrqaShedding alert), logged at debug — a warning each would flood the
+// log exactly when the service is overloaded.
+bool Overload(grpc::StatusCode code) {
+  return code == grpc::StatusCode::RESOURCE_EXHAUSTED || code == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
 class RpcMetricsInterceptor : public grpc::experimental::Interceptor {
  public:
   RpcMetricsInterceptor(Metrics* metrics, grpc::experimental::ServerRpcInfo* info, bool errors_carry_id)
@@ -53,16 +60,17 @@ class RpcMetricsInterceptor : public grpc::experimental::Interceptor {
       const std::string code = GrpcCodeName(status.error_code());
       metrics_->ObserveRpc(method_, code, seconds);
       const std::string id = info_->server_context() ? RequestIdOf(*info_->server_context()) : "";
-      if (WorthTracing(status.error_code())) {
+      const bool trace = WorthTracing(status.error_code());
+      if (trace && !Overload(status.error_code())) {
         spdlog::warn("rpc {} {} {:.1f} ms request_id={}: {}", method_, code, seconds * 1e3, id,
                      status.error_message());
-        if (errors_carry_id_ && !id.empty()) {
-          methods->ModifySendStatus(grpc::Status(
-              status.error_code(), absl::StrCat(status.error_message(), " (request id ", id, ")"),
-              status.error_details()));
-        }
       } else {
         spdlog::debug("rpc {} {} {:.1f} ms request_id={}", method_, code, seconds * 1e3, id);
+      }
+      if (trace && errors_carry_id_ && !id.empty()) {
+        methods->ModifySendStatus(grpc::Status(status.error_code(),
+                                               absl::StrCat(status.error_message(), " (request id ", id, ")"),
+                                               status.error_details()));
       }
     }
     methods->Proceed();

@@ -27,10 +27,6 @@ import (
 )
 
 // envOr returns the ORQA_* environment variable for a flag, or def.
-// runtimeDefaultHeaderMatcher is grpc-gateway's own rule (Authorization,
-// Grpc-Timeout and the other permanent headers).
-var runtimeDefaultHeaderMatcher = runtime.DefaultHeaderMatcher
-
 func envOr(flagName, def string) string {
 	env := "ORQA_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 	if v, ok := os.LookupEnv(env); ok {

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/runtime"
 )
 
 var (
@@ -57,5 +59,5 @@ func forwardHeader(key string) (string, bool) {
 	case "traceparent", "tracestate":
 		return strings.ToLower(key), true
 	}
-	return runtimeDefaultHeaderMatcher(key)
+	return runtime.DefaultHeaderMatcher(key)
 }
