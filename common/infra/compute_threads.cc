@@ -2,7 +2,9 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -11,16 +13,22 @@ extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace orqa {
 
-void AddComputeThreadFlags(FlagSet& flags, ComputeThreads* t, bool with_search) {
+void AddComputeThreadFlags(FlagSet& flags, ComputeThreads* t, bool with_search, bool every_core_by_default) {
+  if (every_core_by_default) t->threads = 0;
   flags.Int("threads", &t->threads,
             "Threads this process computes with: LibTorch (and its OpenMP: oneDNN, FAISS), OpenBLAS"
-            + std::string(with_search ? " and the index scan" : "") + " all get this many.");
+            + std::string(with_search ? " and the index scan" : "") + " all get this many" +
+            (every_core_by_default ? " (0: every core of this machine)." : "."));
   flags.Int("torch-threads", &t->torch, "Override of --threads for LibTorch's intra-op threads (0: as --threads).");
   flags.Int("openblas-threads", &t->openblas, "Override of --threads for OpenBLAS's threads (0: as --threads).");
   if (with_search) {
     flags.Int("omp-threads", &t->omp,
               "Override of --threads for one search's threads (scan parts, FAISS's OpenMP; 0: as --threads).");
   }
+}
+
+void ResolveEveryCore(ComputeThreads* t) {
+  if (t->threads == 0) t->threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 absl::Status ValidateComputeThreads(const ComputeThreads& t) {

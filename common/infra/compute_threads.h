@@ -30,7 +30,13 @@ struct ComputeThreads {
 
 /// Registers --threads and the overrides (--omp-threads only where the
 /// process searches an index: `with_search`).
-void AddComputeThreadFlags(FlagSet& flags, ComputeThreads* threads, bool with_search);
+/// `every_core_by_default`: --threads defaults to 0 = every core of the
+/// machine (a tool run alone); resolve it with ResolveEveryCore before
+/// validating. (The default is written as 0, not as this machine's count, so
+/// --help and docs/flags.md are the same on every machine.)
+void AddComputeThreadFlags(FlagSet& flags, ComputeThreads* threads, bool with_search,
+                           bool every_core_by_default = false);
+void ResolveEveryCore(ComputeThreads* threads);
 
 /// --threads 1..256; each override 0..256. The error names the flag.
 absl::Status ValidateComputeThreads(const ComputeThreads& threads);

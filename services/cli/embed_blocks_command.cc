@@ -29,7 +29,6 @@ int RunEmbedBlocks(int argc, char** argv) {
   std::string model_dir, weights, blocks_path, out;
   int batch_size = 16, max_length = 288, shard_index = 0, num_shards = 1;
   ComputeThreads threads;
-  threads.threads = std::max(1u, std::thread::hardware_concurrency());  // a tool run alone: every core
   FlagSet flags(kCmd, "Embeds every block of a block store with the REALM embedder into a float32 .npy.");
   flags.String("model", &model_dir, "Embedder model directory (config.json, vocab.txt, weights), or a Hugging Face model id.");
   flags.String("weights", &weights, "Weights file (default: model.safetensors / pytorch_model.bin in --model).");
@@ -37,7 +36,7 @@ int RunEmbedBlocks(int argc, char** argv) {
   flags.String("out", &out, "Output .npy; an interrupted run resumes from OUT.partial.");
   flags.Int("batch-size", &batch_size, "Blocks per forward pass.");
   flags.Int("max-length", &max_length, "Tokens per block: [CLS] title [SEP] text [SEP] (288 in REALM).");
-  AddComputeThreadFlags(flags, &threads, /*with_search=*/false);
+  AddComputeThreadFlags(flags, &threads, /*with_search=*/false, /*every_core_by_default=*/true);
   flags.Int("shard-index", &shard_index,
             "Embed only this shard's blocks (the rows orqa-retriever --shard-index serves); "
             "that retriever then loads the shard's file directly.");
@@ -53,6 +52,7 @@ int RunEmbedBlocks(int argc, char** argv) {
   if (batch_size < 1 || max_length < 8) {
     return ReportFatal(kCmd, absl::InvalidArgumentError("--batch-size >= 1, --max-length >= 8"), 2);
   }
+  ResolveEveryCore(&threads);
   if (auto st = ValidateComputeThreads(threads); !st.ok()) return ReportFatal(kCmd, st, 2);
   if (auto st = ValidateCpuLevelCaps(); !st.ok()) return ReportFatal(kCmd, st, 2);
   if (num_shards < 1 || shard_index < 0 || shard_index >= num_shards) {
