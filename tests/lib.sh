@@ -5,6 +5,8 @@
 #   orqa_work NAME              WORK=a fresh temp dir; on exit every PID in PIDS is stopped and
 #                               WORK removed (kept with KEEP_WORK=1)
 #   fail MSG, expect_in FILE TEXT, free_port, cpu_line (the CPU, its cores and vector extensions)
+#   python_client_pkg DIR       DIR/orqa_client: the Python client with its stubs generated (for
+#                               PYTHONPATH=DIR with Debian's /usr/bin/python3)
 #   fixture_data DIR            DIR/blocks.jsonl, DIR/qa.jsonl (the goldens' blocks and questions)
 #                               and DIR/blocks.store built from them
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +35,11 @@ fixture_data() {
   python3 -c "import json,sys; [print(json.dumps({'question': q['question'], 'answers': q['answers']})) for q in json.load(open(sys.argv[1]))['questions']]" \
     "$FX/goldens.json" > "$1/qa.jsonl"
   "$BIN/orqa" build-blocks --from "$1/blocks.jsonl" --out "$1/blocks.store" > /dev/null 2>&1
+}
+python_client_pkg() {
+  mkdir -p "$1/orqa_client"
+  cp "$ROOT"/clients/python/orqa_client/*.py "$1/orqa_client/"
+  /usr/bin/python3 "$ROOT/clients/python/gen_stubs.py" --out "$1/orqa_client/_gen" > /dev/null
 }
 cpu_line() {
   echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); $(nproc) CPUs;" \

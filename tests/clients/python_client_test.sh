@@ -13,9 +13,7 @@ PY=/usr/bin/python3
 $PY -c "import grpc, google.protobuf" 2>/dev/null || { echo "skipped: needs python3-grpcio and python3-protobuf"; exit 77; }
 orqa_work pyclient
 fixture_data "$WORK/data"
-mkdir -p "$WORK/pkg/orqa_client"
-cp "$ROOT"/clients/python/orqa_client/*.py "$WORK/pkg/orqa_client/"
-$PY "$ROOT/clients/python/gen_stubs.py" --out "$WORK/pkg/orqa_client/_gen" > /dev/null
+python_client_pkg "$WORK/pkg"
 r=$(free_port) d=$(free_port) t=$(free_port) g=$(free_port)
 "$BIN/orqa-retriever" --grpc-port=$r --metrics-port=0 --model-dir="$FX" --blocks="$WORK/data/blocks.store" \
   --embeddings="$FX/pytorch_model.bin" > "$WORK/retriever.log" 2>&1 &

@@ -49,9 +49,7 @@ done
 # The Python examples.
 PYDOCS=("$ROOT/README.md" "$ROOT/clients/python/README.md")
 if /usr/bin/python3 -c "import grpc, google.protobuf" 2>/dev/null; then
-  mkdir -p "$WORK/pkg/orqa_client"
-  cp "$ROOT"/clients/python/orqa_client/*.py "$WORK/pkg/orqa_client/"
-  /usr/bin/python3 "$ROOT/clients/python/gen_stubs.py" --out "$WORK/pkg/orqa_client/_gen" > /dev/null
+  python_client_pkg "$WORK/pkg"
   for doc in "${PYDOCS[@]}"; do
     python3 - "$doc" "$WORK/blocks" "$GW" <<'EOF2'
 import os, re, sys
